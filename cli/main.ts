@@ -1,0 +1,21 @@
+/** The `realgen` command. */
+import { Command } from 'commander';
+import { registerConfigCommands } from './config-commands';
+import { registerDemoCommand } from './demo-command';
+import { registerDevCommands } from './dev-commands';
+import { registerSmokeCommand } from './smoke-command';
+
+const program = new Command()
+  .name('realgen')
+  .description('Train and benchmark photorealistic text-to-image models the RealGen way, on Temporal')
+  .version('0.1.0');
+
+registerDevCommands(program);
+registerConfigCommands(program);
+registerSmokeCommand(program);
+registerDemoCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`realgen: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

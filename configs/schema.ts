@@ -1,0 +1,297 @@
+/**
+ * The run config: one YAML file describes where Temporal and the object store are, which workers exist, the
+ * three GRPO stages and their trainers, the reward, RealBench and the judge.
+ *
+ * Units are in the field names or the JSDoc. Unknown keys are errors. Secrets never appear in the text: a
+ * `SecretRef` names an environment variable or a file, resolved only on the worker or CLI that needs it, so the
+ * config (and so every workflow history it enters) carries no secret values.
+ */
+import { z } from 'zod';
+import { bool, describeValue, int, num, oneOf, positive, str, strict } from './fields';
+
+/** Where a secret comes from: `{ env: NAME }` or `{ file: path }` (relative paths: to the config file's folder). */
+export const SecretRefSchema = strict({ env: str('an environment variable name').optional(), file: str('a file path').optional() })
+  .refine((v) => (v.env === undefined) !== (v.file === undefined), {
+    error: 'expected exactly one of env or file (secrets never go in the config text)',
+  });
+export type SecretRef = z.infer<typeof SecretRefSchema>;
+
+export const TemporalSchema = strict({
+  /** host:port of the frontend. @default 127.0.0.1:7233 (env REALGEN_TEMPORAL_ADDRESS overrides) */
+  address: str('host:port').default('127.0.0.1:7233'),
+  /** @default default */
+  namespace: str().default('default'),
+  /** mTLS to the frontend; off for the embedded dev server. */
+  tls: strict({
+    enabled: bool().default(false),
+    serverName: str().optional(),
+    serverRootCaCertFile: str().optional(),
+    clientCertFile: str().optional(),
+    clientKeyFile: str().optional(),
+  })
+    .refine((t) => !t.enabled || (t.clientCertFile !== undefined) === (t.clientKeyFile !== undefined), {
+      error: 'expected clientCertFile and clientKeyFile together',
+    })
+    .prefault({}),
+});
+
+export const StorageSchema = strict({
+  /** S3 endpoint URL. @default http://127.0.0.1:9000 (env REALGEN_S3_ENDPOINT overrides) */
+  endpoint: z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }).default('http://127.0.0.1:9000'),
+  /** @default us-east-1 */
+  region: str().default('us-east-1'),
+  /** Bucket holding every artifact of the runs. @default realgen */
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: (iss) => `expected an S3 bucket name (3-63 of a-z 0-9 . -), got ${describeValue(iss.input)}` })
+    .default('realgen'),
+  /** Path-style addressing (MinIO, most on-prem S3). @default true */
+  pathStyle: bool().default(true),
+  credentials: strict({ accessKeyId: SecretRefSchema, secretAccessKey: SecretRefSchema }),
+  /** Multipart part size in MiB; bounds upload memory. @default 16 */
+  partSizeMiB: int(5, 5120).default(16),
+});
+
+export const TaskQueuesSchema = strict({
+  /** Queue served by GPU-bound workers (trainers, generation, detector scoring). @default realgen-gpu */
+  gpu: str().default('realgen-gpu'),
+  /** Queue served by CPU workers (workflows, storage, judging, reports). @default realgen-cpu */
+  cpu: str().default('realgen-cpu'),
+});
+
+export const WorkersSchema = strict({
+  gpu: strict({
+    /** GPU ids this worker owns; empty means CPU-only slots (realgen-mini). @default [] */
+    gpuIds: z.array(int(0)).default([]),
+    /** GPUs given to one trainer; slots = floor(gpuIds / gpusPerTrainer), or `cpuSlots` when gpuIds is empty. @default 1 */
+    gpusPerTrainer: int(1).default(1),
+    /** Concurrent trainers when there are no GPUs. @default 1 */
+    cpuSlots: int(1).default(1),
+    /** Seconds a stopping worker waits for trainers to flush a checkpoint (Temporal's default is 0). @default 120 */
+    shutdownGraceSeconds: int(1).default(120),
+  }).prefault({}),
+  cpu: strict({
+    /** Concurrent CPU activities per worker. @default 4 */
+    maxConcurrentActivities: int(1).default(4),
+  }).prefault({}),
+});
+
+const DetectorRefSchema = strict({
+  /** Unique detector name, the reward key. */
+  name: str(),
+  /** Path of the detector manifest JSON (relative: to the config file's folder). */
+  manifest: str('a file path'),
+  /** Weight in the combined advantage. @default 1 */
+  weight: num(0).default(1),
+});
+
+export const RewardSchema = strict({
+  /** Reward detectors (never the held-out one). */
+  detectors: z.array(DetectorRefSchema).min(1, { error: 'expected at least one reward detector' }),
+  /** Text-alignment term (LongCLIP's role). */
+  alignment: strict({ manifest: str('a file path'), weight: num(0).default(1) }).optional(),
+  /** The reward service trainers call over HTTP. */
+  service: strict({
+    /** host:port to bind; loopback unless told otherwise. @default 127.0.0.1:18080 */
+    listen: str('host:port').default('127.0.0.1:18080'),
+    /** GPU reserved for reward models (paper: GPU 7). */
+    gpuId: int(0).optional(),
+    /** Largest batch one inference call takes. @default 32 */
+    maxBatch: int(1).default(32),
+    /** Milliseconds a partial batch waits for more images. @default 5 */
+    maxWaitMs: int(0).default(5),
+    /** Optional bearer token file. */
+    tokenFile: str('a file path').optional(),
+  }).prefault({}),
+});
+
+const AdvantageSchema = strict({
+  /** `group`: z-score within each prompt's group (official main config); `global`: std over the batch. @default group */
+  std: oneOf(['group', 'global']).default('group'),
+  /** Added to the std before dividing. @default 1e-4 */
+  eps: positive().default(1e-4),
+  /** Clip of the combined advantage. @default 5 */
+  clip: positive().default(5),
+});
+
+export const GrpoSchema = strict({
+  /** Images per prompt (paper: 21). */
+  groupSize: int(2),
+  /** Prompts sampled per epoch (paper: 24). */
+  promptsPerEpoch: int(1),
+  /** Samples per optimizer micro-batch (paper: stage 1 32, stage 2 12). */
+  batchSize: int(1),
+  /** Adam learning rate (paper: 1e-4). */
+  learningRate: positive(0, 1),
+  /** KL coefficient β (paper guard config: 4e-4). */
+  klBeta: num(0),
+  /** KL flavour: velocity MSE (guard) or the Gaussian mean KL (fusion). @default velocity-mse */
+  klMode: oneOf(['velocity-mse', 'mean-kl']).default('velocity-mse'),
+  /** PPO clip range ε on the ratio (paper guard: 2e-6). */
+  clipRange: positive(0, 1),
+  /** GRPO-Guard ratio normalisation. @default true */
+  ratioNorm: bool().default(true),
+  /** Sampling steps per image (paper: 28). */
+  samplingSteps: int(1, 1000),
+  /** SDE noise level a (paper: 0.9). */
+  noiseLevel: num(0, 10),
+  /** SDE steps trained per trajectory and where the window may start. */
+  sdeWindow: strict({ size: int(1), startMin: int(0).default(0), startMax: int(0) })
+    .refine((w) => w.startMin <= w.startMax, { error: 'expected startMin ≤ startMax' })
+    .optional(),
+  /** LoRA of the production trainers (paper: r 64, α 128). */
+  lora: strict({ rank: int(1), alpha: positive() }).optional(),
+  adam: strict({
+    beta1: num(0, 0.999999).default(0.9),
+    beta2: num(0, 0.999999).default(0.999),
+    eps: positive().default(1e-8),
+    weightDecay: num(0).default(1e-4),
+  }).prefault({}),
+  /** Gradient-norm clip. @default 1 */
+  gradClipNorm: positive().default(1),
+  advantage: AdvantageSchema.prefault({}),
+});
+
+const BuiltinTrainerSchema = strict({ backend: z.literal('builtin') });
+const ExternalTrainerSchema = strict({
+  backend: z.literal('external'),
+  /** Executable to launch, e.g. `accelerate`. Placeholders: {gpus} {numProcesses} {outputDir} {resumePath} {maxSteps} {port}. */
+  command: str(),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  workingDir: str('a folder path').optional(),
+  /** Processes launched (paper: 7). @default 1 */
+  numProcesses: int(1).default(1),
+  /** Folder glob, under the output dir, of the trainer's checkpoints. @default checkpoints/checkpoint-* */
+  checkpointGlob: str().default('checkpoints/checkpoint-*'),
+  /** A file whose presence marks a checkpoint folder complete; otherwise `quietPeriodSeconds` of no change. */
+  completeMarker: str().optional(),
+  /** Seconds without size or mtime change before a folder counts as complete. @default 30 */
+  quietPeriodSeconds: int(1).default(30),
+  /** Argument template appended when resuming, e.g. `--config.train.lora_path={resumePath}/lora`. */
+  resumeArg: str().optional(),
+  /** Trainer steps per our step (the upstream counter counts optimizer steps). @default 1 */
+  stepsPerEpoch: int(1).default(1),
+  /** Regexes over stdout lines whose named groups become metrics. */
+  metricPatterns: z.array(str()).default([]),
+});
+
+export const StageSchema = strict({
+  /** 1: prompt optimizer (generator frozen); 2: diffusion model (optimizer frozen); 3: joint. */
+  stage: int(1, 3),
+  /** Skip this stage (its input is then the previous stage's result or `startFrom`). @default true */
+  enabled: bool().default(true),
+  /** Start from this committed checkpoint prefix instead of the previous stage's output. */
+  startFrom: str('a checkpoint prefix').optional(),
+  trainer: z.discriminatedUnion('backend', [BuiltinTrainerSchema, ExternalTrainerSchema], {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? `expected backend to be one of builtin | external` : `expected a mapping, got ${describeValue(iss.input)}`,
+  }),
+  grpo: GrpoSchema,
+  budget: strict({
+    /** Total steps (one step = one GRPO epoch: promptsPerEpoch × groupSize samples, then updates). */
+    maxSteps: int(1),
+    /** Steps per segment (one trainer process lifetime). */
+    segmentSteps: int(1),
+    /** Wall-clock cap of one segment in minutes. @default 720 */
+    segmentMinutes: positive().default(720),
+  }),
+  /** Commit a checkpoint every N steps (paper: 10). */
+  saveEvery: int(1),
+  /** Evaluate every N steps; a multiple of saveEvery (paper: 10). */
+  evalEvery: int(1),
+  /** Seconds without a progress line before the trainer counts as stalled. @default 600 */
+  stallTimeoutSeconds: int(1).default(600),
+}).refine((s) => s.evalEvery % s.saveEvery === 0, { error: 'expected evalEvery to be a multiple of saveEvery', path: ['evalEvery'] });
+
+export const RealBenchSchema = strict({
+  /** Folder with realbench.jsonl and images/, or an S3 prefix holding the same. */
+  source: strict({ dir: str('a folder path').optional(), s3Prefix: str('an S3 prefix').optional() }).refine(
+    (s) => (s.dir === undefined) !== (s.s3Prefix === undefined),
+    { error: 'expected exactly one of dir or s3Prefix' },
+  ),
+  /** Suite evaluated on each checkpoint. @default heldout */
+  suite: oneOf(['full', 'heldout', 'smoke']).default('heldout'),
+  /** Prompts per evaluation shard. @default 16 */
+  shardSize: int(1).default(16),
+});
+
+const LocalJudgeSchema = strict({
+  backend: z.literal('local'),
+  /** Detector whose P(real) decides the local judge (must be an evaluation detector). */
+  detector: str(),
+});
+const OpenAiJudgeSchema = strict({
+  backend: z.literal('openai'),
+  /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1. */
+  baseUrl: z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }),
+  model: str(),
+  apiKey: SecretRefSchema,
+  /** Requests in flight. @default 4 */
+  concurrency: int(1).default(4),
+  /** Seconds per request. @default 120 */
+  timeoutSeconds: positive().default(120),
+  /** Retries per comparison. @default 5 */
+  maxRetries: int(0).default(5),
+});
+
+export const EvaluationSchema = strict({
+  /** Every detector scored in evaluations, reward and held-out ones. */
+  detectors: z.array(DetectorRefSchema.extend({ heldout: bool().default(false) })).min(1, {
+    error: 'expected at least one evaluation detector',
+  }),
+  judge: z.discriminatedUnion('backend', [LocalJudgeSchema, OpenAiJudgeSchema], {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? `expected backend to be one of local | openai` : `expected a mapping, got ${describeValue(iss.input)}`,
+  }),
+});
+
+export const ModelsSchema = strict({
+  /** Generator description (realgen-mini: models/realgen-mini/generator.json). */
+  generator: str('a file path'),
+  /** Descriptor slots of the stage-1 policy. */
+  descriptors: str('a file path').optional(),
+  tokenizer: str('a file path').optional(),
+});
+
+export const RunConfigSchema = strict({
+  /** Config format version. */
+  version: z.literal(1, { error: (iss) => `expected 1, got ${describeValue(iss.input)}` }),
+  /** Preset name, shown in reports. */
+  name: str(),
+  /** Seed of every random stream of the run. @default 42 */
+  seed: int(0, 2 ** 31 - 1).default(42),
+  temporal: TemporalSchema.prefault({}),
+  storage: StorageSchema,
+  taskQueues: TaskQueuesSchema.prefault({}),
+  workers: WorkersSchema.prefault({}),
+  models: ModelsSchema,
+  reward: RewardSchema,
+  stages: z.array(StageSchema).min(1, { error: 'expected at least one stage' }).max(3),
+  realbench: RealBenchSchema,
+  evaluation: EvaluationSchema,
+}).superRefine((cfg, ctx) => {
+  cfg.stages.forEach((s, i) => {
+    if (s.stage !== i + 1) ctx.addIssue({ code: 'custom', path: ['stages', i, 'stage'], message: `expected ${i + 1} (stages are listed in order), got ${s.stage}` });
+  });
+  const heldout = new Set(cfg.evaluation.detectors.filter((d) => d.heldout).map((d) => d.name));
+  cfg.reward.detectors.forEach((d, i) => {
+    if (heldout.has(d.name)) {
+      ctx.addIssue({ code: 'custom', path: ['reward', 'detectors', i, 'name'], message: `"${d.name}" is a held-out detector; it may only be used in evaluation` });
+    }
+  });
+  const names = new Set(cfg.evaluation.detectors.map((d) => d.name));
+  if (cfg.evaluation.judge.backend === 'local' && !names.has(cfg.evaluation.judge.detector)) {
+    ctx.addIssue({ code: 'custom', path: ['evaluation', 'judge', 'detector'], message: `expected one of the evaluation detectors (${[...names].join(' | ')}), got "${cfg.evaluation.judge.detector}"` });
+  }
+  const gpu = cfg.workers.gpu;
+  if (gpu.gpuIds.length > 0 && gpu.gpuIds.length < gpu.gpusPerTrainer) {
+    ctx.addIssue({ code: 'custom', path: ['workers', 'gpu', 'gpusPerTrainer'], message: `expected at most ${gpu.gpuIds.length} (the number of gpuIds), got ${gpu.gpusPerTrainer}` });
+  }
+});
+
+/** The config as written (defaults optional). */
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+/** The config after validation, with every default filled in. */
+export type RunConfig = z.output<typeof RunConfigSchema>;
+export type StageConfig = RunConfig['stages'][number];

@@ -1,0 +1,79 @@
+/** The smoke workflow on the real Temporal dev server and the real MinIO, with both worker classes. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { createCheckpointActivities } from '../../activities/checkpoint-activities';
+import { smokeWorkflowId } from '../../workflows/ids';
+import type { SmokeCheckpointResult } from '../../workflows/smoke-checkpoint';
+import { createWorker } from '../../workers/create-workers';
+import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { testConfigFile } from '../helpers/stack';
+import { maybeRecordHistory, testClient } from '../helpers/temporal';
+
+let ctx: WorkerContext;
+let client: Client;
+let workers: Worker[];
+let running: Promise<unknown>;
+
+describe('smokeCheckpoint workflow (real stack)', () => {
+  before(async () => {
+    ctx = await createWorkerContext(await testConfigFile());
+    client = await testClient();
+    workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
+    running = Promise.all(workers.map((w) => w.run()));
+  });
+
+  after(async () => {
+    for (const w of workers) w.shutdown();
+    await running;
+    await ctx.connection.close();
+    await client.connection.close();
+  });
+
+  it('commits a checkpoint on the GPU queue, then resolves and deep-verifies it on the CPU queue', async () => {
+    const runId = `smoke-${Date.now()}`;
+    const handle = await client.workflow.start('smokeCheckpoint', {
+      workflowId: smokeWorkflowId(runId),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [{ runId, sizeBytes: 3 * 1024 * 1024 + 17, configDigest: ctx.loaded.digest, taskQueues: ctx.config.taskQueues }],
+    });
+    // A second start with the same business id is rejected by Temporal: that is our dedupe.
+    await assert.rejects(
+      client.workflow.start('smokeCheckpoint', {
+        workflowId: smokeWorkflowId(runId),
+        taskQueue: ctx.config.taskQueues.cpu,
+        args: [{ runId, sizeBytes: 1, configDigest: ctx.loaded.digest, taskQueues: ctx.config.taskQueues }],
+      }),
+      WorkflowExecutionAlreadyStartedError,
+    );
+    const result = (await handle.result()) as SmokeCheckpointResult;
+    assert.equal(result.committed.prefix, `runs/${runId}/smoke/checkpoints/000000001/`);
+    assert.deepEqual(result.resolved, result.committed);
+    assert.equal(result.verified.files, 2);
+    assert.ok(result.verified.bytes > 3 * 1024 * 1024 + 17, 'payload plus state file');
+    const { manifest } = await ctx.store.readManifest(result.committed.prefix);
+    assert.equal(manifest.configDigest, ctx.loaded.digest);
+    assert.deepEqual(manifest.files.map((f) => f.path), ['weights.bin', 'state.json']);
+    await maybeRecordHistory(client, smokeWorkflowId(runId), 'smokeCheckpoint');
+  });
+
+  it('fails with a non-retryable CheckpointCorrupt when an object is corrupted under a committed manifest', async () => {
+    const runId = `smoke-corrupt-${Date.now()}`;
+    await client.workflow.execute('smokeCheckpoint', {
+      workflowId: smokeWorkflowId(runId),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues: ctx.config.taskQueues }],
+    });
+    const { ref } = await ctx.store.latestValidCheckpoint(runId, 'smoke');
+    assert.ok(ref);
+    await ctx.store.client.putObject(ctx.store.bucket, `${ref.prefix}state.json`, Buffer.from('tampered'));
+    const activities = createCheckpointActivities({
+      store: ctx.store,
+      workDir: ctx.workDir,
+      producer: { name: 't', version: '1' },
+    });
+    await assert.rejects(activities.verifyCheckpoint(ref), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'CheckpointCorrupt' && err.nonRetryable === true && /state\.json: 8 bytes/.test(err.message));
+    assert.equal((await activities.resolveLatestCheckpoint({ runId, stage: 'smoke' })).ref, null);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * What every worker process needs, built once from the run config: the Temporal connection, the S3 client and
+ * checkpoint store, and the activity implementations per task-queue class.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
+import { createCheckpointActivities } from '../activities/checkpoint-activities';
+import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
+import type { RunConfig } from '../configs/schema';
+import { CheckpointStore, type StoreLogger } from '../core/checkpoint-store';
+import { createS3Client, resolveS3Credentials } from '../core/s3-client';
+import { temporalTls } from '../core/temporal-tls';
+
+export const PRODUCER = { name: 'realgen', version: '0.1.0' };
+
+export interface WorkerContext {
+  loaded: LoadedConfig;
+  config: RunConfig;
+  connection: NativeConnection;
+  store: CheckpointStore;
+  workDir: string;
+}
+
+let runtimeInstalled = false;
+/** Quiets the SDK's own logger to warnings unless REALGEN_LOG_LEVEL says otherwise (once per process). */
+export function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.REALGEN_LOG_LEVEL ?? 'WARN') as LogLevel;
+  Runtime.install({ logger: new DefaultLogger(level) });
+}
+
+function storeLogger(): StoreLogger {
+  return {
+    info: (m, a) => console.log(JSON.stringify({ level: 'info', msg: m, ...a })),
+    warn: (m, a) => console.warn(JSON.stringify({ level: 'warn', msg: m, ...a })),
+  };
+}
+
+/** Loads the config, resolves secrets on this process only, connects to Temporal and S3. */
+export async function createWorkerContext(configFile: string, options: { workDir?: string } = {}): Promise<WorkerContext> {
+  const loaded = loadConfig(configFile);
+  const config = applyEnvOverrides(loaded.config);
+  const credentials = resolveS3Credentials(config, loaded.baseDir);
+  const store = new CheckpointStore({ client: createS3Client(config.storage, credentials), bucket: config.storage.bucket, logger: storeLogger() });
+  await store.ensureBucket(config.storage.region);
+  installRuntime();
+  const tls = temporalTls(config, loaded.baseDir);
+  const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
+  const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
+  return { loaded, config, connection, store, workDir };
+}
+
+/** Activities served on the GPU queue (trainers, checkpoint commits, generation). */
+export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir'>) {
+  const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
+  return { writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint };
+}
+
+/** Activities served on the CPU queue (resolution, verification, reports). */
+export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir'>) {
+  const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
+  return { resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint, verifyCheckpoint: checkpoints.verifyCheckpoint };
+}
