@@ -1,0 +1,65 @@
+/**
+ * The detector manifest: everything needed to feed an ONNX detector correctly — input size, resize chain,
+ * normalisation, colour order, and which output means "real". Checked against the graph when the detector loads.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+
+export const DetectorManifestSchema = z.strictObject({
+  /** Detector name (reward key, Detector-Scoring column). */
+  name: z.string().min(1),
+  /** `reward` detectors may drive training; `heldout` ones are for evaluation only. */
+  role: z.enum(['reward', 'heldout']),
+  /** ONNX file, relative to the manifest. */
+  onnx: z.string().min(1),
+  input: z.strictObject({
+    name: z.string().min(1),
+    /** [height, width] the graph takes. */
+    size: pair,
+    layout: z.literal('NCHW'),
+    colorOrder: z.enum(['RGB', 'BGR']),
+    /** Resize chain applied in order; the last step must produce `size`. */
+    resize: z
+      .array(z.strictObject({ size: pair, mode: z.enum(['squash', 'cover']), kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional() }))
+      .min(1),
+    /** Multiplier from 0–255 to the model's range before mean/std. @default 1/255 */
+    scale: z.number().positive().default(1 / 255),
+    mean: triple,
+    std: triple.refine((s) => s.every((v) => v > 0), { error: 'expected positive std values' }),
+  }),
+  output: z.strictObject({
+    name: z.string().min(1),
+    /** `logits`: softmax over the last axis; `probabilities`: already normalised; `sigmoid`: one logit of P(real). */
+    kind: z.enum(['logits', 'probabilities', 'sigmoid']),
+    /** Index of the "real" class along the last axis (0 for `sigmoid`). */
+    realIndex: z.number().int().nonnegative(),
+  }),
+  description: z.string().optional(),
+  license: z.string().optional(),
+  /** Provenance and metrics, free-form. */
+  info: z.record(z.string(), z.unknown()).optional(),
+});
+export type DetectorManifest = z.output<typeof DetectorManifestSchema>;
+
+/** Reads and validates a manifest; errors name the file and each problem's path. */
+export function readDetectorManifest(file: string): { manifest: DetectorManifest; onnxPath: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: cannot read detector manifest (${(err as Error).message})`);
+  }
+  const parsed = DetectorManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`${file}: invalid detector manifest: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const last = parsed.data.input.resize[parsed.data.input.resize.length - 1];
+  if (last && (last.size[0] !== parsed.data.input.size[0] || last.size[1] !== parsed.data.input.size[1])) {
+    throw new Error(`${file}: input.resize ends at ${last.size.join('×')} but input.size is ${parsed.data.input.size.join('×')}`);
+  }
+  return { manifest: parsed.data, onnxPath: path.resolve(path.dirname(file), parsed.data.onnx) };
+}
