@@ -208,6 +208,8 @@ function toRatings(strengths: Float64Array, referenceIndex: number): Float64Arra
     offset = RATING_CENTER - sum / Math.max(1, r.length);
   }
   for (let i = 0; i < r.length; i++) r[i] = (r[i] ?? 0) + offset;
+  // x + (1000 − x) can round to 1000.0000000000001; the reference is 1000 by definition.
+  if (referenceIndex >= 0) r[referenceIndex] = RATING_CENTER;
   return r;
 }
 
