@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './config-commands';
 import { registerDemoCommand } from './demo-command';
 import { registerDevCommands } from './dev-commands';
+import { registerMiniCommands } from './mini-commands';
 import { registerSmokeCommand } from './smoke-command';
 
 const program = new Command()
@@ -13,6 +14,7 @@ const program = new Command()
 registerDevCommands(program);
 registerConfigCommands(program);
 registerSmokeCommand(program);
+registerMiniCommands(program);
 registerDemoCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

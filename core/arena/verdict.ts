@@ -82,7 +82,8 @@ export function parseJudgeAnswer(text: string): JudgeAnswer | null {
   if (fenced) return parseJson((fenced[1] ?? '').trim());
   if (trimmed.startsWith('{')) return parseJson(trimmed);
 
-  const lines = trimmed.split(/\r?\n/).map(stripMarkdown);
+  const rawLines = trimmed.split(/\r?\n/);
+  const lines = rawLines.map(stripMarkdown);
   let choice: ImageChoice | null = null;
   let answerLine = -1;
   for (const [i, line] of lines.entries()) {
@@ -95,8 +96,12 @@ export function parseJudgeAnswer(text: string): JudgeAnswer | null {
     choice = c;
   }
   if (choice === null) return null;
-  const reasonLine = lines.slice(answerLine + 1).find((l) => l.length > 0 && !ANSWER_PREFIX.test(l)) ?? '';
-  return { choice, reason: reasonLine.replace(/^reason\s*:\s*/i, ''), format: 'line' };
+  const reasonAt = lines.findIndex((l, i) => i > answerLine && l.length > 0 && !ANSWER_PREFIX.test(l));
+  // The reason keeps its own underscores and asterisks; only surrounding markdown and a "Reason:" label go.
+  const reason = (rawLines[reasonAt] ?? '')
+    .replace(/^[\s>#*_-]+|[\s*_]+$/g, '')
+    .replace(/^reason\s*:[\s*_]*/i, '');
+  return { choice, reason: reasonAt < 0 ? '' : reason, format: 'line' };
 }
 
 /** A judge's preference in one order, in terms of the images rather than their positions. */

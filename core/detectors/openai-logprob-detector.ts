@@ -85,7 +85,9 @@ export function pRealFromTopLogprobs(top: readonly TopLogprob[]): number {
   };
   const real = side('real', 'Real');
   const fake = side('fake', 'Fake');
-  if (real === -Infinity && fake === -Infinity) throw new Error('endpoint returned none of real/Real/fake/Fake in top_logprobs');
+  if (real === -Infinity && fake === -Infinity) {
+    throw new Error('endpoint returned none of real/Real/fake/Fake in top_logprobs');
+  }
   if (real === -Infinity) return 0;
   if (fake === -Infinity) return 1;
   return 1 / (1 + Math.exp(fake - real));
@@ -93,7 +95,8 @@ export function pRealFromTopLogprobs(top: readonly TopLogprob[]): number {
 
 /** Reads `choices[0].logprobs.content[0].top_logprobs`, or null when the response does not carry it. */
 function topLogprobsOf(response: unknown): TopLogprob[] | null {
-  const field = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
+  const field = (v: unknown, key: string): unknown =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
   const first = (v: unknown): unknown => (Array.isArray(v) ? v[0] : undefined);
   const top = field(first(field(field(first(field(response, 'choices')), 'logprobs'), 'content')), 'top_logprobs');
   if (!Array.isArray(top)) return null;
@@ -123,7 +126,11 @@ function describeNetworkError(err: unknown): string {
   return typeof code === 'string' ? `${message} (${code})` : message;
 }
 
-type Attempt = { kind: 'ok'; pReal: number } | { kind: 'fatal'; error: string } | { kind: 'retry'; error: string; waitMs: number | null };
+/** One request's outcome; `waitMs` is the server's Retry-After, when it sent one. */
+type Attempt =
+  | { kind: 'ok'; pReal: number }
+  | { kind: 'fatal'; error: string }
+  | { kind: 'retry'; error: string; waitMs: number | null };
 
 /** A counting semaphore whose waiters leave the queue when their signal aborts. */
 class Slots {
@@ -207,9 +214,13 @@ export class OpenAiLogprobDetector implements Detector {
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail('baseUrl', `an http(s) URL, got ${JSON.stringify(String(options.baseUrl))}`);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      fail('baseUrl', `an http(s) URL, got ${JSON.stringify(String(options.baseUrl))}`);
+    }
     // A header value with control characters or spaces would make fetch throw an error that quotes the key.
-    if (options.apiKey !== undefined && !/^[\x21-\x7e]+$/.test(options.apiKey)) fail('apiKey', 'non-empty printable ASCII without spaces');
+    if (options.apiKey !== undefined && !/^[\x21-\x7e]+$/.test(options.apiKey)) {
+      fail('apiKey', 'non-empty printable ASCII without spaces');
+    }
     const timeoutMs = options.timeoutMs ?? 60_000;
     const maxRetries = options.maxRetries ?? 4;
     const concurrency = options.concurrency ?? 4;
@@ -306,7 +317,9 @@ export class OpenAiLogprobDetector implements Detector {
       text = await res.text();
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (timeout.aborted) return { kind: 'retry', error: `${where}: no complete answer within ${this.timeoutMs} ms`, waitMs: null };
+      if (timeout.aborted) {
+        return { kind: 'retry', error: `${where}: no complete answer within ${this.timeoutMs} ms`, waitMs: null };
+      }
       return { kind: 'retry', error: `${where}: ${describeNetworkError(err)}`, waitMs: null };
     }
 

@@ -59,6 +59,12 @@ export interface DetectorReport {
 
 const DEFAULTS = { bootstrap: 1000, seed: 0, confidence: 0.95 };
 
+/** One (detector, category) cell's usable scores and failure count. */
+interface Cell {
+  values: number[];
+  failed: number;
+}
+
 /** Code-unit order: locale-independent, so the output is the same on every machine. */
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -97,7 +103,14 @@ function stats(values: readonly number[], failed: number, rng: Rng, bootstrap: n
     boot.sort((x, y) => x - y);
     return [quantile(boot, alpha) * 100, quantile(boot, 1 - alpha) * 100];
   };
-  return { n, failed, score: mean(values) * 100, scoreCi: ci(bootMeans), shareReal: mean(real) * 100, shareRealCi: ci(bootShares) };
+  return {
+    n,
+    failed,
+    score: mean(values) * 100,
+    scoreCi: ci(bootMeans),
+    shareReal: mean(real) * 100,
+    shareRealCi: ci(bootShares),
+  };
 }
 
 /**
@@ -115,19 +128,22 @@ export function scoreDetectors(
   const bootstrap = options.bootstrap ?? DEFAULTS.bootstrap;
   const seed = options.seed ?? DEFAULTS.seed;
   const confidence = options.confidence ?? DEFAULTS.confidence;
-  if (!Number.isInteger(bootstrap) || bootstrap < 1) throw new Error(`detector scoring: options.bootstrap must be an integer ≥ 1, got ${bootstrap}`);
-  if (!Number.isInteger(seed)) throw new Error(`detector scoring: options.seed must be an integer, got ${seed}`);
-  if (!(confidence > 0 && confidence < 1)) throw new Error(`detector scoring: options.confidence must be in (0, 1), got ${confidence}`);
+  const fail: (message: string) => never = (message) => {
+    throw new Error(`detector scoring: ${message}`);
+  };
+  if (!Number.isInteger(bootstrap) || bootstrap < 1) fail(`options.bootstrap must be an integer ≥ 1, got ${bootstrap}`);
+  if (!Number.isInteger(seed)) fail(`options.seed must be an integer, got ${seed}`);
+  if (!(confidence > 0 && confidence < 1)) fail(`options.confidence must be in (0, 1), got ${confidence}`);
 
   const detectors = new Set<string>();
   const categories = new Set<string>(options.categories ?? []);
   const ids = new Set<string>();
   items.forEach((item, i) => {
-    if (typeof item.id !== 'string' || item.id === '') throw new Error(`detector scoring: item ${i}: id must be a non-empty string`);
-    if (ids.has(item.id)) throw new Error(`detector scoring: item ${i}: duplicate id "${item.id}"`);
+    if (typeof item.id !== 'string' || item.id === '') fail(`item ${i}: id must be a non-empty string`);
+    if (ids.has(item.id)) fail(`item ${i}: duplicate id "${item.id}"`);
     ids.add(item.id);
     if (typeof item.category !== 'string' || item.category === '') {
-      throw new Error(`detector scoring: item ${i} ("${item.id}"): category must be a non-empty string`);
+      fail(`item ${i} ("${item.id}"): category must be a non-empty string`);
     }
     categories.add(item.category);
     for (const name of Object.keys(item.scores)) detectors.add(name);
@@ -138,9 +154,9 @@ export function scoreDetectors(
   for (const detector of [...detectors].sort(byCodeUnit)) {
     const all: number[] = [];
     let allFailed = 0;
-    const perCategory = new Map<string, { values: number[]; failed: number }>(sortedCategories.map((c) => [c, { values: [], failed: 0 }]));
+    const perCategory = new Map<string, Cell>(sortedCategories.map((c) => [c, { values: [], failed: 0 }]));
     items.forEach((item, i) => {
-      const cell = perCategory.get(item.category) as { values: number[]; failed: number };
+      const cell = perCategory.get(item.category) as Cell;
       const v = Object.prototype.hasOwnProperty.call(item.scores, detector) ? item.scores[detector] : undefined;
       if (v === null) {
         cell.failed++;
@@ -148,7 +164,7 @@ export function scoreDetectors(
         return;
       }
       if (typeof v !== 'number' || !(v >= 0 && v <= 1)) {
-        throw new Error(`detector scoring: item ${i} ("${item.id}"): score for detector "${detector}" must be a number in [0, 1] or null, got ${String(v)}`);
+        fail(`item ${i} ("${item.id}"): score for "${detector}" must be a number in [0, 1] or null, got ${String(v)}`);
       }
       cell.values.push(v);
       all.push(v);

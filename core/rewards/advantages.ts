@@ -46,8 +46,10 @@ export interface AdvantageResult {
   /** One entry per group, in order of first appearance in the batch. */
   groups: GroupSummary[];
   /**
-   * Fraction of groups whose within-group std is exactly 0, averaged over the weighted keys (the official
-   * `zero_std_ratio`). Such groups contribute no learning signal for that key. 0 for an empty batch.
+   * Fraction of groups whose within-group std is exactly 0, averaged over the weighted keys; logged as
+   * `zero_std_ratio`. Such groups carry no learning signal for that key. 0 for an empty batch. (Upstream Flow-GRPO's
+   * `calculate_zero_std_ratio` appears to look only at the combined raw reward; per key is stricter, since a key can be
+   * flat while the combination is not.)
    */
   zeroStdFraction: number;
 }
@@ -86,9 +88,13 @@ function checkedOptions(options: AdvantageOptions): Required<AdvantageOptions> {
   const std = options.std ?? 'group';
   const eps = options.eps ?? DEFAULT_EPS;
   const clip = options.clip ?? DEFAULT_CLIP;
-  if (std !== 'group' && std !== 'global') throw new Error(`advantages: options.std must be 'group' or 'global', got ${String(std)}`);
+  if (std !== 'group' && std !== 'global') {
+    throw new Error(`advantages: options.std must be 'group' or 'global', got ${String(std)}`);
+  }
   if (!Number.isFinite(eps) || eps < 0) throw new Error(`advantages: options.eps must be a finite number ≥ 0, got ${eps}`);
-  if (!Number.isFinite(clip) || clip <= 0) throw new Error(`advantages: options.clip must be a finite number > 0, got ${clip}`);
+  if (!Number.isFinite(clip) || clip <= 0) {
+    throw new Error(`advantages: options.clip must be a finite number > 0, got ${clip}`);
+  }
   return { std, eps, clip };
 }
 
@@ -141,7 +147,9 @@ export function computeAdvantages(
       }
       const r = sample.rewards[key];
       if (typeof r !== 'number' || !Number.isFinite(r)) {
-        throw new Error(`advantages: sample ${i} (group "${sample.group}"): reward "${key}" must be a finite number, got ${String(r)}`);
+        throw new Error(
+          `advantages: sample ${i} (group "${sample.group}"): reward "${key}" must be a finite number, got ${String(r)}`,
+        );
       }
       (rewardsByKey.get(key) as number[])[i] = r;
     }

@@ -26,6 +26,7 @@ describe('parseJudgeAnswer', () => {
     assert.equal(parseJudgeAnswer('- More Realistic Image: *Image 1*\r\nok')?.choice, 1);
     assert.equal(parseJudgeAnswer('Looking at both images.\nMore Realistic Image: Image 2\nEdges.')?.reason, 'Edges.');
     assert.equal(parseJudgeAnswer('More Realistic Image: Image 1')?.reason, '', 'a missing reason is tolerated');
+    assert.equal(parseJudgeAnswer('More Realistic Image: Image 1\n**Reason:** the indoor_view has 2*2 tiles')?.reason, 'the indoor_view has 2*2 tiles');
   });
 
   it('reads the JSON format, bare or in one json fence, with exactly the two keys', () => {

@@ -105,9 +105,9 @@ describe('scoreDetectors', () => {
   it('rejects malformed items and options, naming the item and the field', () => {
     assert.throws(
       () => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 0.5 } }, { id: 'b', category: 'c', scores: {} }]),
-      /item 1 \("b"\): score for detector "d" must be a number in \[0, 1\] or null, got undefined/,
+      /item 1 \("b"\): score for "d" must be a number in \[0, 1\] or null, got undefined/,
     );
-    assert.throws(() => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 1.5 } }]), /item 0 \("a"\): score for detector "d".*got 1\.5/);
+    assert.throws(() => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 1.5 } }]), /item 0 \("a"\): score for "d".*got 1\.5/);
     assert.throws(() => scoreDetectors([{ id: 'a', category: 'c', scores: { d: Number.NaN } }]), /got NaN/);
     assert.throws(
       () => scoreDetectors([{ id: 'a', category: 'c', scores: {} }, { id: 'a', category: 'c', scores: {} }]),

@@ -1,0 +1,401 @@
+/**
+ * The supervisor activity: runs one trainer segment under our protocol and makes it durable.
+ *
+ * - Every attempt resumes from `latestValidCheckpoint` (deep-verified), never from heartbeat details alone.
+ * - The trainer runs in its own process group with CUDA_VISIBLE_DEVICES set to its slot's GPUs.
+ * - Each reported checkpoint folder is uploaded and committed (manifest last) in order, then heartbeated.
+ * - A local watchdog kills the group when no progress arrives within the stall timeout (`TrainerStalled`).
+ * - Cancellation (workflow cancel, pause, worker shutdown) sends SIGTERM — the trainer checkpoints and exits — and
+ *   SIGKILL after the grace period; pending commits finish before the attempt ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Context, CancelledFailure } from '@temporalio/activity';
+import type { RunConfig } from '../../configs/schema';
+import type { CheckpointRef } from '../../core/checkpoint-manifest';
+import type { CheckpointStore } from '../../core/checkpoint-store';
+import { realgenFailure, type FailureType } from '../../core/failures';
+import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerEvent } from '../../core/training/trainer-protocol';
+import { heartbeat } from '../heartbeat';
+import type { GpuPool } from './gpu-pool';
+import type { TrainerLauncher } from './trainer-launchers';
+
+export interface TrainerSegmentInput {
+  runId: string;
+  stage: number;
+  segment: number;
+  config: RunConfig;
+  /** Folder the config's relative paths resolve against (on the worker). */
+  configBaseDir: string;
+  configDigest: string;
+  /** The segment ends once this step is completed. */
+  stopAtStep: number;
+  /** Final checkpoints of earlier stages this stage builds on, by stage key. */
+  initFrom: Record<string, CheckpointRef>;
+}
+
+export interface TrainerSegmentResult {
+  /** Last completed step (the newest committed checkpoint's). */
+  step: number;
+  lastCheckpoint: CheckpointRef | null;
+  /** Checkpoints committed by this attempt, oldest first. */
+  committed: CheckpointRef[];
+  /** Recent per-step metrics, oldest first (at most 200). */
+  metrics: Array<{ step: number; metrics: Record<string, number> }>;
+  /** Why the segment ended: `budget` (reached stopAtStep), `wallclock`, or `resumed-complete` (nothing to do). */
+  reason: 'budget' | 'wallclock' | 'resumed-complete';
+}
+
+/** Heartbeat payload: small, the resume hint (the manifest stays the truth). */
+export interface SegmentHeartbeat {
+  step: number;
+  lastCheckpoint: string | null;
+  phase: 'resolving' | 'running' | 'committing' | 'stopping';
+}
+
+export interface SupervisorDeps {
+  store: CheckpointStore;
+  /** Scratch space for job specs, resumed checkpoints and checkpoint folders. */
+  workDir: string;
+  gpuPool: GpuPool;
+  launcher: TrainerLauncher;
+  producer: { name: string; version: string };
+  /** Seconds between SIGTERM and SIGKILL. */
+  graceSeconds: number;
+  /** Overrides for tests (e.g. a tiny stall timeout). */
+  now?: () => number;
+}
+
+const KIND_TO_FAILURE: Record<string, FailureType> = {
+  ConfigInvalid: 'ConfigInvalid',
+  CheckpointCorrupt: 'CheckpointCorrupt',
+  OutOfMemory: 'OutOfMemory',
+  DatasetMissing: 'DatasetMissing',
+  Crash: 'TrainerCrashed',
+};
+
+/** Lists every file under `dir` (relative paths with "/"), sorted. */
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...(await listFiles(path.join(dir, entry.name), rel)));
+    else if (entry.isFile()) out.push(rel);
+  }
+  return out.sort();
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (up to `ms`) until no process of the group is left; SIGKILLs stragglers first. */
+async function reapGroup(pid: number, ms = 5000): Promise<void> {
+  if (!groupAlive(pid)) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + ms;
+  while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // group already gone
+  }
+}
+
+export function createTrainerSupervisor(deps: SupervisorDeps) {
+  return {
+    async runTrainerSegment(input: TrainerSegmentInput): Promise<TrainerSegmentResult> {
+      const ctx = Context.current();
+      const stageKey = `stage-${input.stage}`;
+      const stageConfig = input.config.stages[input.stage - 1];
+      if (stageConfig === undefined) throw realgenFailure('ConfigInvalid', `stages[${input.stage - 1}] does not exist`);
+      const attemptDir = path.join(deps.workDir, input.runId, stageKey, `segment-${input.segment}-attempt-${ctx.info.attempt}`);
+      await rm(attemptDir, { recursive: true, force: true });
+      await mkdir(attemptDir, { recursive: true });
+      let lastBeat: SegmentHeartbeat = { step: 0, lastCheckpoint: null, phase: 'resolving' };
+      const beat = (b: Partial<SegmentHeartbeat>) => {
+        lastBeat = { ...lastBeat, ...b };
+        heartbeat(lastBeat);
+      };
+      beat({});
+
+      try {
+        // --- resume from the newest valid checkpoint of this stage ---
+        const latest = await deps.store.latestValidCheckpoint(input.runId, stageKey);
+        for (const s of latest.skipped) ctx.log.warn('skipped checkpoint', { step: s.step, reason: s.reason });
+        let lastCheckpoint = latest.ref;
+        const startStep = latest.ref?.step ?? 0;
+        beat({ step: startStep, lastCheckpoint: lastCheckpoint?.prefix ?? null });
+        if (startStep >= input.stopAtStep) {
+          return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete' };
+        }
+        let resumeDir: string | null = null;
+        if (latest.ref) {
+          resumeDir = path.join(attemptDir, 'resume');
+          await deps.store.downloadCheckpoint(latest.ref, resumeDir);
+        }
+        const initDirs: Record<string, string> = {};
+        for (const [key, ref] of Object.entries(input.initFrom)) {
+          const dir = path.join(attemptDir, 'init', key);
+          await deps.store.downloadCheckpoint(ref, dir);
+          initDirs[key] = dir;
+        }
+
+        // --- job spec and launch ---
+        const outputDir = path.join(attemptDir, 'out');
+        await mkdir(outputDir, { recursive: true });
+        const gpuIds = await deps.gpuPool.acquire();
+        try {
+          const job: JobSpec = {
+            protocol: PROTOCOL,
+            runId: input.runId,
+            stage: input.stage,
+            stageKey,
+            segment: input.segment,
+            attempt: ctx.info.attempt,
+            config: input.config as unknown as Record<string, unknown>,
+            configBaseDir: input.configBaseDir,
+            configDigest: input.configDigest,
+            startStep,
+            stopAtStep: input.stopAtStep,
+            wallClockSeconds: stageConfig.budget.segmentMinutes * 60,
+            saveEvery: stageConfig.saveEvery,
+            resumeDir,
+            initDirs,
+            outputDir,
+            gpuIds,
+            seed: input.config.seed,
+          };
+          const jobFile = path.join(attemptDir, 'job.json');
+          await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`);
+          const launch = deps.launcher(stageConfig.trainer, jobFile);
+          return await superviseProcess({
+            ctx,
+            deps,
+            input,
+            stageKey,
+            launch,
+            jobFile,
+            gpuIds,
+            stallMs: stageConfig.stallTimeoutSeconds * 1000,
+            startStep,
+            lastCheckpoint,
+            beat,
+            setLast: (ref) => (lastCheckpoint = ref),
+          });
+        } finally {
+          deps.gpuPool.release(gpuIds);
+        }
+      } finally {
+        await rm(attemptDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+interface SuperviseArgs {
+  ctx: Context;
+  deps: SupervisorDeps;
+  input: TrainerSegmentInput;
+  stageKey: string;
+  launch: ReturnType<TrainerLauncher>;
+  jobFile: string;
+  gpuIds: number[];
+  stallMs: number;
+  startStep: number;
+  lastCheckpoint: CheckpointRef | null;
+  beat: (b: Partial<SegmentHeartbeat>) => void;
+  setLast: (ref: CheckpointRef) => void;
+}
+
+async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult> {
+  const { ctx, deps, input } = a;
+  const child = spawn(a.launch.command, a.launch.args, {
+    cwd: a.launch.cwd,
+    // Its own process group, so the whole tree (accelerate, torchrun workers) is signalled and reaped together.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...a.launch.env,
+      REALGEN_JOB_SPEC: a.jobFile,
+      CUDA_VISIBLE_DEVICES: a.gpuIds.join(','),
+    },
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw realgenFailure('TrainerCrashed', `could not start ${a.launch.command}`);
+  ctx.log.info('trainer started', { pid, command: a.launch.command, gpus: a.gpuIds.join(',') });
+
+  let step = a.startStep;
+  let lastCheckpoint = a.lastCheckpoint;
+  const committed: CheckpointRef[] = [];
+  const metrics: TrainerSegmentResult['metrics'] = [];
+  let done: Extract<TrainerEvent, { type: 'done' }> | null = null;
+  let reportedError: Extract<TrainerEvent, { type: 'error' }> | null = null;
+  let commitError: unknown = null;
+  let stalled = false;
+  let stopping = false;
+  const stderrTail: string[] = [];
+  let commits: Promise<void> = Promise.resolve();
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const stopGroup = async () => {
+    if (stopping) return;
+    stopping = true;
+    a.beat({ phase: 'stopping' });
+    signalGroup(child, 'SIGTERM');
+    const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), deps.graceSeconds * 1000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  // --- watchdog: progress must keep coming ---
+  let watchdog: NodeJS.Timeout | undefined;
+  const armWatchdog = () => {
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      stalled = true;
+      ctx.log.warn('trainer stalled; killing its process group', { pid, stallSeconds: a.stallMs / 1000 });
+      signalGroup(child, 'SIGKILL');
+    }, a.stallMs);
+  };
+  armWatchdog();
+
+  // --- cancellation (workflow cancel, pause, worker shutdown) ---
+  let cancelError: unknown = null;
+  const onCancel = () => {
+    cancelError = ctx.cancellationSignal.reason ?? new CancelledFailure('cancelled');
+    ctx.log.info('cancellation requested; asking the trainer to checkpoint and exit', { pid });
+    void stopGroup();
+  };
+  if (ctx.cancellationSignal.aborted) onCancel();
+  else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+
+  const commit = (event: Extract<TrainerEvent, { type: 'checkpoint' }>) => {
+    commits = commits.then(async () => {
+      if (commitError) return;
+      try {
+        a.beat({ phase: 'committing' });
+        const dir = path.resolve(event.dir);
+        const st = await stat(dir).catch(() => null);
+        if (!st?.isDirectory()) throw realgenFailure('TrainerCrashed', `trainer reported checkpoint folder ${event.dir}, which does not exist`);
+        const files = await listFiles(dir);
+        const { ref } = await deps.store.commitCheckpoint({
+          runId: input.runId,
+          stage: a.stageKey,
+          step: event.step,
+          files: files.map((f) => ({ path: f, localPath: path.join(dir, ...f.split('/')) })),
+          configDigest: input.configDigest,
+          parent: lastCheckpoint ? { step: lastCheckpoint.step, manifestSha256: lastCheckpoint.manifestSha256 } : null,
+          producer: deps.producer,
+          meta: { segment: input.segment, attempt: ctx.info.attempt },
+          onFileUploaded: () => a.beat({}),
+        });
+        lastCheckpoint = ref;
+        a.setLast(ref);
+        committed.push(ref);
+        await rm(dir, { recursive: true, force: true });
+        a.beat({ phase: 'running', lastCheckpoint: ref.prefix, step: Math.max(step, ref.step) });
+        ctx.log.info('checkpoint committed', { step: ref.step, prefix: ref.prefix });
+      } catch (err) {
+        commitError = err;
+        ctx.log.error('checkpoint commit failed; stopping the trainer', { error: (err as Error).message });
+        signalGroup(child, 'SIGKILL');
+      }
+    });
+  };
+
+  const lines = createInterface({ input: child.stdout });
+  const linesClosed = new Promise<void>((resolve) => lines.once('close', () => resolve()));
+  lines.on('line', (line) => {
+    const event = parseTrainerLine(line);
+    if (event === null) {
+      ctx.log.debug('trainer', { line: line.slice(0, 500) });
+      return;
+    }
+    if ('invalid' in event) {
+      ctx.log.warn('malformed trainer event', { problem: event.invalid });
+      return;
+    }
+    switch (event.type) {
+      case 'progress':
+        step = event.step;
+        if (event.metrics) {
+          metrics.push({ step: event.step, metrics: event.metrics });
+          if (metrics.length > 200) metrics.shift();
+        }
+        armWatchdog();
+        a.beat({ step, phase: stopping ? 'stopping' : 'running' });
+        break;
+      case 'heartbeat':
+        armWatchdog();
+        a.beat({});
+        break;
+      case 'checkpoint':
+        armWatchdog();
+        commit(event);
+        break;
+      case 'done':
+        done = event;
+        break;
+      case 'error':
+        reportedError = event;
+        break;
+    }
+  });
+  const errLines = createInterface({ input: child.stderr });
+  errLines.on('line', (line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > 40) stderrTail.shift();
+  });
+
+  const { code, signal } = await exited;
+  if (watchdog) clearTimeout(watchdog);
+  ctx.cancellationSignal.removeEventListener('abort', onCancel);
+  // Anything the trainer left behind in its group is ended too, and we wait until it is gone.
+  await reapGroup(pid);
+  await linesClosed;
+  await commits;
+
+  if (commitError) throw commitError;
+  if (cancelError) throw cancelError;
+  if (stalled) {
+    throw realgenFailure('TrainerStalled', `no progress for ${a.stallMs / 1000} s; process group ${pid} killed`, { step });
+  }
+  const errorEvent = reportedError as Extract<TrainerEvent, { type: 'error' }> | null;
+  if (errorEvent) {
+    throw realgenFailure(KIND_TO_FAILURE[errorEvent.kind] ?? 'TrainerCrashed', `trainer reported ${errorEvent.kind}: ${errorEvent.message}`);
+  }
+  const doneEvent = done as Extract<TrainerEvent, { type: 'done' }> | null;
+  if (code !== 0 || doneEvent === null) {
+    const tail = stderrTail.slice(-5).join(' | ').slice(0, 800);
+    throw realgenFailure('TrainerCrashed', `trainer exited with ${signal ?? `code ${code}`} before reporting done${tail ? `; stderr: ${tail}` : ''}`);
+  }
+  const finalStep = lastCheckpoint?.step ?? a.startStep;
+  return {
+    step: finalStep,
+    lastCheckpoint,
+    committed,
+    metrics,
+    reason: doneEvent.reason === 'wallclock' ? 'wallclock' : 'budget',
+  };
+}
+
+export type TrainerSupervisorActivities = ReturnType<typeof createTrainerSupervisor>;

@@ -1,0 +1,146 @@
+/** The supervisor activity against the real MinIO, with a protocol-following fixture trainer. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { GpuPool } from '../../../activities/training/gpu-pool';
+import { createTrainerSupervisor, type TrainerSegmentInput, type TrainerSegmentResult } from '../../../activities/training/trainer-supervisor';
+import { loadConfig } from '../../../configs/load';
+import type { RunConfig } from '../../../configs/schema';
+import type { CheckpointStore } from '../../../core/checkpoint-store';
+import { freshStore } from '../../helpers/stack';
+
+const repo = path.resolve(__dirname, '..', '..', '..');
+const fixture = path.join(repo, 'test', 'fixtures', 'trainers', 'counter-trainer.ts');
+const tsx = path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+let store: CheckpointStore;
+const loaded = loadConfig(path.join(repo, 'configs', 'mini.yaml'));
+
+function config(stall = 3): RunConfig {
+  const c = structuredClone(loaded.config);
+  const s = c.stages[0]!;
+  s.saveEvery = 2;
+  s.evalEvery = 2;
+  s.stallTimeoutSeconds = stall;
+  return c;
+}
+
+function supervisor(env: Record<string, string> = {}, graceSeconds = 5) {
+  return createTrainerSupervisor({
+    store,
+    workDir: mkdtempSync(path.join(os.tmpdir(), 'realgen-sup-')),
+    gpuPool: new GpuPool([], 1, 1),
+    launcher: (_trainer, jobFile) => ({ command: process.execPath, args: ['--import', tsx, fixture, '--job', jobFile], env }),
+    producer: { name: 'test', version: '1' },
+    graceSeconds,
+  });
+}
+
+function input(runId: string, stopAtStep: number, stall?: number): TrainerSegmentInput {
+  return { runId, stage: 1, segment: 0, config: config(stall), configBaseDir: loaded.baseDir, configDigest: loaded.digest, stopAtStep, initFrom: {} };
+}
+
+/** Alive = exists and is not a zombie waiting to be reaped. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('trainer supervisor (real MinIO, fixture trainer)', () => {
+  before(async () => {
+    store = await freshStore('sup');
+  });
+
+  it('runs a segment to its budget, committing every saveEvery steps and the end', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const result = (await env.run(supervisor().runTrainerSegment, input('sup-a', 5))) as TrainerSegmentResult;
+    assert.equal(result.step, 5);
+    assert.equal(result.reason, 'budget');
+    assert.deepEqual(result.committed.map((c) => c.step), [2, 4, 5]);
+    assert.equal(result.metrics.at(-1)?.step, 5);
+    const latest = await store.latestValidCheckpoint('sup-a', 'stage-1');
+    assert.equal(latest.ref?.manifestSha256, result.lastCheckpoint?.manifestSha256);
+    const { manifest } = await store.readManifest(latest.ref!.prefix);
+    assert.deepEqual(manifest.files.map((f) => f.path), ['state.json', 'weights/w.bin']);
+    assert.equal(manifest.parent?.step, 4);
+    assert.ok(beats.some((b) => (b as { step: number }).step === 5), 'heartbeats carry the step');
+  });
+
+  it('resumes the next attempt from the newest valid checkpoint, ending identical to an uninterrupted run', async () => {
+    const env = new MockActivityEnvironment();
+    await env.run(supervisor().runTrainerSegment, input('sup-b', 3));
+    const resumed = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-b', 6))) as TrainerSegmentResult;
+    assert.deepEqual(resumed.committed.map((c) => c.step), [4, 6]);
+    const straight = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-c', 6))) as TrainerSegmentResult;
+    const files = async (run: string) => (await store.readManifest((await store.latestValidCheckpoint(run, 'stage-1')).ref!.prefix)).manifest.files;
+    assert.deepEqual(await files('sup-b'), await files('sup-c'));
+    assert.equal(straight.step, 6);
+    // Nothing left to do: the segment returns at once.
+    const again = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-b', 6))) as TrainerSegmentResult;
+    assert.equal(again.reason, 'resumed-complete');
+    assert.equal(again.step, 6);
+  });
+
+  it('detects a stalled trainer within the stall timeout and leaves no process of its group', async () => {
+    const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'realgen-pid-')), 'grandchild.pid');
+    const t0 = Date.now();
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor({ FIXTURE_STALL_AT: '3', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-d', 10, 2)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerStalled' && err.nonRetryable === false,
+    );
+    const elapsed = (Date.now() - t0) / 1000;
+    assert.ok(elapsed < 2 + 4, `stall noticed after ${elapsed.toFixed(1)} s (timeout 2 s)`);
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    assert.equal(pidAlive(grandchild), false, 'the whole process group is gone');
+    // Progress up to the stall was committed and is what the retry resumes from.
+    assert.equal((await store.latestValidCheckpoint('sup-d', 'stage-1')).ref?.step, 2);
+  });
+
+  it('on cancellation asks the trainer to checkpoint, then fails with CancelledFailure and leaves no process', async () => {
+    const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'realgen-pid-')), 'grandchild.pid');
+    const env = new MockActivityEnvironment();
+    env.on('heartbeat', (d: { step?: number }) => {
+      if ((d.step ?? 0) >= 3) env.cancel();
+    });
+    await assert.rejects(env.run(supervisor({ FIXTURE_STEP_MS: '50', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-e', 1000)), CancelledFailure);
+    const latest = await store.latestValidCheckpoint('sup-e', 'stage-1');
+    assert.ok(latest.ref !== null && latest.ref.step >= 3, 'a checkpoint was flushed on SIGTERM');
+    assert.deepEqual(latest.skipped, []);
+    assert.equal(pidAlive(Number(readFileSync(pidFile, 'utf8'))), false);
+  });
+
+  it('escalates to SIGKILL when the trainer ignores SIGTERM past the grace period', async () => {
+    const env = new MockActivityEnvironment();
+    env.on('heartbeat', (d: { step?: number }) => {
+      if ((d.step ?? 0) >= 2) env.cancel();
+    });
+    const t0 = Date.now();
+    await assert.rejects(env.run(supervisor({ FIXTURE_IGNORE_TERM: '1', FIXTURE_STEP_MS: '50' }, 1).runTrainerSegment, input('sup-f', 1000)), CancelledFailure);
+    assert.ok(Date.now() - t0 < 10_000);
+  });
+
+  it('maps trainer error kinds and crashes to failure types with the right retry flag', async () => {
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor({ FIXTURE_ERROR_AT: '2', FIXTURE_ERROR_KIND: 'OutOfMemory' }).runTrainerSegment, input('sup-g', 5)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'OutOfMemory' && err.nonRetryable === true && /fixture error/.test(err.message),
+    );
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor({ FIXTURE_CRASH_AT: '2' }).runTrainerSegment, input('sup-h', 5)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerCrashed' && err.nonRetryable === false && /code 3/.test(err.message),
+    );
+    assert.equal(existsSync(path.join(os.tmpdir(), 'never')), false);
+  });
+});
