@@ -4,6 +4,7 @@ import { registerConfigCommands } from './config-commands';
 import { registerDemoCommand } from './demo-command';
 import { registerDevCommands } from './dev-commands';
 import { registerMiniCommands } from './mini-commands';
+import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 
 const program = new Command()
@@ -15,6 +16,7 @@ registerDevCommands(program);
 registerConfigCommands(program);
 registerSmokeCommand(program);
 registerMiniCommands(program);
+registerServeCommands(program);
 registerDemoCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

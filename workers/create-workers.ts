@@ -41,8 +41,8 @@ export async function createWorker(ctx: WorkerContext, cls: WorkerClass): Promis
       activities: gpuActivities(ctx),
       // One activity per trainer slot: a second trainer on the same GPUs would fight for memory.
       maxConcurrentActivityTaskExecutions: gpuSlots(config),
-      // Temporal's default is 0 (cancel at once); trainers need time to flush a checkpoint.
-      shutdownGraceTime: `${config.workers.gpu.shutdownGraceSeconds}s`,
+      // Temporal's default is 0 (cancel at once); trainers need time to flush a checkpoint after SIGTERM.
+      shutdownGraceTime: `${config.workers.gpu.shutdownGraceSeconds + 10}s`,
     });
   }
   return await Worker.create({

@@ -6,6 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { createCheckpointActivities } from '../activities/checkpoint-activities';
+import { createDataActivities } from '../activities/data-activities';
+import { GpuPool } from '../activities/training/gpu-pool';
+import { builtinLauncher, type TrainerLauncher } from '../activities/training/trainer-launchers';
+import { createTrainerSupervisor } from '../activities/training/trainer-supervisor';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
 import type { RunConfig } from '../configs/schema';
 import { CheckpointStore, type StoreLogger } from '../core/checkpoint-store';
@@ -20,6 +24,13 @@ export interface WorkerContext {
   connection: NativeConnection;
   store: CheckpointStore;
   workDir: string;
+  /** Starts trainer processes per backend (tests swap in a fixture trainer). */
+  launcher: TrainerLauncher;
+}
+
+export interface WorkerContextOptions {
+  workDir?: string;
+  launcher?: TrainerLauncher;
 }
 
 let runtimeInstalled = false;
@@ -39,7 +50,7 @@ function storeLogger(): StoreLogger {
 }
 
 /** Loads the config, resolves secrets on this process only, connects to Temporal and S3. */
-export async function createWorkerContext(configFile: string, options: { workDir?: string } = {}): Promise<WorkerContext> {
+export async function createWorkerContext(configFile: string, options: WorkerContextOptions = {}): Promise<WorkerContext> {
   const loaded = loadConfig(configFile);
   const config = applyEnvOverrides(loaded.config);
   const credentials = resolveS3Credentials(config, loaded.baseDir);
@@ -49,17 +60,31 @@ export async function createWorkerContext(configFile: string, options: { workDir
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
   const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
-  return { loaded, config, connection, store, workDir };
+  return { loaded, config, connection, store, workDir, launcher: options.launcher ?? builtinLauncher };
 }
 
 /** Activities served on the GPU queue (trainers, checkpoint commits, generation). */
-export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir'>) {
+export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'config' | 'launcher'>) {
   const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
-  return { writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint };
+  const gpu = ctx.config.workers.gpu;
+  const supervisor = createTrainerSupervisor({
+    store: ctx.store,
+    workDir: ctx.workDir,
+    gpuPool: new GpuPool(gpu.gpuIds, gpu.gpusPerTrainer, gpu.cpuSlots),
+    launcher: ctx.launcher,
+    producer: PRODUCER,
+    graceSeconds: gpu.shutdownGraceSeconds,
+  });
+  return { writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint, runTrainerSegment: supervisor.runTrainerSegment };
 }
 
-/** Activities served on the CPU queue (resolution, verification, reports). */
+/** Activities served on the CPU queue (resolution, verification, data, reports). */
 export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir'>) {
   const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
-  return { resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint, verifyCheckpoint: checkpoints.verifyCheckpoint };
+  const data = createDataActivities({ store: ctx.store });
+  return {
+    resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
+    verifyCheckpoint: checkpoints.verifyCheckpoint,
+    prepareData: data.prepareData,
+  };
 }

@@ -1,2 +1,4 @@
 /** Every workflow type the workers register. Deterministic code only (see workflows/README.md). */
+export { realgenPipeline } from './realgen-pipeline';
 export { smokeCheckpoint } from './smoke-checkpoint';
+export { trainStage } from './train-stage';

@@ -17,7 +17,7 @@ export const GeneratorSpecSchema = z.looseObject({
   /** Default number of sampling steps. */
   steps: z.number().int().positive(),
   /** Time shift of the σ schedule (1 = linear). @default 1 */
-  shift: z.number().positive().optional(),
+  shift: z.number().positive().nullable().optional(),
 });
 export type GeneratorSpec = z.infer<typeof GeneratorSpecSchema>;
 

@@ -75,8 +75,10 @@ export async function freshStore(label: string): Promise<CheckpointStore> {
 }
 
 /** A run config file pointing at the test stack, written to a temp folder; returns its path. */
-export async function testConfigFile(overrides: { bucket?: string; taskQueueSuffix?: string } = {}): Promise<string> {
-  const s = await testStack();
+export async function testConfigFile(
+  overrides: { bucket?: string; taskQueueSuffix?: string; mutate?: (doc: ReturnType<typeof parseDocument>) => void; stack?: TestStack } = {},
+): Promise<string> {
+  const s = overrides.stack ?? (await testStack());
   const repo = path.resolve(__dirname, '..', '..');
   const doc = parseDocument(readFileSync(path.join(repo, 'configs', 'mini.yaml'), 'utf8'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-test-config-'));
@@ -89,10 +91,15 @@ export async function testConfigFile(overrides: { bucket?: string; taskQueueSuff
   doc.setIn(['taskQueues', 'gpu'], `gpu-${suffix}`);
   doc.setIn(['taskQueues', 'cpu'], `cpu-${suffix}`);
   // Keep the model/data paths of the preset valid from the temp folder.
-  for (const key of ['generator', 'tokenizer', 'descriptors']) {
-    const v = doc.getIn(['models', key]);
-    if (typeof v === 'string') doc.setIn(['models', key], path.resolve(repo, 'configs', v));
+  const absolute = (p: unknown) => (typeof p === 'string' ? path.resolve(repo, 'configs', p) : p);
+  for (const key of ['generator', 'tokenizer', 'descriptors']) doc.setIn(['models', key], absolute(doc.getIn(['models', key])));
+  for (const list of [['reward', 'detectors'], ['evaluation', 'detectors']]) {
+    const n = (doc.getIn(list) as { items: unknown[] }).items.length;
+    for (let i = 0; i < n; i++) doc.setIn([...list, i, 'manifest'], absolute(doc.getIn([...list, i, 'manifest'])));
   }
+  doc.setIn(['reward', 'alignment', 'manifest'], absolute(doc.getIn(['reward', 'alignment', 'manifest'])));
+  doc.setIn(['realbench', 'source', 'dir'], absolute(doc.getIn(['realbench', 'source', 'dir'])));
+  overrides.mutate?.(doc);
   const file = path.join(dir, 'config.yaml');
   writeFileSync(file, doc.toString());
   return file;

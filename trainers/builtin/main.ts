@@ -1,0 +1,162 @@
+/**
+ * The built-in realgen-mini trainer process (protocol: docs/trainer-protocol.md). Started by the supervisor
+ * with `--job <job-spec.json>`; reports JSON lines; checkpoints every `saveEvery` steps and at the end of its
+ * segment; on SIGTERM finishes the step in progress, checkpoints it and exits 0.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { validateConfig } from '../../configs/load';
+import { OnnxDetector } from '../../core/detectors/onnx-detector';
+import { Adam, type AdamConfig } from '../../core/grpo/adam';
+import { PromptPolicy, type Descriptors } from '../../core/grpo/prompt-policy';
+import { VelocityAdapter } from '../../core/grpo/velocity-adapter';
+import { AlignmentScorer } from '../../core/mini/alignment';
+import { MiniGenerator } from '../../core/mini/generator';
+import { Tokenizer } from '../../core/mini/tokenizer';
+import { Rng } from '../../core/random';
+import { isHeldoutIndex, loadRealBench } from '../../core/realbench/manifest';
+import { emit, JobSpecSchema, type JobSpec } from '../../core/training/trainer-protocol';
+import { runEpoch, type EpochModels } from './grpo-epoch';
+import { PromptSampler } from './prompt-sampler';
+import { readParts, readState, writeState, type TrainerState } from './trainer-state';
+
+/** Trainer failures with the protocol's machine-readable kind. */
+class TrainerError extends Error {
+  constructor(
+    readonly kind: 'ConfigInvalid' | 'CheckpointCorrupt' | 'OutOfMemory' | 'DatasetMissing' | 'Crash',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ORT reductions can change low bits between thread settings: one thread per session keeps resumed runs identical.
+const TUNING = { intraOpThreads: 1, interOpThreads: 1, device: 'cpu' as const };
+
+function readJob(): JobSpec {
+  const i = process.argv.indexOf('--job');
+  const file = i >= 0 ? process.argv[i + 1] : process.env.REALGEN_JOB_SPEC;
+  if (!file) throw new TrainerError('ConfigInvalid', 'missing --job <job-spec.json>');
+  const parsed = JobSpecSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new TrainerError('ConfigInvalid', `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+async function main(): Promise<void> {
+  let terminating = false;
+  process.on('SIGTERM', () => {
+    terminating = true;
+  });
+  const startedAt = Date.now();
+  const job = readJob();
+  const valid = validateConfig(job.config);
+  if (!valid.ok) throw new TrainerError('ConfigInvalid', valid.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  const config = valid.config;
+  const cfg = config.stages[job.stage - 1];
+  if (!cfg) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
+  if (cfg.grpo.ratioNorm) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}].grpo.ratioNorm: the built-in trainer does not implement GRPO-Guard; set it to false`);
+  if ((job.stage === 2 || job.stage === 3) && !cfg.grpo.sdeWindow) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}].grpo.sdeWindow is required for stage ${job.stage}`);
+  const rel = (p: string) => path.resolve(job.configBaseDir, p);
+  emit({ type: 'heartbeat', note: 'loading models' });
+
+  // --- models ---
+  if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerError('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
+  const generator = await MiniGenerator.load(rel(config.models.generator), TUNING);
+  const tokenizer = Tokenizer.fromFile(rel(config.models.tokenizer));
+  const descriptors = JSON.parse(readFileSync(rel(config.models.descriptors), 'utf8')) as Descriptors;
+  const detectors: EpochModels['detectors'] = [];
+  const weights: Record<string, number> = {};
+  for (const d of config.reward.detectors) {
+    const detector = await OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 });
+    if (detector.manifest.role === 'heldout') throw new TrainerError('ConfigInvalid', `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`);
+    detectors.push({ key: d.name, detector });
+    weights[d.name] = d.weight;
+  }
+  let alignment: EpochModels['alignment'] = null;
+  if (config.reward.alignment) {
+    alignment = { key: 'alignment', scorer: await AlignmentScorer.load(rel(config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 }) };
+    weights.alignment = config.reward.alignment.weight;
+  }
+  const models: EpochModels = { generator, tokenizer, detectors, alignment, weights };
+
+  // --- data: RealBench's non-held-out prompts (the held-out 10% is never trained on) ---
+  if (!config.realbench.source.dir) throw new TrainerError('DatasetMissing', 'the built-in trainer reads prompts from realbench.source.dir');
+  let prompts;
+  try {
+    prompts = (await loadRealBench(rel(config.realbench.source.dir))).items.filter((it) => !isHeldoutIndex(it.index));
+  } catch (err) {
+    throw new TrainerError('DatasetMissing', (err as Error).message);
+  }
+
+  // --- state: resume, or initialise from earlier stages ---
+  const adamFor = (): AdamConfig => ({ lr: cfg.grpo.learningRate, beta1: cfg.grpo.adam.beta1, beta2: cfg.grpo.adam.beta2, eps: cfg.grpo.adam.eps, weightDecay: cfg.grpo.adam.weightDecay, maxGradNorm: cfg.grpo.gradClipNorm });
+  let state: TrainerState;
+  if (job.resumeDir) {
+    try {
+      state = readState(job.resumeDir, { policy: adamFor(), adapter: adamFor() });
+    } catch (err) {
+      throw new TrainerError('CheckpointCorrupt', `cannot resume from ${job.resumeDir}: ${(err as Error).message}`);
+    }
+    if (state.step !== job.startStep) throw new TrainerError('CheckpointCorrupt', `resume folder holds step ${state.step}, the job says ${job.startStep}`);
+  } else {
+    const own = job.initDirs[job.stageKey] ? readParts(job.initDirs[job.stageKey] as string) : { policy: null, adapter: null };
+    const earlier = Object.entries(job.initDirs).filter(([k]) => k !== job.stageKey).map(([, dir]) => readParts(dir));
+    const policyFrom = own.policy ?? earlier.map((p) => p.policy).filter((p) => p !== null).at(-1) ?? null;
+    const adapterFrom = own.adapter ?? earlier.map((p) => p.adapter).filter((p) => p !== null).at(-1) ?? null;
+    const policy = job.stage === 2 ? policyFrom : (policyFrom ?? PromptPolicy.create(descriptors, { init: 'zeros' }));
+    const adapter = job.stage === 1 ? null : (adapterFrom ?? VelocityAdapter.create({ D: generator.imageElements }));
+    state = {
+      stage: job.stage,
+      step: 0,
+      rng: Rng.fromSeed(job.seed, 'trainer', job.stageKey).state(),
+      cursor: 0,
+      policy,
+      policyAdam: job.stage !== 2 && policy ? new Adam(policy.size, adamFor()) : null,
+      adapter,
+      adapterAdam: adapter ? new Adam(adapter.size, adamFor()) : null,
+      lastMetrics: {},
+    };
+  }
+  const rng = Rng.fromState(state.rng);
+  const sampler = new PromptSampler(prompts.map((p) => ({ id: p.id, prompt: p.prompt, category: p.category })), job.seed, state.cursor, job.stageKey);
+
+  let lastSaved = job.startStep;
+  const save = () => {
+    state.rng = rng.state();
+    state.cursor = sampler.cursor;
+    const dir = path.join(job.outputDir, `checkpoint-${state.step}`);
+    emit({ type: 'heartbeat', note: 'writing checkpoint' });
+    writeState(dir, state);
+    emit({ type: 'checkpoint', step: state.step, dir });
+    lastSaved = state.step;
+  };
+
+  let reason: 'budget' | 'signal' | 'wallclock' = 'budget';
+  while (state.step < job.stopAtStep) {
+    if (terminating) {
+      reason = 'signal';
+      break;
+    }
+    if ((Date.now() - startedAt) / 1000 > job.wallClockSeconds) {
+      reason = 'wallclock';
+      break;
+    }
+    const metrics = await runEpoch(job.stage, cfg, models, state, rng, sampler, () => emit({ type: 'heartbeat' }));
+    state.step += 1;
+    state.lastMetrics = metrics;
+    emit({ type: 'progress', step: state.step, metrics });
+    if (state.step % job.saveEvery === 0) save();
+  }
+  if (lastSaved !== state.step) save();
+  emit({ type: 'done', step: state.step, reason });
+  await Promise.all([generator.close(), ...detectors.map((d) => d.detector.close()), alignment?.scorer.close()]);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const kind = err instanceof TrainerError ? err.kind : err instanceof RangeError && /allocation failed|out of memory/i.test(err.message) ? 'OutOfMemory' : 'Crash';
+    emit({ type: 'error', kind, message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  },
+);
