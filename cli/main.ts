@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './config-commands';
 import { registerDemoCommand } from './demo-command';
 import { registerDevCommands } from './dev-commands';
+import { registerEvalCommands } from './eval-commands';
 import { registerMiniCommands } from './mini-commands';
+import { registerRunCommands } from './run-commands';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 
@@ -15,7 +17,9 @@ const program = new Command()
 registerDevCommands(program);
 registerConfigCommands(program);
 registerSmokeCommand(program);
+registerEvalCommands(program);
 registerMiniCommands(program);
+registerRunCommands(program);
 registerServeCommands(program);
 registerDemoCommand(program);
 

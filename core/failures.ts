@@ -21,6 +21,8 @@ export const FAILURE_RETRYABLE = {
   InvalidObjectKey: false,
   /** A required input data set (RealBench, prompts) is missing or malformed. */
   DatasetMissing: false,
+  /** An evaluation this workflow waited for ended without a result. */
+  EvaluationFailed: false,
   /** The accelerator ran out of memory for this configuration. */
   OutOfMemory: false,
   /** The object store could not be reached or answered with a server error. */

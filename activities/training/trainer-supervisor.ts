@@ -293,6 +293,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
       if (commitError) return;
       try {
         a.beat({ phase: 'committing' });
+        ctx.log.info('committing checkpoint', { step: event.step });
         const dir = path.resolve(event.dir);
         const st = await stat(dir).catch(() => null);
         if (!st?.isDirectory()) throw realgenFailure('TrainerCrashed', `trainer reported checkpoint folder ${event.dir}, which does not exist`);

@@ -1,0 +1,104 @@
+/**
+ * The whole RealGen pipeline on the real stack with the real realgen-mini models and the built-in trainer, at a
+ * tiny budget: data → stage 1 → stage 2 → stage 3 → evaluations. Also scans every workflow history of the run for
+ * the secret values the workers hold.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { TEMPORAL_BIN } from '../../scripts/dev-stack';
+import { runWorkflowId } from '../../workflows/ids';
+import type { PipelineResult } from '../../workflows/realgen-pipeline';
+import { createWorker } from '../../workers/create-workers';
+import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { testConfigFile, testStack } from '../helpers/stack';
+import { maybeRecordHistory, testClient } from '../helpers/temporal';
+
+let ctx: WorkerContext;
+let client: Client;
+let workers: Worker[];
+let running: Promise<unknown>;
+const judgeSecret = `judge-${Math.random().toString(36).slice(2)}-secret`;
+
+describe('realgenPipeline (real stack, real mini models, built-in trainer)', () => {
+  before(async () => {
+    process.env.REALGEN_TEST_JUDGE_KEY = judgeSecret;
+    const file = await testConfigFile({
+      mutate: (doc) => {
+        for (let i = 0; i < 3; i++) {
+          doc.setIn(['stages', i, 'grpo', 'groupSize'], 2);
+          doc.setIn(['stages', i, 'grpo', 'promptsPerEpoch'], 2);
+          doc.setIn(['stages', i, 'grpo', 'samplingSteps'], 4);
+          doc.setIn(['stages', i, 'budget'], doc.createNode({ maxSteps: 2, segmentSteps: 2, segmentMinutes: 10 }));
+          doc.setIn(['stages', i, 'saveEvery'], 1);
+          doc.setIn(['stages', i, 'evalEvery'], 2);
+          if (i > 0) doc.setIn(['stages', i, 'grpo', 'sdeWindow'], doc.createNode({ size: 1, startMin: 0, startMax: 2 }));
+        }
+        doc.setIn(['realbench', 'shardSize'], 7);
+      },
+    });
+    ctx = await createWorkerContext(file);
+    client = await testClient();
+    workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
+    running = Promise.all(workers.map((w) => w.run()));
+  });
+
+  after(async () => {
+    for (const w of workers) w.shutdown();
+    await running;
+    await ctx.connection.close();
+    await client.connection.close();
+  });
+
+  it('trains three stages, evaluates checkpoints, and no history holds a secret', async () => {
+    const runId = `pipe-${Date.now()}`;
+    const result = (await client.workflow.execute('realgenPipeline', {
+      workflowId: runWorkflowId(runId),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest }],
+    })) as PipelineResult;
+    assert.equal(result.data.realbench.items, 1041);
+    assert.equal(result.data.trainingPrompts.count, 936, 'the held-out 10% is not in the training prompts');
+    for (const stage of ['stage-1', 'stage-2', 'stage-3']) assert.equal(result.stages[stage]?.step, 2, stage);
+    const files = async (stage: string) => (await ctx.store.readManifest(result.stages[stage]!.prefix)).manifest.files.map((f) => f.path);
+    assert.deepEqual(await files('stage-1'), ['policy-adam.json', 'policy.json', 'state.json']);
+    assert.deepEqual(await files('stage-2'), ['adapter-adam.json', 'adapter.json', 'policy.json', 'state.json']);
+    assert.deepEqual(await files('stage-3'), ['adapter-adam.json', 'adapter.json', 'policy-adam.json', 'policy.json', 'state.json']);
+    const state = JSON.parse(
+      await (async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of await ctx.store.client.getObject(ctx.store.bucket, `${result.stages['stage-2']!.prefix}state.json`)) chunks.push(c as Buffer);
+        return Buffer.concat(chunks).toString();
+      })(),
+    ) as { step: number; lastMetrics: Record<string, number> };
+    assert.equal(state.step, 2);
+    for (const key of ['reward', 'reward_cnn-semantic', 'reward_spectral', 'reward_alignment', 'adapter_clipfrac']) {
+      assert.ok(Number.isFinite(state.lastMetrics[key]), `metric ${key} recorded`);
+    }
+    // The final evaluation is the stage-3 evaluation of the same checkpoint: joined, not run twice.
+    assert.ok(result.finalEvaluation?.startsWith(`eval/${result.stages['stage-3']!.manifestSha256}/`));
+    const evaluation = await client.workflow.getHandle(result.finalEvaluation!).result();
+    assert.ok(evaluation);
+
+    // Secret scan over every workflow of this run (pipeline, stages, evaluations).
+    const s = await testStack();
+    const secrets = [s.credentials.secretKey, s.credentials.accessKey, judgeSecret];
+    const ids = [runWorkflowId(runId), `run/${runId}/stage/1`, `run/${runId}/stage/2`, `run/${runId}/stage/3`];
+    for await (const wf of client.workflow.list({ query: `WorkflowType = 'evaluateCheckpoint'` })) ids.push(wf.workflowId);
+    for (const id of ids) {
+      const r = spawnSync(TEMPORAL_BIN, ['workflow', 'show', '--workflow-id', id, '--output', 'json', '--address', s.temporalAddress], { encoding: 'utf8', maxBuffer: 256 << 20 });
+      assert.equal(r.status, 0, r.stderr);
+      // Payloads are base64 JSON: decode every data field before searching.
+      const decoded = [...r.stdout.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+      for (const secret of secrets) {
+        assert.ok(!r.stdout.includes(secret) && !decoded.includes(secret), `${id} history holds a secret value`);
+      }
+      if (id === runWorkflowId(runId)) assert.ok(decoded.includes('secretAccessKey'), 'the config (with its secret references only) is in the history');
+    }
+    assert.ok(!readFileSync(ctx.loaded.file, 'utf8').includes(s.credentials.secretKey));
+    await maybeRecordHistory(client, runWorkflowId(runId), 'realgenPipeline');
+  });
+});
