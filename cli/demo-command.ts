@@ -20,6 +20,8 @@ export function registerDemoCommand(program: Command): void {
       console.log(`\nTemporal UI: ${state.temporal.uiUrl}   MinIO console: ${state.minio.consoleUrl}\n`);
       const root = cmd.parent as Command;
       await root.parseAsync(['run', opts.config, '--run-id', runId, '--embedded-workers', '--watch'], { from: 'user' });
+      console.log('\nleaderboard (every model and checkpoint evaluated so far):');
+      await root.parseAsync(['leaderboard', '-c', opts.config], { from: 'user' });
       console.log(`\ncheckpoints: s3://<bucket>/runs/${runId}/stage-<n>/checkpoints/ (MinIO at ${state.minio.endpoint})`);
       console.log(`reports:     \`bin/realgen leaderboard\` and \`bin/realgen report <eval key>\`; HTML reports under evals/ in the bucket`);
       console.log('Stop the stack with: bin/realgen dev down');

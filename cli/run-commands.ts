@@ -65,19 +65,37 @@ async function watch(client: Client, runId: string, loaded: LoadedConfig): Promi
     const p = await pipelineProgress(client, runId).catch(() => null);
     if (p) {
       for (const [n, bar] of byStage) {
-        if (p.pipeline.completed[stageKey(n)]) bar.update(bar.getTotal(), { state: 'done' });
+        if (p.pipeline.completed[stageKey(n)]) bar.update(bar.getTotal(), { stage: stageKey(n), state: 'done', eta_s: '0s' });
       }
       if (p.stage) {
         const bar = byStage.get(p.stage.stage);
         const reward = p.stage.recentRewards.at(-1)?.reward;
         bar?.setTotal(p.stage.maxSteps);
-        bar?.update(p.stage.step, { state: p.stage.state, reward: reward === undefined ? '-' : reward.toFixed(4), eta_s: p.stage.etaSeconds === null ? '-' : `${p.stage.etaSeconds}s` });
+        bar?.update(p.stage.step, { stage: stageKey(p.stage.stage), state: p.stage.state, reward: reward === undefined ? '-' : reward.toFixed(4), eta_s: p.stage.etaSeconds === null ? '-' : `${p.stage.etaSeconds}s` });
       }
     }
     await Promise.race([done.catch(() => undefined), sleep(1000)]);
   }
+  // The last stage finishes between two polls: show every completed stage as done.
+  const result = (await done) as PipelineResult;
+  for (const [n, bar] of byStage) if (result.stages[stageKey(n)]) bar.update(bar.getTotal(), { stage: stageKey(n), state: 'done', eta_s: '0s' });
   bars.stop();
-  await done;
+}
+
+/** Per-stage reward curves (mean weighted reward per step) and the evaluations the stages started. */
+async function stageSummaries(client: Client, runId: string, loaded: LoadedConfig): Promise<string[]> {
+  const evaluations: string[] = [];
+  for (const s of loaded.config.stages.filter((x) => x.enabled)) {
+    const p = await client.workflow.getHandle(stageWorkflowId(runId, s.stage)).query(stageProgressQuery).catch(() => null);
+    if (!p) continue;
+    evaluations.push(...p.evaluations);
+    const curve = p.recentRewards.map((r) => `${r.step}:${r.reward.toFixed(3)}`).join(' ');
+    const first = p.recentRewards[0]?.reward;
+    const last = p.recentRewards.at(-1)?.reward;
+    const trend = first === undefined || last === undefined ? '' : ` (first ${first.toFixed(3)} → last ${last.toFixed(3)})`;
+    console.log(`${stageKey(s.stage)} mean reward by step${trend}: ${curve}`);
+  }
+  return evaluations;
 }
 
 function printResult(result: PipelineResult): void {
@@ -160,7 +178,14 @@ export function registerRunCommands(program: Command): void {
         console.log(`started run ${runId} (workflow ${runWorkflowId(runId)}, config digest ${loaded.digest.slice(0, 12)})`);
         if (opts.watch || opts.embeddedWorkers) {
           await watch(client, runId, loaded);
-          printResult((await client.workflow.getHandle(runWorkflowId(runId)).result()) as PipelineResult);
+          const result = (await client.workflow.getHandle(runWorkflowId(runId)).result()) as PipelineResult;
+          printResult(result);
+          const evaluations = [...new Set([...(await stageSummaries(client, runId, loaded)), ...(result.finalEvaluation ? [result.finalEvaluation] : [])])];
+          if (opts.embeddedWorkers && evaluations.length > 0) {
+            // Evaluations outlive the run (ABANDON); with embedded workers they need this process until they finish.
+            console.log(`waiting for ${evaluations.length} evaluation(s): ${evaluations.join(', ')}`);
+            await Promise.all(evaluations.map((id) => client.workflow.getHandle(id).result().catch((err: unknown) => console.error(`${id}: ${(err as Error).message}`))));
+          }
         } else {
           console.log(`watch it with: realgen status ${runId}`);
         }

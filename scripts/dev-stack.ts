@@ -126,6 +126,20 @@ export function temporalHealthy(address: string): boolean {
   return r.status === 0 && /SERVING/.test(r.stdout);
 }
 
+/**
+ * Registers the project's search attributes that the namespace lacks. `start-dev --search-attribute` does not
+ * add them to an existing database file, so an upgraded checkout would otherwise fail to start runs.
+ */
+export function ensureSearchAttributes(address: string, namespace = 'default'): void {
+  const list = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '--output', 'json'], { encoding: 'utf8', timeout: 15000 });
+  if (list.status !== 0) throw new Error(`cannot list search attributes: ${list.stderr.trim()}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
+    if (list.stdout.includes(`"${name}"`)) continue;
+    const r = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', namespace], { encoding: 'utf8', timeout: 15000 });
+    if (r.status !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`cannot register search attribute ${name}: ${r.stderr.trim()}`);
+  }
+}
+
 /** Polls `check` until it is true or `timeoutMs` passes; the error names the service and its log. */
 async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, log: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -268,6 +282,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   const m = minio;
   await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log);
   await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log);
+  ensureSearchAttributes(t.address);
   return state;
 }
 
