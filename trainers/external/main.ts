@@ -291,6 +291,10 @@ async function main(): Promise<number> {
     }
     if (folder.upstreamStep % trainer.stepsPerEpoch !== 0) log(`warning: ${folder.rel} is not at an epoch boundary (stepsPerEpoch ${trainer.stepsPerEpoch})`);
     const ourStep = stepOffset + Math.floor(folder.upstreamStep / trainer.stepsPerEpoch);
+    if (lastReported >= job.stopAtStep) {
+      log(`skipping ${folder.rel} (step ${ourStep}): the segment already ended at step ${lastReported}`);
+      return;
+    }
     if (ourStep <= lastReported) {
       log(`skipping ${folder.rel}: step ${ourStep} is not after the last reported step ${lastReported}`);
       return;
