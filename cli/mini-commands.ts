@@ -9,17 +9,11 @@ import { encodePng } from '../core/image/decode';
 import { sampleFlow, toRgb } from '../core/mini/flow-sampler';
 import { loadEvaluationDetectors, loadGenerator } from '../core/mini/mini-world';
 import { Rng } from '../core/random';
+import { intOption } from './options';
 import { REPO_ROOT } from '../scripts/dev-stack';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 
-function intOption(flag: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
-    return n;
-  };
-}
 
 /** One file's scores: P(real) per detector (null where the detector could not score it, with the reason). */
 export interface FileScores {

@@ -3,17 +3,11 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../configs/load';
 import { startRewardService } from '../activities/reward-service/server';
+import { intOption } from './options';
 import { REPO_ROOT } from '../scripts/dev-stack';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 
-function intOption(flag: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
-    return n;
-  };
-}
 
 export function registerServeCommands(program: Command): void {
   const serve = program.command('serve').description('Long-running services');

@@ -12,20 +12,10 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { EvaluationActivities } from '../activities/evaluation/evaluation-activities';
-import type { EvalSource, EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../activities/evaluation/types';
-import type { RunConfig } from '../configs/schema';
-import type { RealBenchSuite } from '../core/realbench/manifest';
+import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../activities/evaluation/types';
 
-export interface EvaluateCheckpointInput {
-  /** `<subject>/<suite>`, the workflow id without `eval/`. */
-  evalKey: string;
-  suite: RealBenchSuite;
-  source: EvalSource;
-  /** Leaderboard row name. */
-  name: string;
-  config: RunConfig;
-  configBaseDir: string;
-  configDigest: string;
+/** The evaluation itself (`EvalSpec`: key, suite, source, row name, config) plus where its activities run. */
+export interface EvaluateCheckpointInput extends EvalSpec {
   taskQueues: { gpu: string; cpu: string };
   /** Shards in flight at once. @default 2 */
   shardConcurrency?: number;

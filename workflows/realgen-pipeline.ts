@@ -8,7 +8,8 @@ import { ParentClosePolicy, executeChild, proxyActivities, setHandler, startChil
 import type { DataActivities, PreparedData } from '../activities/data-activities';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../core/checkpoint-manifest';
-import { evalWorkflowId, stageKey, stageWorkflowId } from './ids';
+import { checkpointEvaluation } from './evaluation-request';
+import { stageKey, stageWorkflowId } from './ids';
 import { RUN_ID, STAGE } from './search-attributes';
 import type { trainStage } from './train-stage';
 import { pipelineProgressQuery, type PipelineProgress } from './training-messages';
@@ -78,25 +79,14 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
   const last = Object.values(completed).filter((r): r is CheckpointRef => r !== null).at(-1);
   if (last && input.evaluateFinal !== false) {
     progress.phase = 'evaluating';
-    const suite = input.config.realbench.suite;
-    finalEvaluation = evalWorkflowId(last.manifestSha256, suite);
+    const evaluation = checkpointEvaluation(last, `${input.runId}/final`, input);
+    finalEvaluation = evaluation.workflowId;
     try {
       await startChild('evaluateCheckpoint', {
         workflowId: finalEvaluation,
         taskQueue: input.config.taskQueues.cpu,
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [
-          {
-            evalKey: `${last.manifestSha256}/${suite}`,
-            suite,
-            source: { kind: 'mini-checkpoint', ref: last },
-            name: `${input.runId}/final`,
-            config: input.config,
-            configBaseDir: input.configBaseDir,
-            configDigest: input.configDigest,
-            taskQueues: input.config.taskQueues,
-          },
-        ],
+        args: [evaluation.input],
       });
     } catch (err) {
       // The stage already evaluates this exact checkpoint: its evaluation is the run's final one.

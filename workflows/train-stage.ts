@@ -26,7 +26,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TrainerSupervisorActivities, TrainerSegmentResult } from '../activities/training/trainer-supervisor';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../core/checkpoint-manifest';
-import { evalWorkflowId, stageKey } from './ids';
+import { checkpointEvaluation } from './evaluation-request';
+import { stageKey } from './ids';
 import { CHECKPOINT_STEP } from './search-attributes';
 import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from './training-messages';
 
@@ -139,7 +140,7 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
   const startEvaluations = async (committed: CheckpointRef[]) => {
     for (const ref of committed) {
       if (ref.step % stageCfg.evalEvery !== 0) continue;
-      const workflowId = evalWorkflowId(ref.manifestSha256, input.config.realbench.suite);
+      const { workflowId, input: evalInput } = checkpointEvaluation(ref, `${input.runId}/${stageKey(input.stage)}@${ref.step}`, input);
       if (s.evaluations.includes(workflowId)) continue;
       try {
         await startChild('evaluateCheckpoint', {
@@ -147,18 +148,7 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
           taskQueue: input.config.taskQueues.cpu,
           // Evaluations finish on their own even if training ends or is cancelled.
           parentClosePolicy: ParentClosePolicy.ABANDON,
-          args: [
-            {
-              evalKey: `${ref.manifestSha256}/${input.config.realbench.suite}`,
-              suite: input.config.realbench.suite,
-              source: { kind: 'mini-checkpoint', ref },
-              name: `${input.runId}/${stageKey(input.stage)}@${ref.step}`,
-              config: input.config,
-              configBaseDir: input.configBaseDir,
-              configDigest: input.configDigest,
-              taskQueues: input.config.taskQueues,
-            },
-          ],
+          args: [evalInput],
         });
       } catch (err) {
         // Someone (a watcher, the CLI) already evaluates this checkpoint: that is the dedupe working.

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { decodeToRgb, ImageInputError, resizeRgb, type DecodeLimits, type RgbImage } from '../image/decode';
+import { rgbToChw } from '../image/tensor';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 import type { Detector, ScoreResult } from './detector';
 import { readDetectorManifest, type DetectorManifest } from './detector-manifest';
@@ -63,18 +64,7 @@ export class OnnxDetector implements Detector {
 
   /** Model input tensor (CHW float) for one RGB image already at the input size. */
   toTensor(image: RgbImage): Float32Array {
-    const { size, colorOrder, scale, mean, std } = this.manifest.input;
-    const [h, w] = size;
-    if (image.width !== w || image.height !== h) throw new Error(`expected a ${w}×${h} image, got ${image.width}×${image.height}`);
-    const plane = h * w;
-    const out = new Float32Array(3 * plane);
-    for (let c = 0; c < 3; c++) {
-      const src = colorOrder === 'RGB' ? c : 2 - c;
-      const m = mean[c] ?? 0;
-      const s = std[c] ?? 1;
-      for (let i = 0; i < plane; i++) out[c * plane + i] = ((image.data[i * 3 + src] ?? 0) * scale - m) / s;
-    }
-    return out;
+    return rgbToChw(image, this.manifest.input);
   }
 
   /** Decodes and preprocesses encoded bytes; throws `ImageInputError` for bad input. */

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { mapLimit } from '../detectors/onnx-detector';
 import { decodeToRgb, resizeRgb, type DecodeLimits, type ResizeStep, type RgbImage } from '../image/decode';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
+import { rgbToChw } from '../image/tensor';
 import { Tokenizer } from './tokenizer';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
@@ -177,17 +178,7 @@ export class AlignmentScorer {
   /** Image-tower input tensor (CHW float) for one RGB image already at the input size. */
   toTensor(image: RgbImage): Float32Array {
     const { colorOrder, scale, mean, std } = this.resolved.manifest.image;
-    const [h, w] = this.resolved.size;
-    if (image.width !== w || image.height !== h) throw new Error(`expected a ${w}×${h} image, got ${image.width}×${image.height}`);
-    const plane = h * w;
-    const out = new Float32Array(3 * plane);
-    for (let c = 0; c < 3; c++) {
-      const src = colorOrder === 'RGB' ? c : 2 - c;
-      const m = mean[c] ?? 0;
-      const s = std[c] ?? 1;
-      for (let i = 0; i < plane; i++) out[c * plane + i] = ((image.data[i * 3 + src] ?? 0) * scale - m) / s;
-    }
-    return out;
+    return rgbToChw(image, { size: this.resolved.size, colorOrder, scale, mean, std });
   }
 
   /** Decodes and preprocesses encoded bytes; throws `ImageInputError` for bad input. */

@@ -8,19 +8,17 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { TEMPORAL_BIN } from '../../scripts/dev-stack';
 import { runWorkflowId } from '../../workflows/ids';
 import type { PipelineResult } from '../../workflows/realgen-pipeline';
-import { createWorker } from '../../workers/create-workers';
-import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import type { WorkerContext } from '../../workers/worker-context';
 import { testConfigFile, testStack } from '../helpers/stack';
-import { maybeRecordHistory, testClient } from '../helpers/temporal';
+import { maybeRecordHistory } from '../helpers/temporal';
+import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let ctx: WorkerContext;
 let client: Client;
-let workers: Worker[];
-let running: Promise<unknown>;
+let workers: TestWorkers;
 const judgeSecret = `judge-${Math.random().toString(36).slice(2)}-secret`;
 
 describe('realgenPipeline (real stack, real mini models, built-in trainer)', () => {
@@ -40,17 +38,12 @@ describe('realgenPipeline (real stack, real mini models, built-in trainer)', () 
         doc.setIn(['realbench', 'shardSize'], 7);
       },
     });
-    ctx = await createWorkerContext(file);
-    client = await testClient();
-    workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await startTestWorkers(file);
+    ({ ctx, client } = workers);
   });
 
   after(async () => {
-    for (const w of workers) w.shutdown();
-    await running;
-    await ctx.connection.close();
-    await client.connection.close();
+    await workers.stop();
   });
 
   it('trains three stages, evaluates checkpoints, and no history holds a secret', async () => {

@@ -2,33 +2,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { createCheckpointActivities } from '../../activities/checkpoint-activities';
 import { smokeWorkflowId } from '../../workflows/ids';
 import type { SmokeCheckpointResult } from '../../workflows/smoke-checkpoint';
-import { createWorker } from '../../workers/create-workers';
-import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import type { WorkerContext } from '../../workers/worker-context';
 import { testConfigFile } from '../helpers/stack';
-import { maybeRecordHistory, testClient } from '../helpers/temporal';
+import { maybeRecordHistory } from '../helpers/temporal';
+import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let ctx: WorkerContext;
 let client: Client;
-let workers: Worker[];
-let running: Promise<unknown>;
+let workers: TestWorkers;
 
 describe('smokeCheckpoint workflow (real stack)', () => {
   before(async () => {
-    ctx = await createWorkerContext(await testConfigFile());
-    client = await testClient();
-    workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await startTestWorkers(await testConfigFile());
+    ({ ctx, client } = workers);
   });
 
   after(async () => {
-    for (const w of workers) w.shutdown();
-    await running;
-    await ctx.connection.close();
-    await client.connection.close();
+    await workers.stop();
   });
 
   it('commits a checkpoint on the GPU queue, then resolves and deep-verifies it on the CPU queue', async () => {

@@ -7,20 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { stageWorkflowId } from '../../workflows/ids';
 import type { TrainStageResult } from '../../workflows/train-stage';
 import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from '../../workflows/training-messages';
-import { createWorker } from '../../workers/create-workers';
-import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import type { WorkerContext } from '../../workers/worker-context';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
-import { maybeRecordHistory, testClient } from '../helpers/temporal';
+import { maybeRecordHistory } from '../helpers/temporal';
+import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let ctx: WorkerContext;
 let client: Client;
-let workers: Worker[];
-let running: Promise<unknown>;
+let workers: TestWorkers;
 
 /** Polls the progress query until `predicate` holds (the workflow's own state, not a sleep). */
 async function until(handle: WorkflowHandle, predicate: (p: StageProgress) => boolean, timeoutMs = 60_000): Promise<StageProgress> {
@@ -60,17 +58,12 @@ describe('trainStage workflow (real stack, fixture trainer)', () => {
         doc.setIn(['workers', 'gpu', 'shutdownGraceSeconds'], 5);
       },
     });
-    ctx = await createWorkerContext(file, { launcher: fixtureLauncher({ FIXTURE_STEP_MS: '40' }) });
-    client = await testClient();
-    workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await startTestWorkers(file, { launcher: fixtureLauncher({ FIXTURE_STEP_MS: '40' }) });
+    ({ ctx, client } = workers);
   });
 
   after(async () => {
-    for (const w of workers) w.shutdown();
-    await running;
-    await ctx.connection.close();
-    await client.connection.close();
+    await workers.stop();
   });
 
   it('runs segments to the step budget and reports progress', async () => {

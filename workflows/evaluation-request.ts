@@ -1,0 +1,32 @@
+/** The input of an `evaluateCheckpoint` child for a training checkpoint, built in one place. */
+import type { RunConfig } from '../configs/schema';
+import type { CheckpointRef } from '../core/checkpoint-manifest';
+import type { EvaluateCheckpointInput } from './evaluate-checkpoint';
+import { evalWorkflowId } from './ids';
+
+export interface CheckpointEvaluation {
+  workflowId: string;
+  input: EvaluateCheckpointInput;
+}
+
+/** `eval/<checkpoint sha>/<suite>` for a realgen-mini checkpoint, on the config's suite and queues. */
+export function checkpointEvaluation(
+  ref: CheckpointRef,
+  name: string,
+  run: { config: RunConfig; configBaseDir: string; configDigest: string },
+): CheckpointEvaluation {
+  const suite = run.config.realbench.suite;
+  return {
+    workflowId: evalWorkflowId(ref.manifestSha256, suite),
+    input: {
+      evalKey: `${ref.manifestSha256}/${suite}`,
+      suite,
+      source: { kind: 'mini-checkpoint', ref },
+      name,
+      config: run.config,
+      configBaseDir: run.configBaseDir,
+      configDigest: run.configDigest,
+      taskQueues: run.config.taskQueues,
+    },
+  };
+}
