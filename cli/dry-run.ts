@@ -1,10 +1,15 @@
 /**
  * `realgen run --dry-run`: the command lines each GPU worker would launch for each enabled stage, rendered from
- * the config alone (no server is contacted; placeholders for values only known at run time are shown as such).
+ * the config alone (no server is contacted; values only known at run time are shown as `<...>`). External stages
+ * are rendered by the same code the external adapter runs (trainers/external/launch-template.ts), for a fresh
+ * start and for a resume.
  */
 import path from 'node:path';
 import type { LoadedConfig } from '../configs/load';
+import type { StageConfig } from '../configs/schema';
+import { externalLauncher } from '../activities/training/external-launcher';
 import { builtinLauncher } from '../activities/training/trainer-launchers';
+import { renderLaunch, slotProblem, upstreamMaxSteps, validateTemplate, type ExternalTrainerConfig } from '../trainers/external/launch-template';
 import { stageKey } from '../workflows/ids';
 
 /** Quotes an argument for display in a POSIX shell. */
@@ -12,26 +17,77 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_./:=,@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Like shellQuote, but leaves the `<run-time value>` markers of a dry run readable. */
+function displayQuote(arg: string): string {
+  return /^([A-Za-z0-9_./:=,@%+-]|<[A-Za-z-]+>)+$/.test(arg) ? arg : shellQuote(arg);
+}
+
+/** Problems of an external stage's launch template (unknown placeholders, bad regexes, slot too small). */
+export function externalStageProblems(stage: StageConfig, slot: readonly number[]): string[] {
+  if (stage.trainer.backend !== 'external') return [];
+  const where = `stages[${stage.stage - 1}].trainer`;
+  const problems = validateTemplate(stage.trainer, where);
+  const s = slotProblem(stage.trainer, slot);
+  if (s) problems.push(`${where}: ${s}`);
+  return problems;
+}
+
+function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: ExternalTrainerConfig }, slot: readonly number[], attemptDir: string): string[] {
+  const trainer = stage.trainer;
+  const segment = Math.min(stage.budget.segmentSteps, stage.budget.maxSteps);
+  const values = {
+    gpus: slot.join(','),
+    numProcesses: String(trainer.numProcesses),
+    outputDir: path.join(attemptDir, 'out', 'upstream'),
+    port: '<free-port>',
+  };
+  const line = (resumePath: string | null, maxSteps: number) => {
+    const r = renderLaunch(trainer, { ...values, resumePath, maxSteps: String(maxSteps) }, loaded.baseDir, `stages[${stage.stage - 1}].trainer`);
+    const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`)];
+    return `${r.cwd ? `cd ${displayQuote(r.cwd)} && ` : ''}${env.join(' ')} ${[r.command, ...r.args].map(displayQuote).join(' ')}`;
+  };
+  const adapter = externalLauncher(trainer, path.join(attemptDir, 'job.json'));
+  const completeness = trainer.completeMarker !== undefined ? `complete when ${trainer.completeMarker} exists` : `complete after ${trainer.quietPeriodSeconds} s without change`;
+  return [
+    `# ${stageKey(stage.stage)} (external trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps}; our step = upstream step / ${trainer.stepsPerEpoch})`,
+    `#   adapter: ${[adapter.command, ...adapter.args].map(displayQuote).join(' ')}`,
+    `#   checkpoints: <outputDir>/${trainer.checkpointGlob}, ${completeness}; {port} is a free port picked at launch`,
+    `#   fresh start (segment 0):`,
+    line(null, upstreamMaxSteps(trainer, 0, segment)),
+    ...(trainer.resumeArg !== undefined
+      ? [`#   resume (later segments and retries, from the latest committed checkpoint):`, line(path.join(attemptDir, 'resume'), upstreamMaxSteps(trainer, segment, Math.min(2 * segment, stage.budget.maxSteps)))]
+      : [`#   resume: not possible (no resumeArg): a retry would start from scratch`]),
+  ];
+}
+
 export function describeLaunches(loaded: LoadedConfig, runId: string): string[] {
   const { config } = loaded;
   const gpu = config.workers.gpu;
   const slots = gpu.gpuIds.length === 0 ? Array.from({ length: gpu.cpuSlots }, () => [] as number[]) : Array.from({ length: Math.floor(gpu.gpuIds.length / gpu.gpusPerTrainer) }, (_, i) => gpu.gpuIds.slice(i * gpu.gpusPerTrainer, (i + 1) * gpu.gpusPerTrainer));
   const lines: string[] = [`# run ${runId}: ${config.name}, GPU worker slots: ${slots.map((s) => (s.length ? s.join(',') : 'cpu')).join(' | ')}`];
+  const problems: string[] = [];
   for (const stage of config.stages) {
     if (!stage.enabled) {
       lines.push(`# ${stageKey(stage.stage)}: disabled`);
       continue;
     }
-    const jobSpec = path.join('<workDir>', runId, stageKey(stage.stage), 'segment-<n>-attempt-<k>', 'job.json');
-    const env = `CUDA_VISIBLE_DEVICES=${(slots[0] ?? []).join(',')} REALGEN_JOB_SPEC=${jobSpec}`;
+    const slot = slots[0] ?? [];
+    const attemptDir = path.join('<workDir>', runId, stageKey(stage.stage), 'segment-<n>-attempt-<k>');
+    const jobSpec = path.join(attemptDir, 'job.json');
     if (stage.trainer.backend === 'builtin') {
+      const env = `CUDA_VISIBLE_DEVICES=${slot.join(',')} REALGEN_JOB_SPEC=${jobSpec}`;
       const launch = builtinLauncher(stage.trainer, jobSpec);
       lines.push(`# ${stageKey(stage.stage)} (builtin realgen-mini trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`);
-      lines.push(`${env} ${[launch.command, ...launch.args].map(shellQuote).join(' ')}`);
-    } else {
-      lines.push(`# ${stageKey(stage.stage)} (external trainer: see docs/deploy.md; rendered by the external adapter)`);
-      lines.push(`${env} ${[stage.trainer.command, ...stage.trainer.args].map(shellQuote).join(' ')}`);
+      lines.push(`${env} ${[launch.command, ...launch.args].map(displayQuote).join(' ')}`);
+      continue;
     }
+    const found = externalStageProblems(stage, slot);
+    if (found.length > 0) {
+      problems.push(...found);
+      continue;
+    }
+    lines.push(...externalLines(loaded, stage as StageConfig & { trainer: ExternalTrainerConfig }, slot, attemptDir));
   }
+  if (problems.length > 0) throw new Error(`${loaded.file}: cannot render the launch commands:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return lines;
 }

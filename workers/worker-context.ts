@@ -11,7 +11,8 @@ import { createCheckpointActivities } from '../activities/checkpoint-activities'
 import { createDataActivities } from '../activities/data-activities';
 import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
 import { GpuPool } from '../activities/training/gpu-pool';
-import { builtinLauncher, type TrainerLauncher } from '../activities/training/trainer-launchers';
+import { defaultLauncher } from '../activities/training/external-launcher';
+import type { TrainerLauncher } from '../activities/training/trainer-launchers';
 import { createTrainerSupervisor } from '../activities/training/trainer-supervisor';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
 import type { RunConfig } from '../configs/schema';
@@ -47,6 +48,8 @@ export function installRuntime(): void {
   const level = (process.env.REALGEN_LOG_LEVEL ?? 'WARN') as LogLevel;
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
+      // GPU workers host no workflows on purpose; the SDK's warning about it is noise.
+      if (entry.message.startsWith('No workflows registered')) return;
       const { taskToken: _taskToken, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
       const line = JSON.stringify({ ts: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(), level: entry.level, msg: entry.message, ...meta });
       if (entry.level === 'ERROR' || entry.level === 'WARN') process.stderr.write(`${line}\n`);
@@ -73,7 +76,7 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
   const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
-  return { loaded, config, connection, store, workDir, launcher: options.launcher ?? builtinLauncher };
+  return { loaded, config, connection, store, workDir, launcher: options.launcher ?? defaultLauncher };
 }
 
 /** Activities served on the GPU queue (trainers, checkpoint commits, generation). */

@@ -164,17 +164,15 @@ describe('checkpoint watcher', () => {
     writeFileSync(path.join(a, 'adapter_model.safetensors'), 'w');
     const old = new Date(now - 60_000);
     utimesSync(path.join(a, 'adapter_model.safetensors'), old, old);
-    assert.deepEqual(await w.scan(), []);
-    now += 2000;
-    assert.deepEqual(await w.scan(), [], 'first sight counts as a change');
-    now += 4000;
-    assert.deepEqual((await w.scan()).map((f) => f.upstreamStep), [4]);
+    assert.deepEqual(await w.scan(), [], 'needs two scans with the same content');
+    now += 100;
+    assert.deepEqual((await w.scan()).map((f) => f.upstreamStep), [4], 'written a minute ago: quiet');
     // A second folder keeps growing, then the trainer dies right after its last write.
     const b = path.join(root, 'checkpoints', 'checkpoint-8', 'lora');
     mkdirSync(b, { recursive: true });
     for (let i = 0; i < 3; i++) {
       writeFileSync(path.join(b, 'adapter_model.safetensors'), 'x'.repeat(10 * (i + 1)));
-      now += 3000;
+      now = Math.max(now + 3000, Date.now());
       assert.deepEqual(await w.scan(), []);
     }
     const exitAt = now;
@@ -366,7 +364,7 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
         doc.setIn(['stages', 0, 'trainer'], doc.createNode(t));
         doc.setIn(['stages', 0, 'budget'], doc.createNode({ maxSteps: 8, segmentSteps: 4, segmentMinutes: 10 }));
         doc.setIn(['stages', 0, 'saveEvery'], 2);
-        doc.setIn(['stages', 0, 'evalEvery'], 1000);
+        doc.setIn(['stages', 0, 'evalEvery'], 4);
         doc.setIn(['stages', 0, 'stallTimeoutSeconds'], 20);
         doc.setIn(['workers', 'gpu', 'shutdownGraceSeconds'], 5);
       },
@@ -414,6 +412,16 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
     // The parent chain runs through every committed step exactly once.
     const { manifest } = await ctx.store.readManifest(latest.ref!.prefix);
     assert.equal(manifest.parent?.step, 6);
+    // One RealBench evaluation per committed checkpoint at the evaluation frequency (steps 4 and 8), started once.
+    const shas = await Promise.all([4, 8].map(async (step) => (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-1', step))).sha256));
+    const suite = ctx.config.realbench.suite;
+    assert.deepEqual(result.evaluations, shas.map((sha) => `eval/${sha}/${suite}`));
+    for (const id of result.evaluations) {
+      const desc = await client.workflow.getHandle(id).describe();
+      assert.equal(desc.type, 'evaluateCheckpoint', `${id} was started`);
+      // The evaluation itself is covered elsewhere; stop it so it does not outlive the test.
+      await client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    }
     await noUpstreamLeft();
   });
 });

@@ -28,7 +28,7 @@ export interface WatcherOptions {
 
 interface FolderState {
   signature: string;
-  /** When we last saw the signature change, or the newest mtime inside, whichever is later. */
+  /** The newest mtime inside, or when we saw the signature change, whichever is later. */
   lastChange: number;
   /** Scans in a row with the same signature. */
   stableScans: number;
@@ -142,7 +142,11 @@ export class CheckpointWatcher {
       const sig = await signatureOf(abs);
       if (sig === null) continue;
       let state: FolderState;
-      if (prev === undefined || prev.signature !== sig.signature) {
+      if (prev === undefined) {
+        // First sight: the files' own mtimes say when they were last written.
+        state = { signature: sig.signature, lastChange: sig.files > 0 ? sig.newest : now, stableScans: 0, reported: false };
+        this.lastActivity = Math.max(this.lastActivity, sig.newest);
+      } else if (prev.signature !== sig.signature) {
         state = { signature: sig.signature, lastChange: Math.max(now, sig.newest), stableScans: 0, reported: false };
         this.lastActivity = now;
       } else {

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { validateConfig } from '../../configs/load';
-import { emit, JobSpecSchema, TRAINER_ERROR_KINDS, type JobSpec } from '../../core/training/trainer-protocol';
+import { emit, JobSpecSchema, type JobSpec, type TRAINER_ERROR_KINDS } from '../../core/training/trainer-protocol';
 import { CheckpointWatcher, type CompleteFolder } from './checkpoint-watcher';
 import { renderLaunch, slotProblem, TemplateError, upstreamMaxSteps, type ExternalTrainerConfig } from './launch-template';
 import { MetricParser, MetricPatternError, withCombinedReward } from './metric-parser';

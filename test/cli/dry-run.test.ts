@@ -1,0 +1,50 @@
+/** `realgen run --dry-run`: the launch lines from the config alone, with no server reachable. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+const repo = path.resolve(__dirname, '..', '..');
+const bin = path.join(repo, 'bin', 'realgen');
+
+function dryRun(config: string) {
+  const t0 = Date.now();
+  // Nothing listens on port 1: any attempt to reach Temporal (or S3) would fail or hang.
+  const r = spawnSync(bin, ['run', config, '--dry-run', '--run-id', 'paper-dry'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, REALGEN_TEMPORAL_ADDRESS: '127.0.0.1:1', REALGEN_S3_ENDPOINT: 'http://127.0.0.1:1' },
+  });
+  return { ...r, seconds: (Date.now() - t0) / 1000 };
+}
+
+describe('realgen run --dry-run', () => {
+  it('prints the stage-2 accelerate line of paper-8xh200.yaml, fresh and resumed, without contacting any server', () => {
+    const r = dryRun(path.join(repo, 'configs', 'paper-8xh200.yaml'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.seconds < 15, `took ${r.seconds} s`);
+    const lines = r.stdout.split('\n');
+    const stage2 = lines.filter((l) => l.includes('scripts/train_flux_fast_guard.py'));
+    assert.equal(stage2.length, 2, r.stdout);
+    const [fresh, resumed] = stage2 as [string, string];
+    assert.match(
+      fresh,
+      /^cd \/opt\/RealGen\/RealGen_v1\/flow_grpo && CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 WANDB_MODE=offline accelerate launch --config_file=scripts\/accelerate_configs\/deepspeed_zero2\.yaml --num_processes=7 --main_process_port=<free-port> scripts\/train_flux_fast_guard\.py --config=config\/grpo\.py:flux_fast_guard --config\.save_dir=<workDir>\/paper-dry\/stage-2\/segment-<n>-attempt-<k>\/out\/upstream$/,
+    );
+    assert.ok(!fresh.includes('lora_path'));
+    assert.equal(resumed, `${fresh} --config.train.lora_path=<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/resume/lora`);
+    assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
+    assert.ok(lines.some((l) => l.includes('stage1_grpo_trl.py') && l.includes('--max_steps=50')));
+  });
+
+  it('fails with the placeholder named when a template is wrong', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-dry-'));
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(file, readFileSync(path.join(repo, 'configs', 'paper-8xh200.yaml'), 'utf8').replace('--main_process_port={port}\n        - scripts/train_flux', '--main_process_port={rdzvPort}\n        - scripts/train_flux'));
+    const r = dryRun(file);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /stages\[1\]\.trainer\.args\[3\]: unknown placeholder \{rdzvPort\}/);
+  });
+});
