@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
+import { checkpointPrefix, type CheckpointRef } from '../core/checkpoint-manifest';
 import type { CheckpointStore, SkippedCheckpoint, VerifyMode } from '../core/checkpoint-store';
 import { realgenFailure } from '../core/failures';
 import { heartbeat } from './heartbeat';
@@ -117,3 +117,35 @@ async function writeDeterministicJson(file: string, value: unknown): Promise<voi
 }
 
 export type CheckpointActivities = ReturnType<typeof createCheckpointActivities>;
+
+/** A committed checkpoint found by `listCommittedCheckpoints`, in discovery order. */
+export interface DiscoveredCheckpoint {
+  ref: CheckpointRef;
+}
+
+/**
+ * Committed checkpoints (manifest present, parses, matches its location; shallow-verified) under
+ * `runs/<runId>/<stage>/checkpoints/`, with steps above `afterStep`, oldest first. Half-written folders are
+ * skipped and found again on a later poll once their manifest lands.
+ */
+export function createCheckpointDiscovery(deps: { store: CheckpointStore }) {
+  return {
+    async listCommittedCheckpoints(input: { runId: string; stage: string; afterStep: number }): Promise<DiscoveredCheckpoint[]> {
+      const out: DiscoveredCheckpoint[] = [];
+      const steps = (await deps.store.listCheckpointSteps(input.runId, input.stage)).filter((s) => s > input.afterStep).sort((a, b) => a - b);
+      for (const step of steps) {
+        const prefix = checkpointPrefix(input.runId, input.stage, step);
+        const found = await deps.store.tryReadManifest(prefix);
+        if (found === null || 'invalid' in found) continue;
+        if (found.manifest.runId !== input.runId || found.manifest.stage !== input.stage || found.manifest.step !== step) continue;
+        const verdict = await deps.store.verify(prefix, found.manifest, 'shallow');
+        if (!verdict.ok) continue;
+        out.push({ ref: { bucket: deps.store.bucket, runId: input.runId, stage: input.stage, step, prefix, manifestSha256: found.sha256 } });
+        heartbeat({ discovered: step });
+      }
+      return out;
+    },
+  };
+}
+
+export type CheckpointDiscoveryActivities = ReturnType<typeof createCheckpointDiscovery>;

@@ -8,6 +8,7 @@ import { registerMiniCommands } from './mini-commands';
 import { registerRunCommands } from './run-commands';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
+import { registerWatchCommand } from './watch-command';
 
 const program = new Command()
   .name('realgen')
@@ -18,6 +19,7 @@ registerDevCommands(program);
 registerConfigCommands(program);
 registerSmokeCommand(program);
 registerEvalCommands(program);
+registerWatchCommand(program);
 registerMiniCommands(program);
 registerRunCommands(program);
 registerServeCommands(program);

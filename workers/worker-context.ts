@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { connectClient } from '../cli/temporal-client';
-import { createCheckpointActivities } from '../activities/checkpoint-activities';
+import { createCheckpointActivities, createCheckpointDiscovery } from '../activities/checkpoint-activities';
 import { createDataActivities } from '../activities/data-activities';
 import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
 import { GpuPool } from '../activities/training/gpu-pool';
@@ -108,6 +108,7 @@ export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'lo
     resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
     verifyCheckpoint: checkpoints.verifyCheckpoint,
     prepareData: data.prepareData,
+    ...createCheckpointDiscovery({ store: ctx.store }),
     ...evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir, client: () => (client ??= connectClient(ctx.loaded)) }),
   };
 }

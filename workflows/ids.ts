@@ -38,3 +38,8 @@ export function assertRunId(runId: string): string {
   }
   return runId;
 }
+
+/** `watch/<runId>/<stage>`: the evaluation watcher of an outside trainer's checkpoints. */
+export function watchWorkflowId(runId: string, stage: string): string {
+  return `watch/${runId}/${stage}`;
+}

@@ -3,3 +3,4 @@ export { evaluateCheckpoint } from './evaluate-checkpoint';
 export { realgenPipeline } from './realgen-pipeline';
 export { smokeCheckpoint } from './smoke-checkpoint';
 export { trainStage } from './train-stage';
+export { watchCheckpoints } from './watch-checkpoints';
