@@ -2,8 +2,8 @@
  * The detector manifest: everything needed to feed an ONNX detector correctly — input size, resize chain,
  * normalisation, colour order, and which output means "real". Checked against the graph when the detector loads.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readJsonFile } from '../json-file';
 import { z } from 'zod';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
@@ -47,19 +47,10 @@ export type DetectorManifest = z.output<typeof DetectorManifestSchema>;
 
 /** Reads and validates a manifest; errors name the file and each problem's path. */
 export function readDetectorManifest(file: string): { manifest: DetectorManifest; onnxPath: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: cannot read detector manifest (${(err as Error).message})`);
+  const data = readJsonFile(file, DetectorManifestSchema, 'detector manifest');
+  const last = data.input.resize[data.input.resize.length - 1];
+  if (last && (last.size[0] !== data.input.size[0] || last.size[1] !== data.input.size[1])) {
+    throw new Error(`${file}: input.resize ends at ${last.size.join('×')} but input.size is ${data.input.size.join('×')}`);
   }
-  const parsed = DetectorManifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new Error(`${file}: invalid detector manifest: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  }
-  const last = parsed.data.input.resize[parsed.data.input.resize.length - 1];
-  if (last && (last.size[0] !== parsed.data.input.size[0] || last.size[1] !== parsed.data.input.size[1])) {
-    throw new Error(`${file}: input.resize ends at ${last.size.join('×')} but input.size is ${parsed.data.input.size.join('×')}`);
-  }
-  return { manifest: parsed.data, onnxPath: path.resolve(path.dirname(file), parsed.data.onnx) };
+  return { manifest: data, onnxPath: path.resolve(path.dirname(file), data.onnx) };
 }

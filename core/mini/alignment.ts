@@ -6,7 +6,6 @@
  * Unlike LongCLIP's unnormalised dot product / 100, this is a cosine; the scale does not matter because each reward
  * key is z-scored per prompt group before the advantages are combined (spec §2.2).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
@@ -14,6 +13,7 @@ import { mapLimit } from '../detectors/onnx-detector';
 import { decodeToRgb, resizeRgb, type DecodeLimits, type ResizeStep, type RgbImage } from '../image/decode';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 import { rgbToChw } from '../image/tensor';
+import { readJsonFile } from '../json-file';
 import { Tokenizer } from './tokenizer';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
@@ -93,17 +93,8 @@ export interface ResolvedAlignManifest {
 
 /** Reads and validates `align.json`; errors name the file and each problem's path. */
 export function readAlignManifest(file: string): ResolvedAlignManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: cannot read alignment manifest (${(err as Error).message})`);
-  }
-  const parsed = AlignManifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new Error(`${file}: invalid alignment manifest: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  }
-  const m = parsed.data;
+  const data = readJsonFile(file, AlignManifestSchema, 'alignment manifest');
+  const m = data;
   const chain: ResizeStep[] = m.image.resize.map((s) => ({ ...s, size: [s.size[0], s.size[1]] }));
   const first = chain[0] as ResizeStep;
   if (m.image.centerCropSquare) {

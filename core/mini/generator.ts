@@ -3,10 +3,10 @@
  * `models/realgen-mini/generator.json`. Inputs `x` [N,3,S,S] in [-1,1] space, `sigma` [N], `tokens` int64 [N,L];
  * output the velocity `v` [N,3,S,S].
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { readJsonFile } from '../json-file';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 
 export const GeneratorSpecSchema = z.looseObject({
@@ -36,20 +36,13 @@ export class MiniGenerator {
   }
 
   static async load(specFile: string, tuning: SessionTuning = {}): Promise<MiniGenerator> {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(specFile, 'utf8'));
-    } catch (err) {
-      throw new Error(`${specFile}: cannot read generator description (${(err as Error).message})`);
-    }
-    const parsed = GeneratorSpecSchema.safeParse(raw);
-    if (!parsed.success) throw new Error(`${specFile}: invalid generator description: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const data = readJsonFile(specFile, GeneratorSpecSchema, 'generator description');
     const { options, provider } = sessionOptions(tuning);
-    const session = await ort.InferenceSession.create(path.resolve(path.dirname(specFile), parsed.data.onnx), options);
+    const session = await ort.InferenceSession.create(path.resolve(path.dirname(specFile), data.onnx), options);
     for (const name of ['x', 'sigma', 'tokens']) {
       if (!session.inputNames.includes(name)) throw new Error(`${specFile}: generator graph lacks input "${name}" (has ${session.inputNames.join(', ')})`);
     }
-    return new MiniGenerator(parsed.data, session, provider);
+    return new MiniGenerator(data, session, provider);
   }
 
   /** Velocity for a batch of n states. */
