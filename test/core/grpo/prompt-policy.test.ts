@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { Adam } from '../../../core/grpo/adam';
 import type { Descriptors, PolicyReference, SlotMatrix } from '../../../core/grpo/prompt-policy';
 import { PROMPT_CATEGORIES, PromptPolicy, fnv1a32, promptFeatureDim, promptFeatures } from '../../../core/grpo/prompt-policy';
+import { numericGrad, relErr } from '../../helpers/gradient-check';
 import { Rng } from '../../../core/random';
 
 const repo = path.resolve(__dirname, '..', '..', '..');
@@ -12,31 +13,6 @@ const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-m
 
 const flatten = (ms: SlotMatrix[]) => Float64Array.from(ms.flatMap((m) => [...m.data]));
 
-/** Central-difference gradient of f over every parameter of `policy` (restored afterwards). */
-function numericGrad(policy: PromptPolicy, f: () => number, h = 1e-5): Float64Array {
-  const g = new Float64Array(policy.size);
-  for (let i = 0; i < policy.size; i++) {
-    const keep = policy.params[i] ?? 0;
-    policy.params[i] = keep + h;
-    const up = f();
-    policy.params[i] = keep - h;
-    const down = f();
-    policy.params[i] = keep;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
-/** max_i |a_i − b_i| / max(|b|_∞, 1e-12): relative error against the gradient's scale. */
-function relErr(analytic: Float64Array, numeric: Float64Array): number {
-  let scale = 0;
-  let err = 0;
-  for (let i = 0; i < analytic.length; i++) {
-    scale = Math.max(scale, Math.abs(analytic[i] ?? 0));
-    err = Math.max(err, Math.abs((analytic[i] ?? 0) - (numeric[i] ?? 0)));
-  }
-  return err / Math.max(scale, 1e-12);
-}
 
 function randomPolicy(seed: number, scale = 0.8): PromptPolicy {
   return PromptPolicy.create(descriptors, { init: 'uniform', rng: Rng.fromSeed(seed, 'policy'), scale });
