@@ -565,6 +565,8 @@ export function createEvaluationActivities(deps: EvaluationActivityDeps) {
           yMax: 100,
           yTicks: [0, 25, 50, 75, 100],
           refLine: 50,
+          xTitle: 'category',
+          yTitle: 'mean P(real) × 100',
         }),
       );
       await addChart(
@@ -584,6 +586,8 @@ export function createEvaluationActivities(deps: EvaluationActivityDeps) {
           yMax: 100,
           yTicks: [0, 25, 50, 75, 100],
           refLine: 50,
+          xTitle: 'category',
+          yTitle: 'win rate vs real (%)',
         }),
       );
       if (history.length > 0) {
@@ -597,6 +601,8 @@ export function createEvaluationActivities(deps: EvaluationActivityDeps) {
             yMax: 100,
             yTicks: [0, 25, 50, 75, 100],
             refLine: 50,
+            xTitle: 'checkpoint step',
+            yTitle: 'score',
           }),
         );
       }

@@ -160,7 +160,6 @@ export function renderMarkdown(r: EvaluationReport): string {
   for (const c of r.charts) {
     out.push(`### ${escapeMdCell(c.title)}`, '', `![${escapeMdCell(c.title)}](${relative(r, c.key)})`, '');
     out.push(`Series: ${c.series.map((s, i) => `${escapeMdCell(s)} (${paletteHex(i)})`).join(', ')}.`);
-    if (c.groups.length > 0) out.push(`Groups: ${c.groups.map((g, i) => `${i + 1} = ${escapeMdCell(g)}`).join(', ')}.`);
     out.push('');
   }
   if (r.history.length > 1) {
@@ -220,7 +219,6 @@ export function renderHtml(r: EvaluationReport, assets: HtmlAssets): string {
     parts.push(`<h3>${escapeHtml(c.title)}</h3>`);
     if (png) parts.push(`<img alt="${escapeHtml(c.title)}" src="${dataUri(png)}">`);
     parts.push(`<p>${c.series.map((s, i) => `<span class="sw" style="background:${paletteHex(i)}"></span>${escapeHtml(s)}`).join('')}</p>`);
-    if (c.groups.length > 0) parts.push(`<p>${c.groups.map((g, i) => `${i + 1} = ${escapeHtml(g)}`).join(', ')}</p>`);
   }
   if (r.history.length > 1) {
     parts.push('<h2>Score per checkpoint step</h2>', htmlTable(['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'], r.history.map((h) => [h.stage, String(h.step), ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])), fmtRate(h.arenaWinRate)])));
