@@ -607,6 +607,24 @@ export function createEvaluationActivities(deps: EvaluationActivityDeps) {
         );
       }
 
+      // Reward curve of the stage up to this checkpoint (built-in trainer checkpoints keep it in state.json).
+      if (source.kind === 'mini-checkpoint' && source.checkpoint !== null) {
+        const state = await getJson<{ rewardHistory?: Array<{ step: number; reward: number }> }>(store, `${source.checkpoint.prefix}state.json`).catch(() => null);
+        const curve = state?.rewardHistory ?? [];
+        if (curve.length > 0) {
+          await addChart(
+            { name: 'reward', title: `Training reward of ${source.checkpoint.stage} up to step ${source.checkpoint.step} (mean weighted reward per step)`, series: ['mean reward'], groups: [] },
+            lineChartPng({
+              series: [{ name: 'mean reward', points: curve.map((p) => [p.step, p.reward] as const) }],
+              yMin: 0,
+              yMax: Math.max(1, ...curve.map((p) => p.reward)),
+              xTitle: 'training step (GRPO epoch)',
+              yTitle: 'mean reward',
+            }),
+          );
+        }
+      }
+
       // Contact sheet: the first item of each category.
       const dir = await benchDir(spec);
       const byId = new Map(stored.items.map((it) => [it.id, it]));

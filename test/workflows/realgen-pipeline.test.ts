@@ -75,6 +75,11 @@ describe('realgenPipeline (real stack, real mini models, built-in trainer)', () 
     assert.ok(result.finalEvaluation?.startsWith(`eval/${result.stages['stage-3']!.manifestSha256}/`));
     const evaluation = await client.workflow.getHandle(result.finalEvaluation!).result();
     assert.ok(evaluation);
+    // Its report plots the stage's training reward curve, read from the checkpoint's state.
+    const reportChunks: Buffer[] = [];
+    for await (const c of await ctx.store.client.getObject(ctx.store.bucket, `evals/${result.finalEvaluation!.replace(/^eval\//, '')}/report.json`)) reportChunks.push(c as Buffer);
+    const report = JSON.parse(Buffer.concat(reportChunks).toString()) as { charts: Array<{ name: string }> };
+    assert.ok(report.charts.some((c) => c.name === 'reward'), `charts: ${report.charts.map((c) => c.name).join(', ')}`);
 
     // Secret scan over every workflow of this run (pipeline, stages, evaluations).
     const s = await testStack();

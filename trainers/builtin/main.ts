@@ -115,6 +115,7 @@ async function main(): Promise<void> {
       adapter,
       adapterAdam: adapter ? new Adam(adapter.size, adamFor()) : null,
       lastMetrics: {},
+      rewardHistory: [],
     };
   }
   const rng = Rng.fromState(state.rng);
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
     const metrics = await runEpoch(job.stage, cfg, models, state, rng, sampler, () => emit({ type: 'heartbeat' }));
     state.step += 1;
     state.lastMetrics = metrics;
+    if (metrics.reward !== undefined) state.rewardHistory.push({ step: state.step, reward: metrics.reward });
     emit({ type: 'progress', step: state.step, metrics });
     if (state.step % job.saveEvery === 0) save();
   }

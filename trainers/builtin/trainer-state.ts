@@ -23,6 +23,8 @@ export interface TrainerState {
   adapterAdam: Adam | null;
   /** Deterministic metrics of the last step (no timings: they would break byte equality). */
   lastMetrics: Record<string, number>;
+  /** Mean reward of every step of this stage so far (reports plot it as the reward curve). */
+  rewardHistory: Array<{ step: number; reward: number }>;
 }
 
 const FILES = { state: 'state.json', policy: 'policy.json', policyAdam: 'policy-adam.json', adapter: 'adapter.json', adapterAdam: 'adapter-adam.json' };
@@ -33,7 +35,7 @@ export function writeState(dir: string, s: TrainerState): void {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const json = (file: string, value: unknown) => writeFileSync(path.join(tmp, file), `${JSON.stringify(value)}\n`);
-  json(FILES.state, { format: 'realgen-mini-trainer/1', stage: s.stage, step: s.step, rng: s.rng, cursor: s.cursor, lastMetrics: s.lastMetrics });
+  json(FILES.state, { format: 'realgen-mini-trainer/1', stage: s.stage, step: s.step, rng: s.rng, cursor: s.cursor, lastMetrics: s.lastMetrics, rewardHistory: s.rewardHistory });
   if (s.policy) json(FILES.policy, s.policy.serialize());
   if (s.policyAdam) json(FILES.policyAdam, s.policyAdam.serialize());
   if (s.adapter) json(FILES.adapter, s.adapter.serialize());
@@ -56,7 +58,15 @@ export function readParts(dir: string): { policy: PromptPolicy | null; adapter: 
 
 /** Reads the full state written by `writeState`. */
 export function readState(dir: string, adam: { policy: AdamConfig; adapter: AdamConfig }): TrainerState {
-  const meta = readJson(dir, FILES.state) as { format: string; stage: number; step: number; rng: RngState; cursor: number; lastMetrics: Record<string, number> };
+  const meta = readJson(dir, FILES.state) as {
+    format: string;
+    stage: number;
+    step: number;
+    rng: RngState;
+    cursor: number;
+    lastMetrics: Record<string, number>;
+    rewardHistory?: Array<{ step: number; reward: number }>;
+  };
   if (meta.format !== 'realgen-mini-trainer/1') throw new Error(`${dir}/state.json: unknown format ${JSON.stringify(meta.format)}`);
   const parts = readParts(dir);
   return {
@@ -69,5 +79,6 @@ export function readState(dir: string, adam: { policy: AdamConfig; adapter: Adam
     adapter: parts.adapter,
     adapterAdam: existsSync(path.join(dir, FILES.adapterAdam)) ? Adam.deserialize(readJson(dir, FILES.adapterAdam) as never, adam.adapter) : null,
     lastMetrics: meta.lastMetrics,
+    rewardHistory: meta.rewardHistory ?? [],
   };
 }
