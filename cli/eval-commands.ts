@@ -34,7 +34,7 @@ import { fmtCi, fmtRate, fmtScore } from '../core/report/render-report';
 import type { EvaluationReport, Headline } from '../core/report/report-model';
 import { createS3Client, resolveS3Credentials } from '../core/s3-client';
 import { REPO_ROOT } from '../scripts/dev-stack';
-import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../workflows/eval-ids';
+import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../workflows/ids';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
 import { evalWorkflowId } from '../workflows/ids';
 import * as registeredWorkflows from '../workflows';

@@ -8,7 +8,7 @@ import { applyEnvOverrides, ConfigError, loadConfig, type LoadedConfig } from '.
 import type { CheckpointRef } from '../core/checkpoint-manifest';
 import { CheckpointStore } from '../core/checkpoint-store';
 import { createS3Client, resolveS3Credentials } from '../core/s3-client';
-import { assertRunId, runWorkflowId, stageKey, stageWorkflowId } from '../workflows/ids';
+import { assertRunId, evalKeyOfWorkflowId, runWorkflowId, stageKey, stageWorkflowId } from '../workflows/ids';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
 import { RUN_ID } from '../workflows/search-attributes';
 import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type PipelineProgress, type StageProgress } from '../workflows/training-messages';
@@ -102,7 +102,7 @@ function printResult(result: PipelineResult): void {
   const table = new Table({ head: ['stage', 'final checkpoint', 'step'] });
   for (const [k, ref] of Object.entries(result.stages)) table.push([k, ref ? `s3://${ref.bucket}/${ref.prefix}` : '-', ref?.step ?? '-']);
   console.log(table.toString());
-  if (result.finalEvaluation) console.log(`final evaluation: ${result.finalEvaluation} (see \`realgen report ${result.finalEvaluation.replace(/^eval\//, '')}\`)`);
+  if (result.finalEvaluation) console.log(`final evaluation: ${result.finalEvaluation} (see \`realgen report ${evalKeyOfWorkflowId(result.finalEvaluation)}\`)`);
 }
 
 /** Sends an update to the running stage (or `--stage n`) of a run. */

@@ -6,7 +6,7 @@
  *         ├─ shard 1: …                                          ─┤
  *         └─ …  (at most `shardConcurrency` shards in flight)      ┘
  *
- * Id: `eval/<checkpoint sha>/<suite>` (ids.ts), `eval/images-<name>/<suite>` and friends (eval-ids.ts); one running
+ * Id: `eval/<checkpoint sha>/<suite>` (ids.ts), `eval/images-<name>/<suite>` and friends (ids.ts); one running
  * evaluation per id is the dedupe. Every step's output is an object under `evals/<evalKey>/` and every step first
  * checks for it, so a retried step or a restarted evaluation skips finished shards.
  */

@@ -2,7 +2,7 @@
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../core/checkpoint-manifest';
 import type { EvaluateCheckpointInput } from './evaluate-checkpoint';
-import { evalWorkflowId } from './ids';
+import { evalKeyOfWorkflowId, evalWorkflowId } from './ids';
 
 export interface CheckpointEvaluation {
   workflowId: string;
@@ -16,10 +16,11 @@ export function checkpointEvaluation(
   run: { config: RunConfig; configBaseDir: string; configDigest: string },
 ): CheckpointEvaluation {
   const suite = run.config.realbench.suite;
+  const workflowId = evalWorkflowId(ref.manifestSha256, suite);
   return {
-    workflowId: evalWorkflowId(ref.manifestSha256, suite),
+    workflowId,
     input: {
-      evalKey: `${ref.manifestSha256}/${suite}`,
+      evalKey: evalKeyOfWorkflowId(workflowId),
       suite,
       source: { kind: 'mini-checkpoint', ref },
       name,

@@ -16,7 +16,7 @@ import { realgenFailure } from '../../core/failures';
 import type { CheckpointStore } from '../../core/checkpoint-store';
 import { assertObjectKey } from '../../core/object-key';
 import { LEADERBOARD_ENTRY_SCHEMA, type LeaderboardEntry } from '../../core/report/report-model';
-import { safeEvalName } from '../../workflows/eval-ids';
+import { safeEvalName } from '../../workflows/ids';
 
 export const LEADERBOARD_PREFIX = 'leaderboard/entries/';
 

@@ -19,7 +19,7 @@ import { PromptPolicy } from '../../core/grpo/prompt-policy';
 import { VelocityAdapter } from '../../core/grpo/velocity-adapter';
 import type { EvaluationReport, LeaderboardEntry } from '../../core/report/report-model';
 import { Rng } from '../../core/random';
-import { evalKeyOfWorkflowId } from '../../workflows/eval-ids';
+import { evalKeyOfWorkflowId } from '../../workflows/ids';
 import type { EvaluateCheckpointInput } from '../../workflows/evaluate-checkpoint';
 import { evalWorkflowId } from '../../workflows/ids';
 import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
