@@ -6,6 +6,7 @@
  *  - writes each checkpoint as a complete local folder, then reports it (the supervisor uploads and commits it);
  *  - on SIGTERM, writes a checkpoint of its last completed step, reports it, and exits 0 within the grace period.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export const PROTOCOL = 'realgen-trainer/1';
@@ -46,6 +47,29 @@ export type JobSpec = z.infer<typeof JobSpecSchema>;
 
 /** Error kinds a trainer may report; the supervisor maps them to failure types. */
 export const TRAINER_ERROR_KINDS = ['ConfigInvalid', 'CheckpointCorrupt', 'OutOfMemory', 'DatasetMissing', 'Crash'] as const;
+
+export type TrainerErrorKind = (typeof TRAINER_ERROR_KINDS)[number];
+
+/** A trainer failure with the protocol's machine-readable kind (reported as an `error` event before exiting). */
+export class TrainerFailure extends Error {
+  constructor(
+    readonly kind: TrainerErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TrainerFailure';
+  }
+}
+
+/** Reads and validates the job spec named by `--job <file>` (or REALGEN_JOB_SPEC); a bad one is `ConfigInvalid`. */
+export function readJobSpec(argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): JobSpec {
+  const i = argv.indexOf('--job');
+  const file = i >= 0 ? argv[i + 1] : env.REALGEN_JOB_SPEC;
+  if (!file) throw new TrainerFailure('ConfigInvalid', 'missing --job <job-spec.json>');
+  const parsed = JobSpecSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new TrainerFailure('ConfigInvalid', `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+  return parsed.data;
+}
 
 /** One JSON line of trainer output. */
 export const TrainerEventSchema = z.discriminatedUnion('type', [

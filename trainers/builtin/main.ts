@@ -15,32 +15,13 @@ import { MiniGenerator } from '../../core/mini/generator';
 import { Tokenizer } from '../../core/mini/tokenizer';
 import { Rng } from '../../core/random';
 import { isHeldoutIndex, loadRealBench } from '../../core/realbench/manifest';
-import { emit, JobSpecSchema, type JobSpec } from '../../core/training/trainer-protocol';
+import { emit, readJobSpec, TrainerFailure } from '../../core/training/trainer-protocol';
 import { runEpoch, type EpochModels } from './grpo-epoch';
 import { PromptSampler } from './prompt-sampler';
 import { readParts, readState, writeState, type TrainerState } from './trainer-state';
 
-/** Trainer failures with the protocol's machine-readable kind. */
-class TrainerError extends Error {
-  constructor(
-    readonly kind: 'ConfigInvalid' | 'CheckpointCorrupt' | 'OutOfMemory' | 'DatasetMissing' | 'Crash',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 // ORT reductions can change low bits between thread settings: one thread per session keeps resumed runs identical.
 const TUNING = { intraOpThreads: 1, interOpThreads: 1, device: 'cpu' as const };
-
-function readJob(): JobSpec {
-  const i = process.argv.indexOf('--job');
-  const file = i >= 0 ? process.argv[i + 1] : process.env.REALGEN_JOB_SPEC;
-  if (!file) throw new TrainerError('ConfigInvalid', 'missing --job <job-spec.json>');
-  const parsed = JobSpecSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new TrainerError('ConfigInvalid', `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
-  return parsed.data;
-}
 
 async function main(): Promise<void> {
   let terminating = false;
@@ -48,19 +29,19 @@ async function main(): Promise<void> {
     terminating = true;
   });
   const startedAt = Date.now();
-  const job = readJob();
+  const job = readJobSpec();
   const valid = validateConfig(job.config);
-  if (!valid.ok) throw new TrainerError('ConfigInvalid', valid.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  if (!valid.ok) throw new TrainerFailure('ConfigInvalid', valid.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
   const config = valid.config;
   const cfg = config.stages[job.stage - 1];
-  if (!cfg) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
-  if (cfg.grpo.ratioNorm) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}].grpo.ratioNorm: the built-in trainer does not implement GRPO-Guard; set it to false`);
-  if ((job.stage === 2 || job.stage === 3) && !cfg.grpo.sdeWindow) throw new TrainerError('ConfigInvalid', `stages[${job.stage - 1}].grpo.sdeWindow is required for stage ${job.stage}`);
+  if (!cfg) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
+  if (cfg.grpo.ratioNorm) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].grpo.ratioNorm: the built-in trainer does not implement GRPO-Guard; set it to false`);
+  if ((job.stage === 2 || job.stage === 3) && !cfg.grpo.sdeWindow) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].grpo.sdeWindow is required for stage ${job.stage}`);
   const rel = (p: string) => path.resolve(job.configBaseDir, p);
   emit({ type: 'heartbeat', note: 'loading models' });
 
   // --- models ---
-  if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerError('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
+  if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerFailure('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
   const generator = await MiniGenerator.load(rel(config.models.generator), TUNING);
   const tokenizer = Tokenizer.fromFile(rel(config.models.tokenizer));
   const descriptors = JSON.parse(readFileSync(rel(config.models.descriptors), 'utf8')) as Descriptors;
@@ -68,7 +49,7 @@ async function main(): Promise<void> {
   const weights: Record<string, number> = {};
   for (const d of config.reward.detectors) {
     const detector = await OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 });
-    if (detector.manifest.role === 'heldout') throw new TrainerError('ConfigInvalid', `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`);
+    if (detector.manifest.role === 'heldout') throw new TrainerFailure('ConfigInvalid', `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`);
     detectors.push({ key: d.name, detector });
     weights[d.name] = d.weight;
   }
@@ -80,12 +61,12 @@ async function main(): Promise<void> {
   const models: EpochModels = { generator, tokenizer, detectors, alignment, weights };
 
   // --- data: RealBench's non-held-out prompts (the held-out 10% is never trained on) ---
-  if (!config.realbench.source.dir) throw new TrainerError('DatasetMissing', 'the built-in trainer reads prompts from realbench.source.dir');
+  if (!config.realbench.source.dir) throw new TrainerFailure('DatasetMissing', 'the built-in trainer reads prompts from realbench.source.dir');
   let prompts;
   try {
     prompts = (await loadRealBench(rel(config.realbench.source.dir))).items.filter((it) => !isHeldoutIndex(it.index));
   } catch (err) {
-    throw new TrainerError('DatasetMissing', (err as Error).message);
+    throw new TrainerFailure('DatasetMissing', (err as Error).message);
   }
 
   // --- state: resume, or initialise from earlier stages ---
@@ -95,9 +76,9 @@ async function main(): Promise<void> {
     try {
       state = readState(job.resumeDir, { policy: adamFor(), adapter: adamFor() });
     } catch (err) {
-      throw new TrainerError('CheckpointCorrupt', `cannot resume from ${job.resumeDir}: ${(err as Error).message}`);
+      throw new TrainerFailure('CheckpointCorrupt', `cannot resume from ${job.resumeDir}: ${(err as Error).message}`);
     }
-    if (state.step !== job.startStep) throw new TrainerError('CheckpointCorrupt', `resume folder holds step ${state.step}, the job says ${job.startStep}`);
+    if (state.step !== job.startStep) throw new TrainerFailure('CheckpointCorrupt', `resume folder holds step ${state.step}, the job says ${job.startStep}`);
   } else {
     const own = job.initDirs[job.stageKey] ? readParts(job.initDirs[job.stageKey] as string) : { policy: null, adapter: null };
     const earlier = Object.entries(job.initDirs).filter(([k]) => k !== job.stageKey).map(([, dir]) => readParts(dir));
@@ -157,7 +138,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    const kind = err instanceof TrainerError ? err.kind : err instanceof RangeError && /allocation failed|out of memory/i.test(err.message) ? 'OutOfMemory' : 'Crash';
+    const kind = err instanceof TrainerFailure ? err.kind : err instanceof RangeError && /allocation failed|out of memory/i.test(err.message) ? 'OutOfMemory' : 'Crash';
     emit({ type: 'error', kind, message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   },

@@ -20,29 +20,16 @@
  *    memory), with the tail of its stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { copyFile, link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { validateConfig } from '../../configs/load';
-import { emit, JobSpecSchema, type JobSpec, type TRAINER_ERROR_KINDS } from '../../core/training/trainer-protocol';
+import { emit, readJobSpec, TrainerFailure, type TrainerErrorKind } from '../../core/training/trainer-protocol';
 import { CheckpointWatcher, type CompleteFolder } from './checkpoint-watcher';
 import { renderLaunch, slotProblem, TemplateError, upstreamMaxSteps, type ExternalTrainerConfig } from './launch-template';
 import { MetricParser, MetricPatternError, withCombinedReward } from './metric-parser';
-
-type ErrorKind = (typeof TRAINER_ERROR_KINDS)[number];
-
-/** Adapter failures with the protocol's machine-readable kind. */
-class AdapterError extends Error {
-  constructor(
-    readonly kind: ErrorKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Written into every reported checkpoint folder; read back on resume to check the step offset. */
 export const EXTERNAL_META_FILE = 'realgen-external.json';
@@ -63,15 +50,6 @@ const OOM = /CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|HIP 
 
 function log(message: string): void {
   process.stderr.write(`[external-adapter] ${message}\n`);
-}
-
-function readJob(): JobSpec {
-  const i = process.argv.indexOf('--job');
-  const file = i >= 0 ? process.argv[i + 1] : process.env.REALGEN_JOB_SPEC;
-  if (!file) throw new AdapterError('ConfigInvalid', 'missing --job <job-spec.json>');
-  const parsed = JobSpecSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new AdapterError('ConfigInvalid', `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
-  return parsed.data;
 }
 
 /** A free TCP port (bound on all interfaces, then released) for the upstream's rendezvous. */
@@ -128,7 +106,7 @@ async function readResumeMeta(resumeDir: string): Promise<ExternalCheckpointMeta
     return JSON.parse(await readFile(path.join(resumeDir, EXTERNAL_META_FILE), 'utf8')) as ExternalCheckpointMeta;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new AdapterError('CheckpointCorrupt', `${path.join(resumeDir, EXTERNAL_META_FILE)}: ${(err as Error).message}`);
+    throw new TrainerFailure('CheckpointCorrupt', `${path.join(resumeDir, EXTERNAL_META_FILE)}: ${(err as Error).message}`);
   }
 }
 
@@ -142,24 +120,24 @@ async function main(): Promise<number> {
   });
 
   const startedAt = Date.now();
-  const job = readJob();
+  const job = readJobSpec();
   const valid = validateConfig(job.config);
-  if (!valid.ok) throw new AdapterError('ConfigInvalid', valid.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  if (!valid.ok) throw new TrainerFailure('ConfigInvalid', valid.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
   const config = valid.config;
   const stage = config.stages[job.stage - 1];
-  if (!stage) throw new AdapterError('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
-  if (stage.trainer.backend !== 'external') throw new AdapterError('ConfigInvalid', `stages[${job.stage - 1}].trainer.backend is ${stage.trainer.backend}, not external`);
+  if (!stage) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
+  if (stage.trainer.backend !== 'external') throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].trainer.backend is ${stage.trainer.backend}, not external`);
   const trainer: ExternalTrainerConfig = stage.trainer;
   const where = `stages[${job.stage - 1}].trainer`;
   const slot = slotProblem(trainer, job.gpuIds);
-  if (slot) throw new AdapterError('ConfigInvalid', `${where}: ${slot}`);
+  if (slot) throw new TrainerFailure('ConfigInvalid', `${where}: ${slot}`);
 
   // --- resume: the step offset is the resumed checkpoint's step ---
   const stepOffset = job.startStep;
   if (job.resumeDir !== null) {
     const meta = await readResumeMeta(job.resumeDir);
     if (meta !== null && meta.step !== job.startStep) {
-      throw new AdapterError('CheckpointCorrupt', `resume folder's ${EXTERNAL_META_FILE} says step ${meta.step}, the job says ${job.startStep}`);
+      throw new TrainerFailure('CheckpointCorrupt', `resume folder's ${EXTERNAL_META_FILE} says step ${meta.step}, the job says ${job.startStep}`);
     }
   }
 
@@ -184,7 +162,7 @@ async function main(): Promise<number> {
       where,
     );
   } catch (err) {
-    if (err instanceof TemplateError || err instanceof MetricPatternError) throw new AdapterError('ConfigInvalid', err.message);
+    if (err instanceof TemplateError || err instanceof MetricPatternError) throw new TrainerFailure('ConfigInvalid', err.message);
     throw err;
   }
   if (stopReason === 'signal') {
@@ -205,7 +183,7 @@ async function main(): Promise<number> {
   );
   if (child.pid === undefined) {
     const e = await spawnError;
-    throw new AdapterError('ConfigInvalid', `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${e.message}`);
+    throw new TrainerFailure('ConfigInvalid', `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${e.message}`);
   }
   const upstreamPid = child.pid;
   startGuardian(upstreamPid);
@@ -356,11 +334,11 @@ async function main(): Promise<number> {
       emit({ type: 'done', step: lastReported, reason: 'budget' });
       return 0;
     }
-    throw new AdapterError('Crash', `upstream exited 0 at step ${step} without a new checkpoint (segment ${job.startStep} → ${job.stopAtStep})${tail ? `; stderr: ${tail}` : ''}`);
+    throw new TrainerFailure('Crash', `upstream exited 0 at step ${step} without a new checkpoint (segment ${job.startStep} → ${job.stopAtStep})${tail ? `; stderr: ${tail}` : ''}`);
   }
   const how = x.signal ?? `code ${x.code}`;
-  if (OOM.test(stderrTail.join('\n'))) throw new AdapterError('OutOfMemory', `upstream exited with ${how}: ${tail}`);
-  throw new AdapterError('Crash', `upstream exited with ${how} at step ${step}${tail ? `; stderr: ${tail}` : ''}`);
+  if (OOM.test(stderrTail.join('\n'))) throw new TrainerFailure('OutOfMemory', `upstream exited with ${how}: ${tail}`);
+  throw new TrainerFailure('Crash', `upstream exited with ${how} at step ${step}${tail ? `; stderr: ${tail}` : ''}`);
 }
 
 main().then(
@@ -368,7 +346,7 @@ main().then(
     process.stdout.write('', () => process.exit(code));
   },
   (err: unknown) => {
-    const kind: ErrorKind = err instanceof AdapterError ? err.kind : 'Crash';
+    const kind: TrainerErrorKind = err instanceof TrainerFailure ? err.kind : 'Crash';
     emit({ type: 'error', kind, message: err instanceof Error ? err.message : String(err) });
     process.stdout.write('', () => process.exit(1));
   },
