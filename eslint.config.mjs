@@ -1,18 +1,70 @@
-// Type-aware lint: the floating-promise rule is the single most valuable check for Temporal code.
+// Type-aware lint. Two jobs beyond style: the floating-promise rule (the single most valuable check for Temporal
+// code), and the layer rules below, which make a file's folder say what it may import.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 import globals from 'globals';
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+/** Node modules that do I/O or touch the process: pure layers may not import them. */
+const ioBuiltins = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', 'http2', 'os', 'stream', 'stream/promises', 'readline', 'dgram', 'tls', 'worker_threads', 'cluster', 'perf_hooks', 'timers/promises'].flatMap((m) => [m, `node:${m}`]);
+/** Packages that are adapters to the outside world (object store, Temporal, ONNX, image codecs, rendering). */
+const ioPackages = ['minio', 'onnxruntime-node', 'sharp', '@resvg/resvg-js', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'vega', 'vega-lite'];
+
+/**
+ * The layers, top to bottom. Each may import only the layers it lists (and itself); anything else is a lint error.
+ * Read it as the system diagram: workflows use contracts; activities compose domain logic and infrastructure
+ * adapters; domain logic is pure; configs and lib are the floor. Nothing imports the CLI.
+ */
+const LAYERS = {
+  lib: { may: [], pure: true, why: 'generic utilities with no project knowledge' },
+  configs: { may: ['lib'], why: 'the run-config schema and loader' },
+  contracts: { may: ['lib', 'configs'], noNode: true, why: 'types, ids and vocabularies shared by workflows and activities' },
+  domain: { may: ['lib', 'configs', 'contracts'], pure: true, why: 'pure domain logic' },
+  infra: { may: ['lib', 'configs', 'contracts', 'domain'], why: 'adapters to S3, Temporal, HTTP judges, ONNX' },
+  activities: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'side effects as factories taking their clients' },
+  services: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'long-running servers' },
+  trainers: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'trainer processes' },
+  devstack: { may: ['lib', 'configs', 'contracts', 'infra'], why: 'the embedded Temporal + MinIO stack' },
+  workers: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'workflows', 'devstack'], why: 'worker processes' },
+  workflows: { may: ['contracts', 'lib'], typesFrom: ['configs', 'activities'], noNode: true, why: 'deterministic workflow code' },
+  tools: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'model-building tools' },
+  bench: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'test'], why: 'benchmarks' },
+  cli: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows'], why: 'the realgen command' },
+  test: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'tools', 'bench'], why: 'tests (the CLI is tested as a process)' },
+};
+const ALL = Object.keys(LAYERS);
+
+function layerConfig(name, spec) {
+  const forbidden = ALL.filter((l) => l !== name && !spec.may.includes(l));
+  const patterns = forbidden.map((l) => {
+    const typeOnly = spec.typesFrom?.includes(l) ?? false;
+    return {
+      group: [`**/${l}`, `**/${l}/**`],
+      ...(typeOnly ? { allowTypeImports: true } : {}),
+      message: typeOnly
+        ? `${name}/ (${spec.why}) may import ${l}/ only as types (import type …).`
+        : `${name}/ (${spec.why}) may not import ${l}/; it may import ${spec.may.join(', ') || 'no other layer'}.`,
+    };
+  });
+  const banned = spec.noNode ? nodeBuiltins : spec.pure ? ioBuiltins : [];
+  const paths = [
+    ...banned.map((n) => ({ name: n, message: `${name}/ (${spec.why}) may not use the Node built-in '${n}'.` })),
+    ...(spec.noNode || spec.pure ? ioPackages.map((n) => ({ name: n, message: `${name}/ (${spec.why}) may not use the I/O package '${n}'.` })) : []),
+  ];
+  return { files: [`${name}/**/*.ts`, `${name}/**/*.mjs`], rules: { 'no-restricted-imports': ['error', { paths, patterns }] } };
+}
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.realgen/**', 'dist/**', 'tools/python/**', 'models/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.realgen/**', 'dist/**', 'tools/python/**', 'models/**', 'trainers/torch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.mjs', '.js', '.json'] })] },
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',
@@ -21,6 +73,8 @@ export default tseslint.config(
       ],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // File-level import cycles are errors; the layer rules below rule out cycles between folders.
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
   {
@@ -28,23 +82,5 @@ export default tseslint.config(
     files: ['**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, and activities only as types.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must not use Node built-ins.' })),
-          patterns: [
-            {
-              group: ['**/activities', '**/activities/**'],
-              allowTypeImports: true,
-              message: 'Workflows may import activities only as types (import type ...).',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ...Object.entries(LAYERS).map(([name, spec]) => layerConfig(name, spec)),
 );

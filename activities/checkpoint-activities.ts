@@ -7,9 +7,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { checkpointPrefix, type CheckpointRef } from '../core/checkpoint-manifest';
-import type { CheckpointStore, SkippedCheckpoint, VerifyMode } from '../core/checkpoint-store';
-import { realgenFailure } from '../core/failures';
+import { checkpointPrefix, type CheckpointRef } from '../contracts/checkpoint-manifest';
+import type { CheckpointStore, SkippedCheckpoint, VerifyMode } from '../infra/s3/checkpoint-store';
+import { realgenFailure } from '../contracts/failures';
 import { heartbeat } from './heartbeat';
 
 export interface CheckpointActivityDeps {

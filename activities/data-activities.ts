@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { RunConfig } from '../configs/schema';
-import type { CheckpointStore } from '../core/checkpoint-store';
-import { realgenFailure } from '../core/failures';
-import { isHeldoutIndex, loadRealBench, REALBENCH_JSONL } from '../core/realbench/manifest';
+import type { CheckpointStore } from '../infra/s3/checkpoint-store';
+import { realgenFailure } from '../contracts/failures';
+import { isHeldoutIndex, loadRealBench, REALBENCH_JSONL } from '../infra/realbench/realbench';
 import { heartbeat } from './heartbeat';
 
 export interface PrepareDataInput {

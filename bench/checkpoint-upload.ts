@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readFileSync } from 'node:fs';
-import { CheckpointStore } from '../core/checkpoint-store';
-import { createS3Client } from '../core/s3-client';
-import { stackDown, stackUp } from '../scripts/dev-stack';
+import { CheckpointStore } from '../infra/s3/checkpoint-store';
+import { createS3Client } from '../infra/s3/s3-client';
+import { stackDown, stackUp } from '../devstack/dev-stack';
 
 const MiB = 1024 * 1024;
 const sizeMiB = Number(process.env.REALGEN_BENCH_SIZE_MIB ?? 1024);

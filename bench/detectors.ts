@@ -15,13 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
-import { RewardService } from '../activities/reward-service/server';
-import { BatchingEngine } from '../core/detectors/batching-engine';
-import { readDetectorManifest } from '../core/detectors/detector-manifest';
-import { mapLimit, OnnxDetector } from '../core/detectors/onnx-detector';
-import { DataType, encodeModel, floatTensor, type NodeSpec, type TensorSpec } from '../core/onnx/onnx-writer';
-import { sessionOptions } from '../core/onnx/session-options';
-import { RewardScorer } from '../core/rewards/reward-scorer';
+import { RewardService } from '../services/reward/server';
+import { BatchingEngine } from '../infra/detectors/batching-engine';
+import { readDetectorManifest } from '../infra/detectors/detector-manifest';
+import { mapLimit, OnnxDetector } from '../infra/detectors/onnx-detector';
+import { DataType, encodeModel, floatTensor, type NodeSpec, type TensorSpec } from '../infra/onnx/onnx-writer';
+import { sessionOptions } from '../infra/onnx/session-options';
+import { RewardScorer } from '../infra/rewards/reward-scorer';
 
 const REPO = path.resolve(__dirname, '..');
 const envInt = (name: string, fallback: number, min = 1): number => {

@@ -4,10 +4,10 @@
  * Last line: `images_per_s=<x> overhead_ratio=<sampler wall time / session.run time>`.
  */
 import path from 'node:path';
-import { sampleFlow } from '../core/mini/flow-sampler';
-import { MiniGenerator } from '../core/mini/generator';
-import { Tokenizer } from '../core/mini/tokenizer';
-import { Rng } from '../core/random';
+import { sampleFlow } from '../domain/mini/flow-sampler';
+import { MiniGenerator } from '../infra/mini/generator';
+import { Rng } from '../lib/random';
+import { loadTokenizer } from '../infra/mini/tokenizer-file';
 
 const repo = path.resolve(__dirname, '..');
 const batch = Number(process.env.REALGEN_BENCH_BATCH ?? 16);
@@ -16,7 +16,7 @@ const threads = Number(process.env.REALGEN_BENCH_THREADS ?? 2);
 
 async function main(): Promise<void> {
   const gen = await MiniGenerator.load(path.join(repo, 'models', 'realgen-mini', 'generator.json'), { intraOpThreads: threads, interOpThreads: 1 });
-  const tok = Tokenizer.fromFile(path.join(repo, 'models', 'realgen-mini', 'tokenizer.json'));
+  const tok = loadTokenizer(path.join(repo, 'models', 'realgen-mini', 'tokenizer.json'));
   const prompts = Array.from({ length: batch }, (_, i) => ({ text: `a photo of a street scene number ${i}, slight grain`, category: 'outdoor_view' }));
   await sampleFlow(gen, tok, prompts.slice(0, 2), { rng: Rng.fromSeed(0), steps: 2 }); // warm-up
   let wall = 0;

@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { parseDocument } from 'yaml';
-import { stackDown, stackUp } from '../scripts/dev-stack';
-import { stageWorkflowId } from '../workflows/ids';
+import { stackDown, stackUp } from '../devstack/dev-stack';
+import { stageWorkflowId } from '../contracts/ids';
 import { createWorker } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
 

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_STATE_DIR, REPO_ROOT, stackEnv, stackUp } from '../scripts/dev-stack';
+import { DEFAULT_STATE_DIR, REPO_ROOT, stackEnv, stackUp } from '../devstack/dev-stack';
 
 export function registerDemoCommand(program: Command): void {
   program

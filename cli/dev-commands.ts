@@ -1,7 +1,7 @@
 /** `realgen dev up|down|status`: the embedded Temporal + MinIO stack. */
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { DEFAULT_PORTS, DEFAULT_STATE_DIR, stackDown, stackEnv, stackStatus, stackUp, type StackPorts } from '../scripts/dev-stack';
+import { DEFAULT_PORTS, DEFAULT_STATE_DIR, stackDown, stackEnv, stackStatus, stackUp, type StackPorts } from '../devstack/dev-stack';
 
 function parsePort(flag: string) {
   return (value: string): number => {

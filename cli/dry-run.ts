@@ -10,7 +10,7 @@ import type { StageConfig } from '../configs/schema';
 import { externalLauncher } from '../activities/training/external-launcher';
 import { builtinLauncher } from '../activities/training/trainer-launchers';
 import { renderLaunch, slotProblem, upstreamMaxSteps, validateTemplate, type ExternalTrainerConfig } from '../trainers/external/launch-template';
-import { stageKey } from '../workflows/ids';
+import { stageKey } from '../contracts/ids';
 
 /** Quotes an argument for display in a POSIX shell. */
 export function shellQuote(arg: string): string {

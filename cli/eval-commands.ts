@@ -23,24 +23,24 @@ import {
   type ImagesIndex,
 } from '../activities/evaluation/layout';
 import { realBenchDir } from '../activities/evaluation/realbench-source';
-import type { EvalSource, EvaluationResult } from '../activities/evaluation/types';
+import type { EvalSource, EvaluationResult } from '../contracts/evaluation';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
-import { CheckpointStore } from '../core/checkpoint-store';
-import { configPath } from '../core/mini/mini-world';
-import { REALBENCH_SUITES, loadRealBench, selectSuite, type RealBenchSuite } from '../core/realbench/manifest';
-import { buildLeaderboard, type LeaderboardRow } from '../core/report/leaderboard';
-import { fmtCi, fmtRate, fmtScore } from '../core/report/render-report';
-import type { EvaluationReport, Headline } from '../core/report/report-model';
-import { createS3Client, resolveS3Credentials } from '../core/s3-client';
-import { REPO_ROOT } from '../scripts/dev-stack';
-import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../workflows/ids';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
+import { CheckpointStore } from '../infra/s3/checkpoint-store';
+import { configPath } from '../infra/mini/mini-world';
+import { REALBENCH_SUITES, loadRealBench, selectSuite, type RealBenchSuite } from '../infra/realbench/realbench';
+import { buildLeaderboard, type LeaderboardRow } from '../domain/report/leaderboard';
+import { fmtCi, fmtRate, fmtScore } from '../domain/report/render-report';
+import type { EvaluationReport, Headline } from '../domain/report/report-model';
+import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
+import { REPO_ROOT } from '../devstack/dev-stack';
+import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../contracts/ids';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
-import { evalWorkflowId } from '../workflows/ids';
+import { evalWorkflowId } from '../contracts/ids';
 import * as registeredWorkflows from '../workflows';
 import { cpuActivities, createWorkerContext, gpuActivities } from '../workers/worker-context';
 import { gpuSlots, workflowBundle } from '../workers/create-workers';
-import { connectClient } from './temporal-client';
+import { connectClient } from '../infra/temporal/temporal-client';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 const IMAGE_FILE = /^(\d{5})\.(png|jpe?g|webp)$/i;

@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import Table from 'cli-table3';
 import sharp from 'sharp';
 import { loadConfig } from '../configs/load';
-import { encodePng } from '../core/image/decode';
-import { sampleFlow, toRgb } from '../core/mini/flow-sampler';
-import { loadEvaluationDetectors, loadGenerator } from '../core/mini/mini-world';
-import { Rng } from '../core/random';
+import { encodePng } from '../infra/image/decode';
+import { sampleFlow, toRgb } from '../domain/mini/flow-sampler';
+import { loadEvaluationDetectors, loadGenerator } from '../infra/mini/mini-world';
+import { Rng } from '../lib/random';
 import { intOption } from './options';
-import { REPO_ROOT } from '../scripts/dev-stack';
+import { REPO_ROOT } from '../devstack/dev-stack';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 

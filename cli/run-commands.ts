@@ -5,17 +5,17 @@ import Table from 'cli-table3';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { applyEnvOverrides, ConfigError, loadConfig, type LoadedConfig } from '../configs/load';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
-import { CheckpointStore } from '../core/checkpoint-store';
-import { createS3Client, resolveS3Credentials } from '../core/s3-client';
-import { assertRunId, evalKeyOfWorkflowId, runWorkflowId, stageKey, stageWorkflowId } from '../workflows/ids';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
+import { CheckpointStore } from '../infra/s3/checkpoint-store';
+import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
+import { assertRunId, evalKeyOfWorkflowId, runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
-import { RUN_ID } from '../workflows/search-attributes';
-import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type PipelineProgress, type StageProgress } from '../workflows/training-messages';
+import { RUN_ID } from '../contracts/search-attributes';
+import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type PipelineProgress, type StageProgress } from '../contracts/training-messages';
 import { createWorker } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
 import { describeLaunches } from './dry-run';
-import { connectClient } from './temporal-client';
+import { connectClient } from '../infra/temporal/temporal-client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,9 +2,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../configs/load';
-import { startRewardService } from '../activities/reward-service/server';
+import { startRewardService } from '../services/reward/server';
 import { intOption } from './options';
-import { REPO_ROOT } from '../scripts/dev-stack';
+import { REPO_ROOT } from '../devstack/dev-stack';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 

@@ -1,11 +1,11 @@
 /** `realgen smoke`: commit a checkpoint through a workflow on the real stack, then resolve and deep-verify it. */
 import type { Command } from 'commander';
 import { loadConfig } from '../configs/load';
-import { smokeWorkflowId } from '../workflows/ids';
+import { smokeWorkflowId } from '../contracts/ids';
 import type { SmokeCheckpointResult } from '../workflows/smoke-checkpoint';
 import { createWorker } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
-import { connectClient } from './temporal-client';
+import { connectClient } from '../infra/temporal/temporal-client';
 
 export interface SmokeOptions {
   config: string;

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { loadConfig } from '../configs/load';
-import { watchWorkflowId } from '../workflows/ids';
+import { watchWorkflowId } from '../contracts/ids';
 import { intOption } from './options';
-import { connectClient } from './temporal-client';
+import { connectClient } from '../infra/temporal/temporal-client';
 
 export function registerWatchCommand(program: Command): void {
   program

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { digestOf } from '../core/canonical-json';
+import { digestOf } from '../lib/canonical-json';
 import { RunConfigSchema, type RunConfig } from './schema';
 
 /** One problem with a config, located by its path. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
-import { connectClient } from '../cli/temporal-client';
+import { connectClient } from '../infra/temporal/temporal-client';
 import { createCheckpointActivities, createCheckpointDiscovery } from '../activities/checkpoint-activities';
 import { createDataActivities } from '../activities/data-activities';
 import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
@@ -16,9 +16,9 @@ import type { TrainerLauncher } from '../activities/training/trainer-launchers';
 import { createTrainerSupervisor } from '../activities/training/trainer-supervisor';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
 import type { RunConfig } from '../configs/schema';
-import { CheckpointStore, type StoreLogger } from '../core/checkpoint-store';
-import { createS3Client, resolveS3Credentials } from '../core/s3-client';
-import { temporalTls } from '../core/temporal-tls';
+import { CheckpointStore, type StoreLogger } from '../infra/s3/checkpoint-store';
+import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
+import { temporalTls } from '../infra/temporal/temporal-tls';
 
 export const PRODUCER = { name: 'realgen', version: '0.1.0' };
 

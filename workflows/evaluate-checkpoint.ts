@@ -12,7 +12,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { EvaluationActivities } from '../activities/evaluation/evaluation-activities';
-import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../activities/evaluation/types';
+import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../contracts/evaluation';
 
 /** The evaluation itself (`EvalSpec`: key, suite, source, row name, config) plus where its activities run. */
 export interface EvaluateCheckpointInput extends EvalSpec {
@@ -21,7 +21,7 @@ export interface EvaluateCheckpointInput extends EvalSpec {
   shardConcurrency?: number;
 }
 
-export type { EvaluationResult } from '../activities/evaluation/types';
+export type { EvaluationResult } from '../contracts/evaluation';
 
 /** Runs `fn` over `items` with at most `limit` in flight (deterministic: completions come from history). */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -1,8 +1,8 @@
 /** The input of an `evaluateCheckpoint` child for a training checkpoint, built in one place. */
 import type { RunConfig } from '../configs/schema';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import type { EvaluateCheckpointInput } from './evaluate-checkpoint';
-import { evalKeyOfWorkflowId, evalWorkflowId } from './ids';
+import { evalKeyOfWorkflowId, evalWorkflowId } from '../contracts/ids';
 
 export interface CheckpointEvaluation {
   workflowId: string;

@@ -7,12 +7,12 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ParentClosePolicy, executeChild, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
 import type { DataActivities, PreparedData } from '../activities/data-activities';
 import type { RunConfig } from '../configs/schema';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import { checkpointEvaluation } from './evaluation-request';
-import { stageKey, stageWorkflowId } from './ids';
-import { RUN_ID, STAGE } from './search-attributes';
+import { stageKey, stageWorkflowId } from '../contracts/ids';
+import { RUN_ID, STAGE } from '../contracts/search-attributes';
 import type { trainStage } from './train-stage';
-import { pipelineProgressQuery, type PipelineProgress } from './training-messages';
+import { pipelineProgressQuery, type PipelineProgress } from '../contracts/training-messages';
 
 export interface PipelineInput {
   runId: string;

@@ -4,8 +4,8 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { CheckpointActivities } from '../activities/checkpoint-activities';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
-import type { SkippedCheckpoint } from '../core/checkpoint-store';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
+import type { SkippedCheckpoint } from '../contracts/checkpoint-manifest';
 
 export interface SmokeCheckpointInput {
   runId: string;

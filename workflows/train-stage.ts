@@ -25,11 +25,11 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TrainerSupervisorActivities, TrainerSegmentResult } from '../activities/training/trainer-supervisor';
 import type { RunConfig } from '../configs/schema';
-import type { CheckpointRef } from '../core/checkpoint-manifest';
+import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import { checkpointEvaluation } from './evaluation-request';
-import { stageKey } from './ids';
-import { CHECKPOINT_STEP } from './search-attributes';
-import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from './training-messages';
+import { stageKey } from '../contracts/ids';
+import { CHECKPOINT_STEP } from '../contracts/search-attributes';
+import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from '../contracts/training-messages';
 
 /** Compact state carried across continue-as-new. */
 export interface StageState {

@@ -14,23 +14,23 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../../configs/load';
 import { readSecret } from '../../configs/secrets';
-import { judgePairLocally, type RealnessScorer } from '../../core/arena/local-judge';
-import { OpenAiJudge, type JudgeCost } from '../../core/arena/openai-judge';
-import { summarizeVerdicts, type ArenaOutcome, type PairVerdict } from '../../core/arena/verdict';
-import { digestOf } from '../../core/canonical-json';
-import type { CheckpointStore } from '../../core/checkpoint-store';
-import { OnnxDetector } from '../../core/detectors/onnx-detector';
-import { realgenFailure, isFailureType } from '../../core/failures';
-import { encodePng } from '../../core/image/decode';
-import { BASE_PARTS, generateWithCheckpoint, loadCheckpointParts, rewritePrompt, type CheckpointParts } from '../../core/mini/checkpoint-generator';
-import type { MiniGenerator } from '../../core/mini/generator';
-import { configPath, loadGenerator as loadMiniGenerator } from '../../core/mini/mini-world';
-import type { Tokenizer } from '../../core/mini/tokenizer';
-import { loadRealBench, selectSuite, type RealBenchItem } from '../../core/realbench/manifest';
-import { scoreDetectors, type DetectorScoreItem } from '../../core/realbench/detector-scoring';
-import { barChartPng, lineChartPng } from '../../core/report/charts';
-import { renderImageGrid } from '../../core/report/image-grid';
-import { renderHtml, renderMarkdown } from '../../core/report/render-report';
+import { judgePairLocally, type RealnessScorer } from '../../domain/arena/local-judge';
+import { OpenAiJudge, type JudgeCost } from '../../infra/judges/openai-judge';
+import { summarizeVerdicts, type ArenaOutcome, type PairVerdict } from '../../domain/arena/verdict';
+import { digestOf } from '../../lib/canonical-json';
+import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { OnnxDetector } from '../../infra/detectors/onnx-detector';
+import { realgenFailure, isFailureType } from '../../contracts/failures';
+import { encodePng } from '../../infra/image/decode';
+import { BASE_PARTS, generateWithCheckpoint, loadCheckpointParts, rewritePrompt, type CheckpointParts } from '../../infra/mini/checkpoint-generator';
+import type { MiniGenerator } from '../../infra/mini/generator';
+import { configPath, loadGenerator as loadMiniGenerator } from '../../infra/mini/mini-world';
+import type { Tokenizer } from '../../domain/mini/tokenizer';
+import { loadRealBench, selectSuite, type RealBenchItem } from '../../infra/realbench/realbench';
+import { scoreDetectors, type DetectorScoreItem } from '../../domain/realbench/detector-scoring';
+import { barChartPng, lineChartPng } from '../../infra/report/charts';
+import { renderImageGrid } from '../../infra/report/image-grid';
+import { renderHtml, renderMarkdown } from '../../domain/report/render-report';
 import {
   LEADERBOARD_ENTRY_SCHEMA,
   REPORT_SCHEMA,
@@ -39,7 +39,7 @@ import {
   type LeaderboardEntry,
   type ReportChart,
   type ReportSource,
-} from '../../core/report/report-model';
+} from '../../domain/report/report-model';
 import { heartbeat } from '../heartbeat';
 import {
   IMAGES_INDEX,
@@ -56,13 +56,13 @@ import {
   type ImagesIndex,
 } from './layout';
 import { realBenchDir } from './realbench-source';
-import type { AggregateInput, EvalSpec, EvaluationPlan, EvaluationResult, ShardInput, ShardStepResult } from './types';
+import type { AggregateInput, EvalSpec, EvaluationPlan, EvaluationResult, ShardInput, ShardStepResult } from '../../contracts/evaluation';
 
 export interface EvaluationActivityDeps {
   store: CheckpointStore;
   /** Scratch folder (checkpoint downloads, command outputs, a RealBench mirror). */
   workDir: string;
-  /** Loads the realgen-mini generator of a config. @default core/mini/mini-world loadGenerator */
+  /** Loads the realgen-mini generator of a config. @default infra/mini/mini-world loadGenerator */
   loadGenerator?: (loaded: LoadedConfig) => Promise<{ generator: MiniGenerator; tokenizer: Tokenizer }>;
   /** Loads a detector from its manifest file. @default OnnxDetector.load */
   loadDetector?: (manifestFile: string) => Promise<OnnxDetector>;

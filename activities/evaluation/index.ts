@@ -2,7 +2,7 @@
 import { createEvaluationActivities, type EvaluationActivityDeps } from './evaluation-activities';
 
 export { createEvaluationActivities, type EvaluationActivities, type EvaluationActivityDeps } from './evaluation-activities';
-export type * from './types';
+export type * from '../../contracts/evaluation';
 
 /** GPU queue: generation and detector scoring. */
 export function evaluationGpuActivities(deps: EvaluationActivityDeps) {

@@ -12,11 +12,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { realgenFailure } from '../../core/failures';
-import type { CheckpointStore } from '../../core/checkpoint-store';
-import { assertObjectKey } from '../../core/object-key';
-import { LEADERBOARD_ENTRY_SCHEMA, type LeaderboardEntry } from '../../core/report/report-model';
-import { safeEvalName } from '../../workflows/ids';
+import { realgenFailure } from '../../contracts/failures';
+import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { assertObjectKey } from '../../contracts/object-key';
+import { LEADERBOARD_ENTRY_SCHEMA, type LeaderboardEntry } from '../../domain/report/report-model';
+import { safeEvalName } from '../../contracts/ids';
 
 export const LEADERBOARD_PREFIX = 'leaderboard/entries/';
 

@@ -8,8 +8,8 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { RunConfig } from '../../configs/schema';
-import type { CheckpointStore } from '../../core/checkpoint-store';
-import { realgenFailure } from '../../core/failures';
+import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { realgenFailure } from '../../contracts/failures';
 import { sha256Hex } from './layout';
 
 async function sizeOf(file: string): Promise<number | null> {

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { parseDocument } from 'yaml';
 import type { Client as S3Client } from 'minio';
-import { CheckpointStore } from '../../core/checkpoint-store';
-import { createS3Client } from '../../core/s3-client';
-import { stackDown, stackUp, type StackState } from '../../scripts/dev-stack';
+import { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { createS3Client } from '../../infra/s3/s3-client';
+import { stackDown, stackUp, type StackState } from '../../devstack/dev-stack';
 
 export interface TestStack {
   temporalAddress: string;

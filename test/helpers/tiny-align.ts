@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataType, encodeModel, floatTensor } from '../../core/onnx/onnx-writer';
+import { DataType, encodeModel, floatTensor } from '../../infra/onnx/onnx-writer';
 
 export const TINY_ALIGN = {
   size: 8,

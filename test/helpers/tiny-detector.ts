@@ -1,7 +1,7 @@
 /** A tiny real ONNX detector authored for tests: P(real) = softmax([m, −m])[0] with m the mean pixel value. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataType, encodeModel, floatTensor } from '../../core/onnx/onnx-writer';
+import { DataType, encodeModel, floatTensor } from '../../infra/onnx/onnx-writer';
 
 export function writeTinyDetector(dir: string, options: { size?: number; manifestSize?: number; name?: string } = {}): string {
   const size = options.size ?? 8;

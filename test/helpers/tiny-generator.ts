@@ -1,7 +1,7 @@
 /** A tiny real ONNX "generator" for sampler tests: v = 0.5·x + σ + 0.001·mean(tokens), broadcast per image. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataType, encodeModel, floatTensor, int64Tensor } from '../../core/onnx/onnx-writer';
+import { DataType, encodeModel, floatTensor, int64Tensor } from '../../infra/onnx/onnx-writer';
 
 export function writeTinyGenerator(dir: string, size = 8, maxLen = 96): string {
   const bytes = encodeModel({

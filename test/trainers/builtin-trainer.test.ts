@@ -12,7 +12,7 @@ import { GpuPool } from '../../activities/training/gpu-pool';
 import { builtinLauncher } from '../../activities/training/trainer-launchers';
 import { createTrainerSupervisor, type TrainerSegmentInput, type TrainerSegmentResult } from '../../activities/training/trainer-supervisor';
 import { loadConfig } from '../../configs/load';
-import type { CheckpointStore } from '../../core/checkpoint-store';
+import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { freshStore } from '../helpers/stack';
 
 const repo = path.resolve(__dirname, '..', '..');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { createCheckpointActivities } from '../../activities/checkpoint-activities';
-import { smokeWorkflowId } from '../../workflows/ids';
+import { smokeWorkflowId } from '../../contracts/ids';
 import type { SmokeCheckpointResult } from '../../workflows/smoke-checkpoint';
 import type { WorkerContext } from '../../workers/worker-context';
 import { testConfigFile } from '../helpers/stack';

@@ -5,7 +5,7 @@ and PyTorch agree on a few images.
 The detector's code stays where it is: `--module-path` adds a folder (e.g. your RealGen checkout) to sys.path and
 `--factory module:function` names a callable returning the torch.nn.Module (a class works too). Nothing is copied.
 
-The manifest follows core/detectors/detector-manifest.ts (strict): name, role, onnx, input {name, size, layout NCHW,
+The manifest follows infra/detectors/detector-manifest.ts (strict): name, role, onnx, input {name, size, layout NCHW,
 colorOrder, resize [{size, mode squash|cover, kernel?}], scale, mean, std}, output {name, kind logits|probabilities|
 sigmoid, realIndex}, description?, license?, info?. Describe the preprocessing the detector was TRAINED with: the
 reward service and the evaluator apply exactly the manifest's chain before calling the graph.

@@ -15,7 +15,7 @@ from models import DetectorCNN, ResidualDetector
 
 
 def manifest(name, role, onnx, extra):
-    # The detector manifest schema of core/detectors/detector-manifest.ts (strict): "cover" = centre-crop to the
+    # The detector manifest schema of infra/detectors/detector-manifest.ts (strict): "cover" = centre-crop to the
     # target aspect, then resize, which is what training did (centre square crop, LANCZOS to 64).
     m = {"name": name, "role": role, "onnx": onnx,
          "input": {"name": "image", "size": [64, 64], "layout": "NCHW", "colorOrder": "RGB",

@@ -7,17 +7,17 @@
  * Every random draw comes from one Rng in a fixed order; rewards are computed in fixed batches.
  */
 import type { StageConfig } from '../../configs/schema';
-import type { OnnxDetector } from '../../core/detectors/onnx-detector';
-import type { Adam } from '../../core/grpo/adam';
-import type { PromptPolicy } from '../../core/grpo/prompt-policy';
-import { clippedSurrogate, surrogateStats, type SurrogateTerm } from '../../core/grpo/surrogate';
-import type { VelocityAdapter } from '../../core/grpo/velocity-adapter';
-import type { AlignmentScorer } from '../../core/mini/alignment';
-import { sampleFlow, toRgb, type Transition } from '../../core/mini/flow-sampler';
-import type { MiniGenerator } from '../../core/mini/generator';
-import type { Tokenizer } from '../../core/mini/tokenizer';
-import type { Rng } from '../../core/random';
-import { computeAdvantages } from '../../core/rewards/advantages';
+import type { OnnxDetector } from '../../infra/detectors/onnx-detector';
+import type { Adam } from '../../domain/grpo/adam';
+import type { PromptPolicy } from '../../domain/grpo/prompt-policy';
+import { clippedSurrogate, surrogateStats, type SurrogateTerm } from '../../domain/grpo/surrogate';
+import type { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
+import type { AlignmentScorer } from '../../infra/mini/alignment';
+import { sampleFlow, toRgb, type Transition } from '../../domain/mini/flow-sampler';
+import type { MiniGenerator } from '../../infra/mini/generator';
+import type { Tokenizer } from '../../domain/mini/tokenizer';
+import type { Rng } from '../../lib/random';
+import { computeAdvantages } from '../../domain/rewards/advantages';
 import type { PromptSampler } from './prompt-sampler';
 
 export interface EpochModels {

@@ -6,19 +6,19 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { validateConfig } from '../../configs/load';
-import { OnnxDetector } from '../../core/detectors/onnx-detector';
-import { Adam, type AdamConfig } from '../../core/grpo/adam';
-import { PromptPolicy, type Descriptors } from '../../core/grpo/prompt-policy';
-import { VelocityAdapter } from '../../core/grpo/velocity-adapter';
-import { AlignmentScorer } from '../../core/mini/alignment';
-import { MiniGenerator } from '../../core/mini/generator';
-import { Tokenizer } from '../../core/mini/tokenizer';
-import { Rng } from '../../core/random';
-import { isHeldoutIndex, loadRealBench } from '../../core/realbench/manifest';
-import { emit, readJobSpec, TrainerFailure } from '../../core/training/trainer-protocol';
+import { OnnxDetector } from '../../infra/detectors/onnx-detector';
+import { Adam, type AdamConfig } from '../../domain/grpo/adam';
+import { PromptPolicy, type Descriptors } from '../../domain/grpo/prompt-policy';
+import { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
+import { AlignmentScorer } from '../../infra/mini/alignment';
+import { MiniGenerator } from '../../infra/mini/generator';
+import { Rng } from '../../lib/random';
+import { isHeldoutIndex, loadRealBench } from '../../infra/realbench/realbench';
+import { emit, readJobSpec, TrainerFailure } from '../shared/protocol-io';
 import { runEpoch, type EpochModels } from './grpo-epoch';
 import { PromptSampler } from './prompt-sampler';
 import { readParts, readState, writeState, type TrainerState } from './trainer-state';
+import { loadTokenizer } from '../../infra/mini/tokenizer-file';
 
 // ORT reductions can change low bits between thread settings: one thread per session keeps resumed runs identical.
 const TUNING = { intraOpThreads: 1, interOpThreads: 1, device: 'cpu' as const };
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   // --- models ---
   if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerFailure('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
   const generator = await MiniGenerator.load(rel(config.models.generator), TUNING);
-  const tokenizer = Tokenizer.fromFile(rel(config.models.tokenizer));
+  const tokenizer = loadTokenizer(rel(config.models.tokenizer));
   const descriptors = JSON.parse(readFileSync(rel(config.models.descriptors), 'utf8')) as Descriptors;
   const detectors: EpochModels['detectors'] = [];
   const weights: Record<string, number> = {};

@@ -2,7 +2,7 @@
  * The training prompt stream: RealBench's non-held-out prompts in a seeded order, reshuffled each pass.
  * Its only state is a cursor, saved in every checkpoint, so a resumed run draws the same prompts.
  */
-import { Rng } from '../../core/random';
+import { Rng } from '../../lib/random';
 
 export interface TrainingPrompt {
   id: string;

@@ -5,10 +5,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Adam, type AdamConfig } from '../../core/grpo/adam';
-import { PromptPolicy } from '../../core/grpo/prompt-policy';
-import { VelocityAdapter } from '../../core/grpo/velocity-adapter';
-import type { RngState } from '../../core/random';
+import { Adam, type AdamConfig } from '../../domain/grpo/adam';
+import { PromptPolicy } from '../../domain/grpo/prompt-policy';
+import { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
+import type { RngState } from '../../lib/random';
 
 export interface TrainerState {
   stage: number;

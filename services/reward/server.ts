@@ -1,0 +1,340 @@
+/**
+ * The reward service trainers call over HTTP/1.1, replacing RealGen's one-image-at-a-time pickle servers
+ * (spec §2.3). One process hosts every reward model of the config; images from concurrent requests share batches.
+ *
+ *   POST /v1/score  JSON `{ images: [base64], prompts?: [string | {text, category?}] }`, or multipart/form-data with
+ *                   parts `image` (files) and `prompt` (text), in order
+ *                   → `{ keys: [...], results: [{ scores: {key: number}, errors?: {key: string} }] }`
+ *   GET  /healthz   loaded models and their execution provider
+ *   GET  /metrics   Prometheus text
+ *
+ * Binds to loopback unless told otherwise. With a token file, every endpoint wants `Authorization: Bearer <token>`
+ * (compared in constant time, never logged).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { applyEnvOverrides, type LoadedConfig } from '../../configs/load';
+import { configPath } from '../../infra/mini/mini-world';
+import { RewardScorer, type RewardItem, type RewardResult, type RewardScorerLoadOptions } from '../../infra/rewards/reward-scorer';
+import { ServiceMetrics } from './metrics';
+import { boundaryOf, MultipartError, parseMultipart } from './multipart';
+
+/** Default largest request body: 64 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface RewardServiceOptions {
+  scorer: RewardScorer;
+  /** Bearer token every request must carry; none when undefined. */
+  token?: string;
+  /** Largest request body in bytes; larger ones get 413 without being read. @default 64 MiB */
+  maxBodyBytes?: number;
+  /** Where start-up lines and server errors go. @default console.error */
+  log?: (line: string) => void;
+}
+
+/** A request the client got wrong: HTTP status and a message naming the field. */
+class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const DATA_URI = /^data:[^,]*;base64,/;
+
+const PromptSchema = z.union([z.string(), z.strictObject({ text: z.string(), category: z.string().nullable().optional() })], {
+  error: 'expected a string or {text, category?}',
+});
+const JsonRequestSchema = z.strictObject({
+  images: z.array(z.string({ error: 'expected a base64 string' }), { error: 'expected an array of base64 strings' }).min(1, { error: 'expected at least one image' }),
+  prompts: z.array(PromptSchema, { error: 'expected an array of prompts' }).optional(),
+});
+
+export class RewardService {
+  readonly server: http.Server;
+  readonly metrics = new ServiceMetrics();
+  private readonly tokenDigest: Buffer | null;
+  private readonly maxBodyBytes: number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: RewardServiceOptions) {
+    this.tokenDigest = options.token === undefined ? null : digest(options.token);
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.log = options.log ?? ((line) => console.error(line));
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log(`reward service: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+        if (!res.headersSent) send(res, 500, { error: `internal error: ${(err as Error).message}` });
+        else res.destroy();
+      });
+    });
+  }
+
+  get scorer(): RewardScorer {
+    return this.options.scorer;
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
+  async listen(host: string, port: number): Promise<{ host: string; port: number; url: string }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.server.address() as AddressInfo;
+    const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return { host: addr.address, port: addr.port, url: `http://${urlHost}:${addr.port}` };
+  }
+
+  /** Stops accepting connections and waits for in-flight requests. Does not close the scorer. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (this.tokenDigest !== null && !this.authorized(req)) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return refuse(req, res, 401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
+    }
+    if (url.pathname === '/v1/score') {
+      if (req.method !== 'POST') return refuse(req, res, 405, `${url.pathname} takes POST, got ${req.method}`, { Allow: 'POST' });
+      return await this.score(req, res);
+    }
+    if (url.pathname === '/healthz' || url.pathname === '/metrics') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(req, res, 405, `${url.pathname} takes GET, got ${req.method}`, { Allow: 'GET' });
+      if (url.pathname === '/healthz') return send(res, 200, this.health());
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(this.metrics.render(this.scorer.engineStats(), this.scorer.keys));
+      return;
+    }
+    return refuse(req, res, 404, `no such endpoint ${url.pathname}; expected POST /v1/score, GET /healthz or GET /metrics`);
+  }
+
+  /** `/healthz` body. */
+  health(): { status: 'ok'; provider: 'cuda' | 'cpu'; keys: string[]; models: ReturnType<RewardScorer['describe']>; maxBodyBytes: number } {
+    const models = this.scorer.describe();
+    return {
+      status: 'ok',
+      provider: models.some((m) => m.provider === 'cuda') ? 'cuda' : 'cpu',
+      keys: this.scorer.keys,
+      models,
+      maxBodyBytes: this.maxBodyBytes,
+    };
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    // Comparing fixed-length digests keeps the comparison constant-time whatever the token lengths.
+    return match !== null && timingSafeEqual(digest(match[1] as string), this.tokenDigest as Buffer);
+  }
+
+  private async score(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    let status = 200;
+    let items: RewardItem[] = [];
+    let results: RewardResult[] = [];
+    try {
+      const body = await readBody(req, this.maxBodyBytes);
+      items = parseScoreRequest(req.headers['content-type'] ?? '', body);
+      results = await this.scorer.score(items);
+      send(res, 200, { keys: this.scorer.keys, results });
+    } catch (err) {
+      if (err instanceof RequestError) {
+        status = err.status;
+        refuse(req, res, err.status, err.message);
+      } else {
+        status = 500;
+        this.log(`reward service: scoring failed: ${(err as Error).message}`);
+        send(res, 500, { error: `scoring failed: ${(err as Error).message}` });
+      }
+    } finally {
+      const errorsByKey: Record<string, number> = {};
+      for (const r of results) for (const key of Object.keys(r.errors ?? {})) errorsByKey[key] = (errorsByKey[key] ?? 0) + 1;
+      this.metrics.recordScore(status, (performance.now() - t0) / 1000, items.length, errorsByKey);
+    }
+  }
+}
+
+/** Turns a score request body into items; throws `RequestError` (400/415) naming the field. */
+export function parseScoreRequest(contentType: string, body: Buffer): RewardItem[] {
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  let images: Buffer[];
+  let prompts: Array<{ text: string; category?: string | null }> | undefined;
+  if (type === 'application/json') {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new RequestError(400, `body: malformed JSON (${(err as Error).message})`);
+    }
+    const parsed = JsonRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : 'body';
+      const message = issue?.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}; expected images and prompts` : (issue?.message ?? 'invalid');
+      throw new RequestError(400, `${where}: ${message}`);
+    }
+    images = parsed.data.images.map((s, i) => {
+      const b64 = s.replace(DATA_URI, '');
+      if (!BASE64.test(b64)) throw new RequestError(400, `images[${i}]: expected a base64 string (standard or URL-safe alphabet, optionally a data: URI)`);
+      return Buffer.from(b64, 'base64');
+    });
+    prompts = parsed.data.prompts?.map((p) => (typeof p === 'string' ? { text: p } : { text: p.text, ...(p.category != null ? { category: p.category } : {}) }));
+  } else if (type === 'multipart/form-data') {
+    let parts;
+    try {
+      parts = parseMultipart(body, boundaryOf(contentType));
+    } catch (err) {
+      if (err instanceof MultipartError) throw new RequestError(400, err.message);
+      throw err;
+    }
+    images = [];
+    const texts: string[] = [];
+    for (const part of parts) {
+      if (part.name === 'image') images.push(part.data);
+      else if (part.name === 'prompt') texts.push(part.data.toString('utf8'));
+      else throw new RequestError(400, `multipart: unexpected part "${part.name}"; expected parts named image and prompt`);
+    }
+    if (images.length === 0) throw new RequestError(400, 'images: expected at least one part named image');
+    prompts = texts.length > 0 ? texts.map((text) => ({ text })) : undefined;
+  } else {
+    throw new RequestError(415, `Content-Type: expected application/json or multipart/form-data, got ${JSON.stringify(contentType || '(none)')}`);
+  }
+  if (prompts !== undefined && prompts.length !== images.length) {
+    throw new RequestError(400, `prompts: expected one prompt per image (${images.length}), got ${prompts.length}`);
+  }
+  return images.map((image, i) => ({ image, ...(prompts ? { prompt: prompts[i] as { text: string } } : {}) }));
+}
+
+/** Reads the whole body, refusing (413) before reading on a declared length over `limit`, or as soon as it passes it. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new RequestError(413, `body is ${declared} bytes; the limit is ${limit}`));
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        reject(new RequestError(413, `body passed the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** An error reply. When the body was not read, the connection is closed rather than reused with unread bytes. */
+function refuse(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const unread = !req.complete;
+  send(res, status, { error: message }, unread ? { ...headers, Connection: 'close' } : headers);
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Parses `host:port` or `[v6]:port`. */
+export function parseListen(spec: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(spec.trim());
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`listen: expected host:port (e.g. 127.0.0.1:18080), got ${JSON.stringify(spec)}`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** True for loopback addresses (the safe default bind). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Reads a bearer token file (surrounding whitespace trimmed); an empty or unreadable file is an error naming it. */
+export function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`reward.service.tokenFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const token = text.trim();
+  if (token === '' || /\s/.test(token)) throw new Error(`reward.service.tokenFile: ${file} must hold one token with no whitespace`);
+  return token;
+}
+
+export interface StartOptions extends RewardScorerLoadOptions {
+  /** Overrides `reward.service.listen`. */
+  listen?: string;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+/** A started service and what to stop. */
+export interface RunningRewardService {
+  service: RewardService;
+  url: string;
+  /** Stops the server, drains the engines, releases the models. */
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the config's reward models and serves them: binds `reward.service.listen` (or `listen`), reads the token
+ * file, and with `reward.service.gpuId` asks for CUDA on that GPU (CUDA_VISIBLE_DEVICES, as the paper's gunicorn
+ * hook does, unless already set). Logs the execution provider each model actually got.
+ */
+export async function startRewardService(loaded: LoadedConfig, options: StartOptions = {}): Promise<RunningRewardService> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const config = applyEnvOverrides(loaded.config);
+  const svc = config.reward.service;
+  const { host, port } = parseListen(options.listen ?? svc.listen);
+  const token = svc.tokenFile === undefined ? undefined : readTokenFile(configPath(loaded, svc.tokenFile));
+  const tuning: RewardScorerLoadOptions = { ...options };
+  if (svc.gpuId !== undefined && options.device === undefined) {
+    if (process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = String(svc.gpuId);
+    tuning.device = 'cuda';
+  }
+  const scorer = await RewardScorer.load(loaded, tuning);
+  const service = new RewardService({ scorer, ...(token !== undefined ? { token } : {}), ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}), log });
+  let url: string;
+  try {
+    ({ url } = await service.listen(host, port));
+  } catch (err) {
+    await scorer.close();
+    throw new Error(`listen: cannot bind ${host}:${port} (${(err as Error).message})`);
+  }
+  const health = service.health();
+  log(`reward service on ${url} (execution provider ${health.provider}${svc.gpuId !== undefined ? `, gpuId ${svc.gpuId}` : ''})`);
+  for (const m of health.models) log(`  ${m.key}: ${m.model} (${m.role}) on ${m.provider}`);
+  log(`  batching: maxBatch ${options.maxBatch ?? svc.maxBatch}, maxWaitMs ${options.maxWaitMs ?? svc.maxWaitMs}; auth ${token !== undefined ? 'bearer token' : 'none'}`);
+  if (!isLoopback(host) && token === undefined) log(`  warning: listening on ${host} without a token; anyone who can reach it can use it`);
+  return {
+    service,
+    url,
+    async close() {
+      await service.close();
+      await scorer.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildLeaderboard, comparisonsOf, rowNames } from '../../../domain/report/leaderboard';
+import { LEADERBOARD_ENTRY_SCHEMA, type LeaderboardEntry } from '../../../domain/report/report-model';
+
+function entry(evalKey: string, name: string, wins: number, losses: number, ties: number, suite = 'heldout'): LeaderboardEntry {
+  const outcomes = [
+    ...Array.from({ length: wins }, (_, i) => ({ id: `w${i}`, outcome: 'win' as const })),
+    ...Array.from({ length: losses }, (_, i) => ({ id: `l${i}`, outcome: 'loss' as const })),
+    ...Array.from({ length: ties }, (_, i) => ({ id: `t${i}`, outcome: 'tie' as const })),
+  ];
+  const n = outcomes.length;
+  return {
+    schema: LEADERBOARD_ENTRY_SCHEMA,
+    evalKey,
+    name,
+    suite,
+    source: { kind: 'images', s3Prefix: `uploads/images/${name}/` },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    detectorScoring: { det: 40 },
+    arenaWinRate: n === 0 ? null : (wins + ties / 2) / n,
+    arenaCi: n === 0 ? null : [0.1, 0.9],
+    positionConsistency: 1,
+    outcomes,
+  };
+}
+
+describe('leaderboard', () => {
+  it('rows have exactly the documented shape and are ordered by Bradley–Terry rating', () => {
+    const board = buildLeaderboard([entry('a/heldout', 'weak', 5, 40, 5), entry('b/heldout', 'strong', 30, 15, 5), entry('c/heldout', 'mid', 20, 20, 10)], { bootstrap: 50 });
+    assert.deepEqual(board.rows.map((r) => r.name), ['strong', 'mid', 'weak']);
+    for (const row of board.rows) {
+      assert.deepEqual(Object.keys(row), ['name', 'detectorScoring', 'arenaWinRate', 'arenaCi', 'bt']);
+      assert.ok(row.bt);
+      assert.ok(row.bt.ci[0] <= row.bt.rating && row.bt.rating <= row.bt.ci[1]);
+    }
+    const real = board.fit.ratings.find((r) => r.player === 'real');
+    assert.ok(real);
+    assert.ok(Math.abs(real.rating - 1000) < 1e-6, 'real photos are pinned at 1000');
+    const mid = board.rows.find((r) => r.name === 'mid');
+    assert.ok(mid?.bt && Math.abs(mid.bt.rating - 1000) < 20, 'a 50% win rate sits at the real photos');
+    assert.ok((board.rows[0]?.bt?.rating ?? 0) > 1000);
+    assert.ok((board.rows[2]?.bt?.rating ?? 2000) < 1000);
+  });
+
+  it('treats every outcome as a comparison against "real"', () => {
+    const cmp = comparisonsOf([entry('a/s', 'm', 1, 1, 1)]);
+    assert.deepEqual(cmp, [
+      { a: 'm', b: 'real', winner: 'a' },
+      { a: 'm', b: 'real', winner: 'b' },
+      { a: 'm', b: 'real', winner: 'tie' },
+    ]);
+  });
+
+  it('filters by suite, disambiguates duplicate names and keeps entries without pairs last', () => {
+    const entries = [entry('x/smoke', 'dup', 3, 1, 0, 'smoke'), entry('y/smoke', 'dup', 1, 3, 0, 'smoke'), entry('z/smoke', 'empty', 0, 0, 0, 'smoke'), entry('w/heldout', 'other', 1, 1, 0)];
+    assert.deepEqual(rowNames(entries.slice(0, 2)), ['dup@x/smoke', 'dup@y/smoke']);
+    const board = buildLeaderboard(entries, { suite: 'smoke', bootstrap: 0 });
+    assert.deepEqual(board.rows.map((r) => r.name), ['dup@x/smoke', 'dup@y/smoke', 'empty']);
+    assert.equal(board.rows[2]?.bt, null);
+    assert.equal(board.rows[2]?.arenaWinRate, null);
+  });
+
+  it('is deterministic for a seed', () => {
+    const entries = [entry('a/s', 'a', 10, 5, 2), entry('b/s', 'b', 4, 9, 1)];
+    assert.deepEqual(buildLeaderboard(entries, { seed: 3, bootstrap: 30 }), buildLeaderboard(entries, { seed: 3, bootstrap: 30 }));
+    assert.deepEqual(buildLeaderboard([]).rows, []);
+  });
+});
