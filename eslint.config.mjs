@@ -30,7 +30,7 @@ const LAYERS = {
   workers: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'workflows', 'devstack'], why: 'worker processes' },
   workflows: { may: ['contracts', 'lib'], typesFrom: ['configs', 'activities'], noNode: true, why: 'deterministic workflow code' },
   tools: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'model-building tools' },
-  bench: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'test'], why: 'benchmarks' },
+  bench: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'tools', 'test'], why: 'benchmarks' },
   cli: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows'], why: 'the realgen command' },
   test: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'tools', 'bench'], why: 'tests (the CLI is tested as a process)' },
 };

@@ -1,234 +1,46 @@
 /**
- * `npm run bench:detectors`: one detector, one thread setting, one run, side by side:
- *   (a) bare `session.run` on pre-made tensors at batch B (the ceiling: no decoding at all);
- *   (b) our batching engine from JPEG bytes to scores at maxBatch B, decoding included;
- *   (c) the official one-image-at-a-time design: decode one image, run batch 1, repeat;
- * then the reward service over HTTP under 4 concurrent clients (3 images per request, as a RealGen trainer rank
- * sends). Last line: `ratio_vs_bare=<b/a> ratio_vs_single=<b/c>`.
+ * `npm run bench:detectors [-- --model mini|vit|all]`: the detector engine measured side by side in one run, on the
+ * realgen-mini CNN (bench/detectors/mini-cnn.ts) and on a detector with the compute of a CLIP ViT
+ * (bench/detectors/vit.ts). Last line: `vit_ratio_vs_bare=… vit_ratio_vs_single_http=… mini_ratio_vs_limit=…`
+ * (a model left out prints `na`).
  *
- * Env: REALGEN_BENCH_IMAGES (default 256), REALGEN_BENCH_BATCH (B, default 32), REALGEN_BENCH_THREADS (ONNX
- * Runtime intra-op threads, default 1), REALGEN_BENCH_PASSES (timed passes per mode, default 2),
- * REALGEN_BENCH_SERVICE_SECONDS (default 60), REALGEN_BENCH_IMAGES_DIR (default /work/shared/realbench-data/images).
+ * Env: REALGEN_BENCH_IMAGES (mini, default 256), REALGEN_BENCH_VIT_IMAGES (default 32), REALGEN_BENCH_BATCH (mini B,
+ * default 32), REALGEN_BENCH_THREADS (mini ORT threads, default 1), REALGEN_BENCH_VIT_THREADS (default: all CPUs),
+ * REALGEN_BENCH_VIT_PRESET (vit-b16-224 | vit-l14-336), REALGEN_BENCH_PASSES (default 2),
+ * REALGEN_BENCH_SERVICE_SECONDS (default 60), REALGEN_BENCH_IMAGES_DIR (default: the RealBench images beside the
+ * checkout). The ViT graph (≈340 MB) is built once into bench/out/models/.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import * as ort from 'onnxruntime-node';
-import { RewardService } from '../services/reward/server';
-import { BatchingEngine } from '../infra/detectors/batching-engine';
-import { readDetectorManifest } from '../infra/detectors/detector-manifest';
-import { mapLimit, OnnxDetector } from '../infra/detectors/onnx-detector';
-import { DataType, encodeModel, floatTensor, type NodeSpec, type TensorSpec } from '../infra/onnx/onnx-writer';
-import { sessionOptions } from '../infra/onnx/session-options';
-import { RewardScorer } from '../infra/rewards/reward-scorer';
+import { parseArgs } from 'node:util';
+import { benchMiniCnn, type MiniCnnResult } from './detectors/mini-cnn';
+import { envInt } from './detectors/timing';
+import { benchVit, type VitResult } from './detectors/vit';
 
 const REPO = path.resolve(__dirname, '..');
-const envInt = (name: string, fallback: number, min = 1): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-};
-const N = envInt('REALGEN_BENCH_IMAGES', 256);
-const B = envInt('REALGEN_BENCH_BATCH', 32);
-const THREADS = envInt('REALGEN_BENCH_THREADS', 1);
-const PASSES = envInt('REALGEN_BENCH_PASSES', 2);
-const SERVICE_SECONDS = envInt('REALGEN_BENCH_SERVICE_SECONDS', 60, 0);
-const CLIENTS = 4;
-const PER_REQUEST = 3;
-const IMAGES_DIR = process.env.REALGEN_BENCH_IMAGES_DIR ?? '/work/shared/realbench-data/images';
+const IMAGES_DIR = process.env.REALGEN_BENCH_IMAGES_DIR ?? path.resolve(REPO, '..', 'shared', 'realbench-data', 'images');
 
-/**
- * A CNN shaped like realgen-mini's DetectorCNN (4 × [3×3 stride-2 conv, SiLU] 3→32→64→128→128, GAP, linear → 2
- * logits; BatchNorm folded into the conv bias), with fixed pseudo-random weights: the same cost, no training.
- */
-function writeStandInCnn(dir: string): string {
-  let seed = 12345;
-  const rand = () => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return seed / 2 ** 32 - 0.5;
-  };
-  const nodes: NodeSpec[] = [];
-  const inits: TensorSpec[] = [];
-  let x = 'image';
-  let cin = 3;
-  [32, 64, 128, 128].forEach((cout, i) => {
-    const fan = cin * 9;
-    inits.push(floatTensor(`w${i}`, [cout, cin, 3, 3], Array.from({ length: cout * fan }, () => rand() * Math.sqrt(12 / fan))));
-    inits.push(floatTensor(`b${i}`, [cout], Array.from({ length: cout }, () => rand() * 0.1)));
-    nodes.push(
-      {
-        opType: 'Conv',
-        inputs: [x, `w${i}`, `b${i}`],
-        outputs: [`c${i}`],
-        attributes: { kernel_shape: { kind: 'ints', value: [3, 3] }, strides: { kind: 'ints', value: [2, 2] }, pads: { kind: 'ints', value: [1, 1, 1, 1] } },
-      },
-      { opType: 'Sigmoid', inputs: [`c${i}`], outputs: [`s${i}`] },
-      { opType: 'Mul', inputs: [`c${i}`, `s${i}`], outputs: [`a${i}`] },
-    );
-    x = `a${i}`;
-    cin = cout;
-  });
-  inits.push(floatTensor('wh', [cin, 2], Array.from({ length: cin * 2 }, () => rand() * 0.2)), floatTensor('bh', [2], [0, 0]));
-  nodes.push(
-    { opType: 'GlobalAveragePool', inputs: [x], outputs: ['gap'] },
-    { opType: 'Flatten', inputs: ['gap'], outputs: ['flat'] },
-    { opType: 'Gemm', inputs: ['flat', 'wh', 'bh'], outputs: ['logits'] },
-  );
-  writeFileSync(
-    path.join(dir, 'stand-in-cnn.onnx'),
-    encodeModel({
-      graphName: 'stand-in-cnn',
-      opset: 17,
-      inputs: [{ name: 'image', dataType: DataType.FLOAT, shape: ['N', 3, 64, 64] }],
-      outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['N', 2] }],
-      initializers: inits,
-      nodes,
-    }),
-  );
-  const file = path.join(dir, 'stand-in-cnn.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name: 'stand-in-cnn',
-      role: 'reward',
-      onnx: 'stand-in-cnn.onnx',
-      input: { name: 'image', size: [64, 64], layout: 'NCHW', colorOrder: 'RGB', resize: [{ size: [64, 64], mode: 'cover' }], scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-      output: { name: 'logits', kind: 'logits', realIndex: 0 },
-    }),
-  );
-  return file;
-}
-
-/** The trained realgen-mini detector when it exists and loads, else the stand-in; says which and why. */
-async function pickModel(): Promise<{ file: string; detector: OnnxDetector; label: string }> {
-  const trained = path.join(REPO, 'models', 'realgen-mini', 'detector-cnn.json');
-  const tuning = { intraOpThreads: THREADS, interOpThreads: 1, maxBatch: B };
-  if (existsSync(trained)) {
-    try {
-      return { file: trained, detector: await OnnxDetector.load(trained, tuning), label: `models/realgen-mini/detector-cnn.json (trained)` };
-    } catch (err) {
-      console.log(`note: ${trained} does not load (${(err as Error).message}); using the stand-in CNN`);
-    }
-  }
-  const file = writeStandInCnn(mkdtempSync(path.join(os.tmpdir(), 'realgen-bench-')));
-  return { file, detector: await OnnxDetector.load(file, tuning), label: 'stand-in CNN (DetectorCNN shape, untrained; models/realgen-mini/detector-cnn.json absent)' };
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  await fn(); // warm-up pass: first-run allocations and page faults are not what we compare
-  const t0 = performance.now();
-  for (let p = 0; p < PASSES; p++) await fn();
-  return (performance.now() - t0) / 1000;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number);
+function readJpegs(n: number): Buffer[] {
+  const files = readdirSync(IMAGES_DIR)
+    .filter((f) => /\.(jpe?g)$/i.test(f))
+    .sort()
+    .slice(0, n);
+  if (files.length < n) throw new Error(`${IMAGES_DIR}: expected ${n} JPEG files, found ${files.length}`);
+  return files.map((f) => readFileSync(path.join(IMAGES_DIR, f)));
 }
 
 async function main(): Promise<void> {
-  const files = readdirSync(IMAGES_DIR).filter((f) => /\.(jpe?g)$/i.test(f)).sort().slice(0, N);
-  if (files.length < N) throw new Error(`${IMAGES_DIR}: expected ${N} JPEG files, found ${files.length}`);
-  const jpegs = files.map((f) => readFileSync(path.join(IMAGES_DIR, f)));
-  const { file, detector, label } = await pickModel();
-  const meanKiB = jpegs.reduce((s, b) => s + b.length, 0) / jpegs.length / 1024;
-  console.log(`model: ${label}`);
-  console.log(`images: ${N} JPEGs from ${IMAGES_DIR} (mean ${meanKiB.toFixed(0)} KiB); batch B=${B}; ORT intra-op threads=${THREADS}; ${os.cpus().length} CPUs; ${PASSES} timed passes after 1 warm-up`);
-
-  // (a) bare session.run on pre-made tensors (tensors made outside the timing).
-  const tensors = await mapLimit(jpegs, 2, (buf) => detector.preprocess(buf));
-  const { manifest, onnxPath } = readDetectorManifest(file);
-  const bare = await ort.InferenceSession.create(onnxPath, sessionOptions({ intraOpThreads: THREADS, interOpThreads: 1 }).options);
-  const [h, w] = manifest.input.size;
-  const per = 3 * h * w;
-  const batches: ort.Tensor[] = [];
-  for (let s = 0; s < N; s += B) {
-    const chunk = tensors.slice(s, s + B);
-    const data = new Float32Array(chunk.length * per);
-    chunk.forEach((t, i) => data.set(t, i * per));
-    batches.push(new ort.Tensor('float32', data, [chunk.length, 3, h, w]));
-  }
-  const bareSeconds = await timed(async () => {
-    for (const t of batches) await bare.run({ [manifest.input.name]: t });
-  });
-  await bare.release();
-  const bareRate = (N * PASSES) / bareSeconds;
-  console.log(`(a) bare session.run, batch ${B}, pre-made tensors: ${bareRate.toFixed(1)} images/s`);
-
-  // Decode alone, for the explanation: what the JPEG → 64×64 tensor path can do on its own with 2 in flight.
-  const decodeSeconds = await timed(async () => {
-    await mapLimit(jpegs, 2, (buf) => detector.preprocess(buf));
-  });
-  const decodeRate = (N * PASSES) / decodeSeconds;
-
-  // (b) our engine: JPEG bytes → scores, decoding included.
-  let engineStats = new BatchingEngine(detector).stats();
-  const engineSeconds = await timed(async () => {
-    const engine = new BatchingEngine(detector, { maxBatch: B, maxWaitMs: 5, decodeConcurrency: 2 });
-    const results = await Promise.all(jpegs.map((buf) => engine.submit(buf)));
-    await engine.close();
-    const bad = results.filter((r) => !r.ok).length;
-    if (bad > 0) throw new Error(`engine: ${bad} images failed`);
-    engineStats = engine.stats();
-  });
-  const engineRate = (N * PASSES) / engineSeconds;
-  const sizes = engineStats.batchSizes.map((n, size) => (n > 0 ? `${size}×${n}` : '')).filter(Boolean).join(' ');
-  console.log(`(b) batching engine, maxBatch ${B}, JPEG → score: ${engineRate.toFixed(1)} images/s (last pass: batches ${sizes}; decode ${(engineStats.decodeMs / N).toFixed(2)} ms/image summed over 2 in flight, inference ${(engineStats.inferenceMs / N).toFixed(2)} ms/image)`);
-
-  // (c) the official design: one image at a time.
-  const singleSeconds = await timed(async () => {
-    for (const buf of jpegs) await detector.inferTensors([await detector.preprocess(buf)]);
-  });
-  const singleRate = (N * PASSES) / singleSeconds;
-  console.log(`(c) one image at a time (decode 1, run batch 1): ${singleRate.toFixed(1)} images/s`);
-  console.log(`    decode only (JPEG → 64×64 tensor, 2 in flight): ${decodeRate.toFixed(1)} images/s; inference alone at batch ${B}: ${bareRate.toFixed(1)} images/s`);
-
-  // The reward service over HTTP: 4 clients, 3 images per request, JSON + base64.
-  if (SERVICE_SECONDS > 0) {
-    const scorer = new RewardScorer({ detectors: [{ key: detector.name, detector }], engine: { maxBatch: B, maxWaitMs: 5, decodeConcurrency: 2 } });
-    const service = new RewardService({ scorer, log: () => {} });
-    const { url } = await service.listen('127.0.0.1', 0);
-    const b64 = jpegs.map((b) => b.toString('base64'));
-    const latencies: number[] = [];
-    let requests = 0;
-    let errors = 0;
-    const deadline = performance.now() + SERVICE_SECONDS * 1000;
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (performance.now() < deadline) {
-          const images = Array.from({ length: PER_REQUEST }, () => b64[next++ % b64.length] as string);
-          const start = performance.now();
-          try {
-            const res = await fetch(`${url}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ images }) });
-            const body = (await res.json()) as { results?: Array<{ errors?: unknown }> };
-            if (res.status !== 200 || body.results?.some((r) => r.errors !== undefined)) errors++;
-          } catch {
-            errors++;
-          }
-          latencies.push(performance.now() - start);
-          requests++;
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    const served = scorer.engineStats()[detector.name];
-    await service.close();
-    await scorer.close();
-    latencies.sort((a, b) => a - b);
-    const mean = served && served.batches > 0 ? served.images / served.batches : 0;
-    console.log(
-      `service: ${CLIENTS} clients × ${PER_REQUEST} images/request for ${seconds.toFixed(1)} s: requests=${requests} errors=${errors} ` +
-        `images/s=${((requests * PER_REQUEST) / seconds).toFixed(1)} p50=${quantile(latencies, 0.5).toFixed(1)}ms p99=${quantile(latencies, 0.99).toFixed(1)}ms mean_batch=${mean.toFixed(1)}`,
-    );
-  } else {
-    await detector.close();
-    console.log('service: skipped (REALGEN_BENCH_SERVICE_SECONDS=0)');
-  }
-  console.log(`ratio_vs_bare=${(engineRate / bareRate).toFixed(3)} ratio_vs_single=${(engineRate / singleRate).toFixed(3)}`);
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'all' } } });
+  const model = values.model as string;
+  if (!['mini', 'vit', 'all'].includes(model)) throw new Error(`--model: expected mini, vit or all, got ${JSON.stringify(model)}`);
+  console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); images from ${IMAGES_DIR}`);
+  let mini: MiniCnnResult | null = null;
+  let vit: VitResult | null = null;
+  if (model !== 'vit') mini = await benchMiniCnn(readJpegs(envInt('REALGEN_BENCH_IMAGES', 256)));
+  if (model !== 'mini') vit = await benchVit(readJpegs(envInt('REALGEN_BENCH_VIT_IMAGES', 32)), path.join(REPO, 'bench', 'out'));
+  const fmt = (v: number | undefined) => (v === undefined ? 'na' : v.toFixed(3));
+  console.log(`vit_ratio_vs_bare=${fmt(vit?.ratioVsBare)} vit_ratio_vs_single_http=${fmt(vit?.ratioVsSingleHttp)} mini_ratio_vs_limit=${fmt(mini?.ratioVsLimit)}`);
 }
 
 main().catch((err: unknown) => {
