@@ -1,12 +1,17 @@
 /**
- * `npm run bench:checkpoint`: commit + deep-verify a 1 GiB checkpoint file on a real MinIO, side by side with a
- * plain streamed file copy on the same disk, in one run. Prints throughputs and, last,
- * `upload_ratio=<our upload+verify throughput / plain copy throughput> peak_rss_growth_mib=<n>`.
+ * `npm run bench:checkpoint`: a 1 GiB checkpoint file against a real MinIO, side by side in one run with the best
+ * peer, MinIO's own client `mc` (same file, same server), and with a plain streamed file copy on the same disk:
+ *   - up: our commit (upload, sha256, manifest last) vs `mc cp` to the same server;
+ *   - down: our resume download (ranged parts in flight, sha256 checked against the manifest, rename) vs `mc cp` back;
+ *   - our deep verify (re-read and re-hash), reported on its own.
+ * Last line: `upload_vs_mc=… download_vs_mc=… upload_ratio_vs_copy=… peak_rss_growth_mib=…`.
  *
- * Env: REALGEN_BENCH_SIZE_MIB (default 1024), REALGEN_BENCH_ROUNDS (default 2).
+ * Env: REALGEN_BENCH_SIZE_MIB (default 1024), REALGEN_BENCH_ROUNDS (default 2). `mc` is installed into .tools/bin
+ * by `scripts/install-tools.sh --with-mc` (the npm script does that first).
  */
+import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,21 +71,29 @@ async function main(): Promise<void> {
     await writeTestFile(source, sizeMiB * MiB);
     console.log(`file: ${sizeMiB} MiB at ${source}; MinIO data and the copy target on the same disk`);
 
-    const copyTimes: number[] = [];
-    const oursTimes: number[] = [];
-    const uploadTimes: number[] = [];
+    const mc = path.resolve(__dirname, '..', '.tools', 'bin', 'mc');
+    if (!existsSync(mc)) throw new Error(`${mc} is missing: run bash scripts/install-tools.sh --with-mc`);
+    // mc reads the endpoint and keys from MC_HOST_<alias>; the keys stay in this child's environment.
+    const endpoint = new URL(state.minio.endpoint);
+    const mcEnv = {
+      ...process.env,
+      MC_CONFIG_DIR: path.join(dir, 'mc-config'),
+      MC_HOST_bench: `${endpoint.protocol}//${encodeURIComponent(readFileSync(state.secrets.accessKeyFile, 'utf8').trim())}:${encodeURIComponent(readFileSync(state.secrets.secretKeyFile, 'utf8').trim())}@${endpoint.host}`,
+    };
+    const runMc = (...args: string[]) => execFileSync(mc, ['--quiet', '--no-color', ...args], { env: mcEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+
+    const t = { copy: 0, mcUp: 0, oursUp: 0, verify: 0, mcDown: 0, oursDown: 0 };
     let peakGrowth = 0;
+    const rate = (seconds: number) => (sizeMiB * rounds) / seconds;
     for (let round = 0; round < rounds; round++) {
       const copy = await measured(async () => {
         const target = path.join(dir, `copy-${round}.bin`);
         await pipeline(createReadStream(source), createWriteStream(target));
         rmSync(target);
       });
-      copyTimes.push(copy.seconds);
-      let uploadSeconds = 0;
-      const ours = await measured(async () => {
-        const t0 = process.hrtime.bigint();
-        const { ref, manifest } = await store.commitCheckpoint({
+      const mcUp = await measured(async () => runMc('cp', source, `bench/bench/mc/weights-${round}.bin`));
+      const ours = await measured(async () =>
+        store.commitCheckpoint({
           runId: 'bench',
           stage: 'stage-2',
           step: round,
@@ -88,27 +101,40 @@ async function main(): Promise<void> {
           configDigest: '0'.repeat(64),
           parent: null,
           producer: { name: 'bench', version: '1' },
-        });
-        uploadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        }),
+      );
+      const { ref, manifest } = ours.value;
+      const verify = await measured(async () => {
         const verdict = await store.verify(ref.prefix, manifest, 'deep');
         if (!verdict.ok) throw new Error(`verify failed: ${verdict.reason}`);
       });
-      oursTimes.push(ours.seconds);
-      uploadTimes.push(uploadSeconds);
-      peakGrowth = Math.max(peakGrowth, ours.peakGrowthMiB);
+      const mcTarget = path.join(dir, `mc-down-${round}.bin`);
+      const mcDown = await measured(async () => runMc('cp', `bench/bench/mc/weights-${round}.bin`, mcTarget));
+      rmSync(mcTarget);
+      const downDir = path.join(dir, `down-${round}`);
+      const oursDown = await measured(async () => store.downloadCheckpoint(ref, downDir));
+      rmSync(downDir, { recursive: true, force: true });
+      t.copy += copy.seconds;
+      t.mcUp += mcUp.seconds;
+      t.oursUp += ours.seconds;
+      t.verify += verify.seconds;
+      t.mcDown += mcDown.seconds;
+      t.oursDown += oursDown.seconds;
+      peakGrowth = Math.max(peakGrowth, ours.peakGrowthMiB, verify.peakGrowthMiB, oursDown.peakGrowthMiB);
+      const mibs = (x: { seconds: number }) => `${(sizeMiB / x.seconds).toFixed(1)} MiB/s`;
       console.log(
-        `round ${round + 1}: plain copy ${(sizeMiB / copy.seconds).toFixed(1)} MiB/s; ` +
-          `upload ${(sizeMiB / uploadSeconds).toFixed(1)} MiB/s; upload+verify ${(sizeMiB / ours.seconds).toFixed(1)} MiB/s ` +
-          `(${ours.seconds.toFixed(1)} s, peak RSS growth ${ours.peakGrowthMiB.toFixed(0)} MiB)`,
+        `round ${round + 1}: copy ${mibs(copy)}; up: mc ${mibs(mcUp)}, ours ${mibs(ours)}; deep verify ${mibs(verify)}; ` +
+          `down: mc ${mibs(mcDown)}, ours ${mibs(oursDown)}; peak RSS growth ${Math.max(ours.peakGrowthMiB, oursDown.peakGrowthMiB).toFixed(0)} MiB`,
       );
     }
-    const copyRate = (sizeMiB * rounds) / copyTimes.reduce((a, b) => a + b, 0);
-    const oursRate = (sizeMiB * rounds) / oursTimes.reduce((a, b) => a + b, 0);
-    console.log(`plain copy: ${copyRate.toFixed(1)} MiB/s`);
-    const uploadRate = (sizeMiB * rounds) / uploadTimes.reduce((a, b) => a + b, 0);
-    console.log(`upload (streamed, sha256 while streaming, manifest last): ${uploadRate.toFixed(1)} MiB/s`);
-    console.log(`upload+verify (upload, then deep verify re-reads and re-hashes): ${oursRate.toFixed(1)} MiB/s`);
-    console.log(`upload_ratio=${(oursRate / copyRate).toFixed(3)} peak_rss_growth_mib=${Math.round(peakGrowth)}`);
+    console.log(`plain copy: ${rate(t.copy).toFixed(1)} MiB/s (the disk alone)`);
+    console.log(`mc cp up: ${rate(t.mcUp).toFixed(1)} MiB/s; ours (upload, sha256, manifest last): ${rate(t.oursUp).toFixed(1)} MiB/s`);
+    console.log(`mc cp down: ${rate(t.mcDown).toFixed(1)} MiB/s; ours (ranged parts, sha256 vs manifest, rename): ${rate(t.oursDown).toFixed(1)} MiB/s`);
+    console.log(`deep verify (re-read, re-hash): ${rate(t.verify).toFixed(1)} MiB/s`);
+    console.log(
+      `upload_vs_mc=${(t.mcUp / t.oursUp).toFixed(3)} download_vs_mc=${(t.mcDown / t.oursDown).toFixed(3)} ` +
+        `upload_ratio_vs_copy=${(t.copy / t.oursUp).toFixed(3)} peak_rss_growth_mib=${Math.round(peakGrowth)}`,
+    );
   } finally {
     await stackDown(stateDir);
     rmSync(dir, { recursive: true, force: true });

@@ -50,6 +50,12 @@ export const StorageSchema = strict({
   credentials: strict({ accessKeyId: SecretRefSchema, secretAccessKey: SecretRefSchema }),
   /** Multipart part size in MiB; bounds upload memory. @default 16 */
   partSizeMiB: int(5, 5120).default(16),
+  /**
+   * Sign request payloads (sha256 per part) over plain HTTP, as minio-js does by default. Off: integrity comes from
+   * the sha256 of every file in its manifest, checked on download; signing costs a second hash on both ends.
+   * @default false
+   */
+  signPayload: bool().default(false),
 });
 
 export const TaskQueuesSchema = strict({

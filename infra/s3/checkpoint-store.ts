@@ -2,16 +2,15 @@
  * Checkpoint store on the S3 API: streamed, hashed uploads committed by a manifest written last, deep
  * verification, and resolution of the newest valid checkpoint.
  *
- * Memory stays bounded for any file size: files are streamed from disk through a hashing tap into the S3
- * client, which uploads in parts of `partSize` bytes; downloads stream to disk through the same tap.
+ * Memory stays bounded for any file size: files move in parts of `partSize` bytes with a few parts in flight
+ * (parallel-transfer.ts), hashed once, in order, on the way up and on the way down.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from 'minio';
 import {
   MANIFEST_FILE,
@@ -28,6 +27,7 @@ import {
 import type { SkippedCheckpoint, VerifyMode } from '../../contracts/checkpoint-manifest';
 import { realgenFailure } from '../../contracts/failures';
 import { assertObjectKey } from '../../contracts/object-key';
+import { downloadFile, uploadFile, type TransferOptions, type TransferResult } from './parallel-transfer';
 
 /** Where log lines about skipped or repaired checkpoints go. */
 export interface StoreLogger {
@@ -63,6 +63,8 @@ export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 export interface CheckpointStoreOptions {
   client: Client;
+  /** Part size and parts in flight of file transfers. @default the client's part size (storage.partSizeMiB), 4 */
+  transfer?: Partial<TransferOptions>;
   bucket: string;
   logger?: StoreLogger;
   /** Clock for manifest timestamps; injectable for tests. */
@@ -83,20 +85,6 @@ function storageFailure(action: string, err: unknown): Error {
   return realgenFailure('StorageUnavailable', `${action}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim());
 }
 
-/** A pass-through stream that hashes and counts the bytes flowing through it. */
-class HashTap extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash.digest('hex');
-  }
-}
-
 /** Reads a whole (small) object into memory. */
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -110,8 +98,10 @@ export class CheckpointStore {
   readonly bucket: string;
   private readonly logger: StoreLogger;
   private readonly now: () => Date;
+  private readonly transfer: TransferOptions;
 
   constructor(options: CheckpointStoreOptions) {
+    this.transfer = { partSize: options.transfer?.partSize ?? options.client.partSize, concurrency: options.transfer?.concurrency ?? 4 };
     this.client = options.client;
     this.bucket = options.bucket;
     this.logger = options.logger ?? silentLogger;
@@ -140,20 +130,17 @@ export class CheckpointStore {
     } catch (err) {
       throw realgenFailure('ConfigInvalid', `checkpoint file ${localPath} cannot be read: ${(err as Error).message}`);
     }
-    const tap = new HashTap();
-    const source = createReadStream(localPath);
-    source.on('error', (err) => tap.destroy(err));
-    source.pipe(tap);
+    let sent: TransferResult;
     try {
-      await this.client.putObject(this.bucket, key, tap, expected);
+      sent = await uploadFile(this.client, this.bucket, key, localPath, this.transfer);
     } catch (err) {
-      source.destroy();
+      if (err instanceof Error && err.message.includes('changed during upload')) throw realgenFailure('CheckpointCorrupt', err.message);
       throw storageFailure(`uploading ${key}`, err);
     }
-    if (tap.bytes !== expected) {
-      throw realgenFailure('CheckpointCorrupt', `${localPath} changed during upload (${tap.bytes} of ${expected} bytes)`);
+    if (sent.size !== expected) {
+      throw realgenFailure('CheckpointCorrupt', `${localPath} changed during upload (${sent.size} of ${expected} bytes)`);
     }
-    return { size: tap.bytes, sha256: tap.digest() };
+    return sent;
   }
 
   /**
@@ -262,16 +249,17 @@ export class CheckpointStore {
         }
         continue;
       }
-      const tap = new HashTap();
+      let seen: TransferResult;
       try {
-        // Hashing happens in the tap; the bytes themselves are discarded.
-        await pipeline(await this.client.getObject(this.bucket, key), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+        // The size first: a ranged read of the manifest's size would not notice extra bytes.
+        const st = await this.client.statObject(this.bucket, key);
+        if (st.size !== file.size) return { ok: false, reason: `${file.path}: ${st.size} bytes, manifest says ${file.size}` };
+        seen = await downloadFile(this.client, this.bucket, key, file.size, null, this.transfer);
       } catch (err) {
         if (isNotFound(err)) return { ok: false, reason: `${file.path}: object missing` };
         throw storageFailure(`reading ${key}`, err);
       }
-      if (tap.bytes !== file.size) return { ok: false, reason: `${file.path}: ${tap.bytes} bytes, manifest says ${file.size}` };
-      const sha = tap.digest();
+      const sha = seen.sha256;
       if (sha !== file.sha256) return { ok: false, reason: `${file.path}: sha256 ${sha}, manifest says ${file.sha256}` };
     }
     return { ok: true };
@@ -338,18 +326,23 @@ export class CheckpointStore {
       const target = path.join(destDir, ...file.path.split('/'));
       const partial = `${target}.partial`;
       await mkdir(path.dirname(target), { recursive: true });
-      const tap = new HashTap();
+      const key = ref.prefix + file.path;
+      let got: TransferResult;
       try {
-        await pipeline(await this.client.getObject(this.bucket, ref.prefix + file.path), tap, createWriteStream(partial));
+        const st = await this.client.statObject(this.bucket, key);
+        if (st.size !== file.size) {
+          throw realgenFailure('CheckpointCorrupt', `${key} has ${st.size} bytes, its manifest says ${file.size}`);
+        }
+        got = await downloadFile(this.client, this.bucket, key, file.size, partial, this.transfer);
       } catch (err) {
         await rm(partial, { force: true });
-        if (isNotFound(err)) throw realgenFailure('CheckpointCorrupt', `${ref.prefix}${file.path} is missing`);
-        throw storageFailure(`downloading ${ref.prefix}${file.path}`, err);
+        if (isNotFound(err)) throw realgenFailure('CheckpointCorrupt', `${key} is missing`);
+        if (err instanceof ApplicationFailure) throw err;
+        throw storageFailure(`downloading ${key}`, err);
       }
-      const sha = tap.digest();
-      if (tap.bytes !== file.size || sha !== file.sha256) {
+      if (got.size !== file.size || got.sha256 !== file.sha256) {
         await rm(partial, { force: true });
-        throw realgenFailure('CheckpointCorrupt', `${ref.prefix}${file.path} does not match its manifest (sha256 ${sha})`);
+        throw realgenFailure('CheckpointCorrupt', `${key} does not match its manifest (sha256 ${got.sha256})`);
       }
       await rename(partial, target);
     }
