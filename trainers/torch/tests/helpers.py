@@ -1,0 +1,149 @@
+"""Test helpers: a run config like configs/mini.yaml (as the supervisor passes it, validated), job specs, the real
+reward service (`bin/realgen serve reward`), and running the trainer as the supervisor does."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CONFIGS = os.path.join(REPO, "configs")
+DIGEST = "0" * 64
+
+BASE_CONFIG = {
+    "version": 1, "name": "torch-test", "seed": 42,
+    "models": {"generator": "../models/realgen-mini/generator.json", "tokenizer": "../models/realgen-mini/tokenizer.json",
+               "descriptors": "../models/realgen-mini/descriptors.json"},
+    "reward": {
+        "detectors": [{"name": "cnn-semantic", "manifest": "../models/realgen-mini/detector-cnn.json", "weight": 1},
+                      {"name": "spectral", "manifest": "../models/realgen-mini/detector-spectral.json", "weight": 1}],
+        "alignment": {"manifest": "../models/realgen-mini/align.json", "weight": 1},
+        "service": {"listen": "127.0.0.1:18080", "maxBatch": 32, "maxWaitMs": 5},
+    },
+    "stages": [
+        {"stage": 1, "enabled": False, "trainer": {"backend": "builtin"},
+         "grpo": {"groupSize": 2, "promptsPerEpoch": 1, "batchSize": 2, "learningRate": 0.01, "clipRange": 0.2, "samplingSteps": 4},
+         "budget": {"maxSteps": 1, "segmentSteps": 1}, "saveEvery": 1, "evalEvery": 1},
+        {"stage": 2, "trainer": {"backend": "torch", "family": "mini", "numProcesses": 1, "threads": 1},
+         "grpo": {"groupSize": 4, "promptsPerEpoch": 1, "batchSize": 2, "learningRate": 0.001, "klBeta": 0.0004,
+                  "klMode": "velocity-mse", "clipRange": 0.01, "ratioNorm": True, "samplingSteps": 4, "noiseLevel": 0.9,
+                  "sdeWindow": {"size": 2, "startMin": 0, "startMax": 2}, "lora": {"rank": 4, "alpha": 8},
+                  "gradientAccumulationSteps": 2, "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weightDecay": 1e-4},
+                  "gradClipNorm": 1, "advantage": {"std": "group", "eps": 1e-4, "clip": 5}},
+         "budget": {"maxSteps": 3, "segmentSteps": 3, "segmentMinutes": 30}, "saveEvery": 1, "evalEvery": 1},
+    ],
+    "realbench": {"source": {"dir": "../../shared/realbench-data"}, "suite": "smoke", "shardSize": 8},
+}
+
+
+def realbench_dir() -> str:
+    return os.path.normpath(os.path.join(CONFIGS, BASE_CONFIG["realbench"]["source"]["dir"]))
+
+
+def config(trainer: dict | None = None, grpo: dict | None = None) -> dict:
+    c = copy.deepcopy(BASE_CONFIG)
+    c["stages"][1]["trainer"].update(trainer or {})
+    c["stages"][1]["grpo"].update(grpo or {})
+    return c
+
+
+def flux_config() -> dict:
+    return config(trainer={"family": "flux", "tiny": True, "resolution": 32, "maxSequenceLength": 8},
+                  grpo={"lora": {"rank": 4, "alpha": 8}, "samplingSteps": 4, "sigmaShift": 3.0})
+
+
+def write_job(dir_: str, cfg: dict, *, start=0, stop=3, save_every=1, resume=None, seed=42, name="job.json") -> str:
+    os.makedirs(dir_, exist_ok=True)
+    out = os.path.join(dir_, f"out-{name[:-5]}")
+    os.makedirs(out, exist_ok=True)
+    spec = {"protocol": "realgen-trainer/1", "runId": "run-test", "stage": 2, "stageKey": "stage-2", "segment": 0, "attempt": 1,
+            "config": cfg, "configBaseDir": CONFIGS, "configDigest": DIGEST, "startStep": start, "stopAtStep": stop,
+            "wallClockSeconds": 3600, "saveEvery": save_every, "resumeDir": resume, "initDirs": {}, "outputDir": out,
+            "gpuIds": [], "seed": seed}
+    path = os.path.join(dir_, name)
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def trainer_env(url: str) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", REALGEN_REWARD_URL=url)
+    env.pop("REALGEN_JOB_SPEC", None)
+    return env
+
+
+def start_trainer(job: str, url: str) -> subprocess.Popen:
+    """As the supervisor does: own process group, stdin closed, stdout/stderr piped."""
+    return subprocess.Popen([sys.executable, "-m", "realgen_torch.train", "--job", job], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=trainer_env(url), start_new_session=True, text=True)
+
+
+def read_events(proc: subprocess.Popen, until=None):
+    """Events (dicts) from stdout until EOF, or until `until(event)` is true (then returns early)."""
+    events = []
+    for line in proc.stdout:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        e = json.loads(line)
+        if "type" in e:
+            events.append(e)
+            if until is not None and until(e):
+                break
+    return events
+
+
+def run_trainer(job: str, url: str, timeout: float = 300):
+    p = start_trainer(job, url)
+    try:
+        events = read_events(p)
+        rc = p.wait(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    err = p.stderr.read()
+    return rc, events, err
+
+
+class RewardService:
+    """The real reward service: `bin/realgen serve reward --config configs/mini.yaml` on a free loopback port."""
+
+    def __init__(self, token_file: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = os.path.join(CONFIGS, "mini.yaml")
+        args = [os.path.join(REPO, "bin", "realgen"), "serve", "reward", "--config", cfg, "--listen", f"127.0.0.1:{self.port}", "--threads", "1"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True, text=True, cwd=REPO)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"reward service exited: {self.proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
+                    self.health = json.loads(r.read())
+                    return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("reward service did not become healthy in 90 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
