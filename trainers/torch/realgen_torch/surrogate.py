@@ -65,7 +65,7 @@ def surrogate_term(log_prob: float, old_log_prob: float, advantage: float, clip_
     out = clipped_surrogate(lp, torch.tensor([old_log_prob], dtype=torch.float64), torch.tensor([advantage], dtype=torch.float64), clip_range)
     out.loss.backward()
     return {
-        "loss": float(out.loss),
+        "loss": float(out.loss.detach()),
         "coef": float(lp.grad[0]) + 0.0,
         "ratio": float(out.ratio[0]),
         "logRatio": float(out.log_ratio[0]),

@@ -69,8 +69,10 @@ class FluxFamily:
                 raise TrainerFailure("ConfigInvalid", f"flux: cannot load {settings.pretrained}: {err}") from err
         net.requires_grad_(False)
         vae.requires_grad_(False)
-        self.net = net.to(device=device, dtype=dtype)
-        self.vae = vae.to(device=device, dtype=dtype).eval()
+        if net.dtype != dtype:
+            net, vae = net.to(dtype=dtype), vae.to(dtype=dtype)
+        self.net = net.to(device=device)
+        self.vae = vae.to(device=device).eval()
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
         self.lat_h = self.lat_w = settings.resolution // self.vae_scale
         if self.lat_h % 2:
