@@ -57,8 +57,9 @@ def test_mini_two_gloo_ranks_three_steps(tmp_path, reward_service):
     assert cfg["r"] == 4 and cfg["lora_alpha"] == 8
 
 
-def test_mini_sigkill_then_resume_is_byte_identical(tmp_path, reward_service):
-    cfg = H.config()
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_mini_sigkill_then_resume_is_byte_identical(tmp_path, reward_service, ranks):
+    cfg = H.config(trainer={"numProcesses": ranks})
     # A: uninterrupted, steps 0 → 4
     rc, ev_a, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=4, name="a.json"), reward_service.url)
     assert rc == 0, err[-3000:]
