@@ -2,6 +2,8 @@
 
   lora/adapter_model.safetensors   LoRA weights (peft key names; loadable with PeftModel.from_pretrained)
   lora/adapter_config.json         the peft LoraConfig
+  live/adapter_model.safetensors   with EMA on: the live (trained) LoRA weights; lora/ then holds the EMA weights,
+                                   which evaluation and the next stage use (as the official save_ckpt does)
   optimizer.pt, scheduler.pt       AdamW and LR-scheduler state
   rng/rank-<r>.pt                  per-rank RNG: torch (CPU, CUDA), numpy, python, and the trainer's noise generator
   state.json                       format, step, world size, prompt-sampler cursor, reward history, last metrics
@@ -24,6 +26,7 @@ from safetensors.torch import load_file, save_file
 FORMAT = "realgen-torch-trainer/1"
 LORA_DIR = "lora"
 LORA_FILE = "adapter_model.safetensors"
+LIVE_DIR = "live"
 
 
 def rng_state(generator: torch.Generator) -> bytes:
@@ -56,7 +59,7 @@ def _json(path: str, value) -> None:
 
 
 def write_checkpoint(dir_: str, *, lora_state: dict, lora_config: dict, optimizer, scheduler, rng_blobs: list[bytes],
-                     state: dict) -> None:
+                     state: dict, live_state: dict | None = None) -> None:
     tmp = dir_ + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, LORA_DIR))
@@ -64,6 +67,10 @@ def write_checkpoint(dir_: str, *, lora_state: dict, lora_config: dict, optimize
     save_file({k: v.detach().to("cpu").contiguous() for k, v in sorted(lora_state.items())},
               os.path.join(tmp, LORA_DIR, LORA_FILE), metadata={"format": "pt"})
     _json(os.path.join(tmp, LORA_DIR, "adapter_config.json"), lora_config)
+    if live_state is not None:
+        os.makedirs(os.path.join(tmp, LIVE_DIR))
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in sorted(live_state.items())},
+                  os.path.join(tmp, LIVE_DIR, LORA_FILE), metadata={"format": "pt"})
     torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
     torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
     for r, blob in enumerate(rng_blobs):
@@ -85,8 +92,8 @@ def read_state(dir_: str) -> dict:
     return st
 
 
-def read_lora(dir_: str) -> dict[str, torch.Tensor]:
-    return load_file(os.path.join(dir_, LORA_DIR, LORA_FILE))
+def read_lora(dir_: str, live: bool = False) -> dict[str, torch.Tensor]:
+    return load_file(os.path.join(dir_, LIVE_DIR if live else LORA_DIR, LORA_FILE))
 
 
 def read_rng(dir_: str, rank: int) -> bytes:

@@ -67,6 +67,8 @@ class Settings:
     grad_clip_norm: float = 1.0
     grad_accum_steps: int = 1
     inner_epochs: int = 1
+    ema_decay: float | None = None
+    ema_every: int = 8
     adv_std: str = "group"
     adv_eps: float = 1e-4
     adv_clip: float = 5.0
@@ -165,6 +167,13 @@ def read_settings(job: dict[str, Any]) -> Settings:
     s.grad_clip_norm = _get(g, "gradClipNorm", gp, NUM, 1.0, pos, P)
     s.grad_accum_steps = _get(g, "gradientAccumulationSteps", gp, int, 1, lambda v: v >= 1, P)
     s.inner_epochs = _get(g, "innerEpochs", gp, int, 1, lambda v: v >= 1, P)
+    ema = g.get("ema")
+    if ema is not None:
+        if not isinstance(ema, dict):
+            P.append(f"{gp}.ema: expected {{decay, everyOptimizerSteps}}")
+        else:
+            s.ema_decay = _get(ema, "decay", f"{gp}.ema", NUM, 0.9, lambda v: 0 <= v < 1, P)
+            s.ema_every = _get(ema, "everyOptimizerSteps", f"{gp}.ema", int, 8, lambda v: v >= 1, P)
     adv = g.get("advantage") or {}
     s.adv_std = _get(adv, "std", f"{gp}.advantage", str, "group", lambda v: v in ("group", "global"), P)
     s.adv_eps = _get(adv, "eps", f"{gp}.advantage", NUM, 1e-4, lambda v: v >= 0, P)

@@ -179,6 +179,8 @@ class Trainer:
                                            weight_decay=s.weight_decay)
         warm = s.lr_warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda k: min(1.0, (k + 1) / warm) if warm > 0 else 1.0)
+        self.ema = [p.detach().clone() for p in self.params] if s.ema_decay is not None else None
+        self.opt_steps = 0  # optimizer steps so far in this stage (the EMA schedule counts them)
         self.sigmas = sigma_schedule(s.sampling_steps, s.sigma_shift)
         self.sampler = PromptSampler(load_prompts(s.realbench_dir, s.prompt_field), job["seed"], job["stageKey"])
         self.gen = torch.Generator().manual_seed(_derive_seed(job["seed"], job["stageKey"], "rank", self.rank))
@@ -197,8 +199,6 @@ class Trainer:
             self.warm_start()
 
     def resume(self, d: str) -> None:
-        from peft import set_peft_model_state_dict
-
         from . import checkpoint as ck
 
         try:
@@ -209,9 +209,15 @@ class Trainer:
                 raise ValueError(f"checkpoint was written by {st['worldSize']} ranks, this run has {self.world} (per-rank RNG state)")
             if st["family"] != self.s.family:
                 raise ValueError(f"checkpoint is of family {st['family']}, the config says {self.s.family}")
-            res = set_peft_model_state_dict(self.model, ck.read_lora(d))
-            if getattr(res, "unexpected_keys", None):
-                raise ValueError(f"unexpected LoRA keys {res.unexpected_keys[:3]}")
+            if self.ema is not None:
+                if not st.get("ema"):
+                    raise ValueError("the config has grpo.ema but the checkpoint holds no EMA weights")
+                self._load_lora(ck.read_lora(d))
+                for e, p in zip(self.ema, self.params):
+                    e.copy_(p.detach())
+                self._load_lora(ck.read_lora(d, live=True))
+            else:
+                self._load_lora(ck.read_lora(d, live=bool(st.get("ema"))))
             self.optimizer.load_state_dict(self.torch.load(os.path.join(d, "optimizer.pt"), map_location=self.device, weights_only=True))
             self.scheduler.load_state_dict(self.torch.load(os.path.join(d, "scheduler.pt"), weights_only=True))
             ck.restore_rng(ck.read_rng(d, self.rank), self.gen)
@@ -220,8 +226,16 @@ class Trainer:
         except Exception as err:  # noqa: BLE001 (any unreadable part makes the folder unusable)
             raise TrainerFailure("CheckpointCorrupt", f"cannot resume from {d}: {err}") from err
         self.sampler.cursor = st["cursor"]
+        self.opt_steps = int(st.get("optimizerSteps", 0))
         self.reward_history = st.get("rewardHistory", [])
         self.last_metrics = st.get("lastMetrics", {})
+
+    def _load_lora(self, sd) -> None:
+        from peft import set_peft_model_state_dict
+
+        res = set_peft_model_state_dict(self.model, sd)
+        if getattr(res, "unexpected_keys", None):
+            raise ValueError(f"unexpected LoRA keys {res.unexpected_keys[:3]}")
 
     def warm_start(self) -> None:
         """Stage n starts from the LoRA of the newest earlier checkpoint given in initDirs (weights only)."""
@@ -234,6 +248,9 @@ class Trainer:
         for d in dirs:
             if os.path.isfile(os.path.join(d, ck.LORA_DIR, ck.LORA_FILE)):
                 set_peft_model_state_dict(self.model, ck.read_lora(d))
+                if self.ema is not None:
+                    for e, p in zip(self.ema, self.params):
+                        e.copy_(p.detach())
                 self.log(f"LoRA initialised from {d}")
 
     # -- checkpoint
@@ -246,9 +263,19 @@ class Trainer:
         if self.is_main:
             d = os.path.join(self.job["outputDir"], f"checkpoint-{self.step}")
             self.event({"type": "heartbeat", "note": "writing checkpoint"})
-            ck.write_checkpoint(d, lora_state=get_peft_model_state_dict(self.model), lora_config=self.lora_config,
+            live = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.model).items()}
+            policy = live
+            if self.ema is not None:  # lora/ = EMA weights, live/ = trained weights
+                saved = [p.detach().clone() for p in self.params]
+                with self.torch.no_grad():
+                    for e, p in zip(self.ema, self.params):
+                        p.copy_(e)
+                    policy = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.model).items()}
+                    for t, p in zip(saved, self.params):
+                        p.copy_(t)
+            ck.write_checkpoint(d, lora_state=policy, lora_config=self.lora_config, live_state=live if self.ema is not None else None,
                                 optimizer=self.optimizer, scheduler=self.scheduler, rng_blobs=blobs,
-                                state={"step": self.step, "stage": self.job["stage"], "family": self.s.family, "worldSize": self.world,
+                                state={"step": self.step, "optimizerSteps": self.opt_steps, "ema": self.ema is not None, "stage": self.job["stage"], "family": self.s.family, "worldSize": self.world,
                                        "cursor": self.sampler.cursor, "rewardHistory": self.reward_history,
                                        "lastMetrics": self.last_metrics, "configDigest": self.job["configDigest"]})
             self.event({"type": "checkpoint", "step": self.step, "dir": d})
@@ -437,6 +464,13 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:  # the official EMAModuleWrapper rule: warm-up decay, updated every N optimizer steps
+            decay = min((1 + self.opt_steps) / (10 + self.opt_steps), self.s.ema_decay)
+            if (self.opt_steps + 1) % self.s.ema_every == 0:
+                with torch.no_grad():
+                    for e, p in zip(self.ema, self.params):
+                        e.add_((1 - decay) * (p.detach() - e))
+        self.opt_steps += 1
         return norm
 
 

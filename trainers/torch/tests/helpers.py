@@ -147,3 +147,35 @@ class RewardService:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def processes_with(needle: str) -> list[int]:
+    """Pids whose command line contains `needle`."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if needle.encode() in f.read():
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def wait_gone(pids: list[int], timeout: float = 15) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = [p for p in pids if _state(p) not in (None, "Z")]
+        if not alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"processes still alive: {alive}")

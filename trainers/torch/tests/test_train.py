@@ -59,32 +59,37 @@ def test_mini_two_gloo_ranks_three_steps(tmp_path, reward_service):
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_mini_sigkill_then_resume_is_byte_identical(tmp_path, reward_service, ranks):
-    cfg = H.config(trainer={"numProcesses": ranks})
-    # A: uninterrupted, steps 0 → 4
-    rc, ev_a, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=4, name="a.json"), reward_service.url)
+    # EMA on (updated every optimizer step), so the EMA shadow's save/resume is covered too
+    cfg = H.config(trainer={"numProcesses": ranks}, grpo={"ema": {"decay": 0.9, "everyOptimizerSteps": 1}})
+    # A: uninterrupted, steps 0 → 3
+    rc, ev_a, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=3, name="a.json"), reward_service.url)
     assert rc == 0, err[-3000:]
-    # B: the same run, SIGKILLed (whole group) while step 3 is in progress, after checkpoint 2 was reported
-    p = H.start_trainer(H.write_job(str(tmp_path), cfg, stop=4, name="b.json"), reward_service.url)
-    ev_b = H.read_events(p, until=lambda e: e["type"] == "checkpoint" and e["step"] == 2)
+    # B: the same run, SIGKILLed (whole group) while step 2 is in progress, after checkpoint 1 was reported
+    p = H.start_trainer(H.write_job(str(tmp_path), cfg, stop=3, name="b.json"), reward_service.url)
+    ev_b = H.read_events(p, until=lambda e: e["type"] == "checkpoint" and e["step"] == 1)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=30)
     assert p.returncode == -signal.SIGKILL and not by_type(ev_b, "done")
+    H.wait_gone(H.processes_with(os.path.join(str(tmp_path), "b.json")))  # torchrun and the ranks die with the launcher
     resume = by_type(ev_b, "checkpoint")[-1]["dir"]
-    # C: a new segment from B's checkpoint 2
-    rc, ev_c, err = H.run_trainer(H.write_job(str(tmp_path), cfg, start=2, stop=4, resume=resume, name="c.json"), reward_service.url)
+    # C: a new segment from B's checkpoint 1
+    rc, ev_c, err = H.run_trainer(H.write_job(str(tmp_path), cfg, start=1, stop=3, resume=resume, name="c.json"), reward_service.url)
     assert rc == 0, err[-3000:]
     check_protocol(ev_c)
-    assert [e["step"] for e in by_type(ev_c, "progress")] == [3, 4]
+    assert [e["step"] for e in by_type(ev_c, "progress")] == [2, 3]
     a = by_type(ev_a, "checkpoint")[-1]["dir"]
     c = by_type(ev_c, "checkpoint")[-1]["dir"]
     assert open(os.path.join(a, LORA), "rb").read() == open(os.path.join(c, LORA), "rb").read()
+    assert open(os.path.join(a, "live", "adapter_model.safetensors"), "rb").read() == open(os.path.join(c, "live", "adapter_model.safetensors"), "rb").read()
+    ema, live = load_file(os.path.join(c, LORA)), load_file(os.path.join(c, "live", "adapter_model.safetensors"))
+    assert ema.keys() == live.keys() and any(not torch.equal(ema[k], live[k]) for k in ema)
     for f in ("lora/adapter_config.json", "state.json"):
         assert open(os.path.join(a, f), "rb").read() == open(os.path.join(c, f), "rb").read(), f
     oa, oc = torch.load(os.path.join(a, "optimizer.pt")), torch.load(os.path.join(c, "optimizer.pt"))
     for k in oa["state"]:
         for name in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(oa["state"][k][name], oc["state"][k][name])
-    assert [e["metrics"]["reward"] for e in by_type(ev_a, "progress")][2:] == [e["metrics"]["reward"] for e in by_type(ev_c, "progress")]
+    assert [e["metrics"]["reward"] for e in by_type(ev_a, "progress")][1:] == [e["metrics"]["reward"] for e in by_type(ev_c, "progress")]
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
