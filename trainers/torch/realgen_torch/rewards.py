@@ -1,5 +1,7 @@
 """Rewards from the reward service (`realgen serve reward`, docs/reward-service.md): one `POST /v1/score` per rank
-per step with all of that rank's images (base64 PNG) and prompts, bearer token from the environment."""
+per step with all of that rank's images (base64 PNG) and prompts, bearer token from the environment. A body larger
+than `max_body_bytes` (the service refuses > 64 MiB by default; 72 FLUX images at 1024² come close) is split into
+consecutive requests, in order."""
 from __future__ import annotations
 
 import base64
@@ -25,7 +27,9 @@ def png_base64(image: np.ndarray) -> str:
 
 
 class RewardClient:
-    def __init__(self, url: str, keys: list[str], token: str | None, timeout_s: float = 120.0, retries: int = 5):
+    def __init__(self, url: str, keys: list[str], token: str | None, timeout_s: float = 120.0, retries: int = 5,
+                 max_body_bytes: int = 48 << 20):
+        self.max_body_bytes = max_body_bytes
         self.url = url.rstrip("/")
         self.keys = keys
         self.token = token
@@ -44,7 +48,22 @@ class RewardClient:
 
     def score(self, images: list[np.ndarray], prompts: list[dict]) -> dict[str, list[float]]:
         """uint8 HWC RGB images + prompts ({text, category}) → {key: [score per image]} for the configured keys."""
-        body = json.dumps({"images": [png_base64(im) for im in images], "prompts": prompts}).encode()
+        encoded = [png_base64(im) for im in images]
+        out: dict[str, list[float]] = {k: [] for k in self.keys}
+        i = 0
+        while i < len(encoded):
+            j, size = i, 0
+            while j < len(encoded) and (j == i or size + len(encoded[j]) + 1024 <= self.max_body_bytes):
+                size += len(encoded[j]) + len(json.dumps(prompts[j])) + 8
+                j += 1
+            part = self._request(encoded[i:j], prompts[i:j], offset=i)
+            for k in self.keys:
+                out[k].extend(part[k])
+            i = j
+        return out
+
+    def _request(self, encoded: list[str], prompts: list[dict], offset: int) -> dict[str, list[float]]:
+        body = json.dumps({"images": encoded, "prompts": prompts}).encode()
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -76,6 +95,6 @@ class RewardClient:
                 v = res.get("scores", {}).get(k)
                 if not isinstance(v, (int, float)) or not math.isfinite(v):
                     err = (res.get("errors") or {}).get(k, "no score")
-                    raise TrainerFailure("Crash", f"reward service: image {i}, key {k}: {err}")
+                    raise TrainerFailure("Crash", f"reward service: image {offset + i}, key {k}: {err}")
                 out[k].append(float(v))
         return out

@@ -39,6 +39,7 @@ class Settings:
     reward_token_file: str | None = None
     reward_timeout_s: float = 120.0
     reward_retries: int = 5
+    reward_max_request_mib: float = 48.0
     dist_timeout_s: float = 1800.0
     # grpo
     group_size: int = 2
@@ -133,6 +134,7 @@ def read_settings(job: dict[str, Any]) -> Settings:
     s.reward_token_file = rel(service.get("tokenFile")) if isinstance(service.get("tokenFile"), str) else None
     s.reward_timeout_s = _get(rw, "timeoutSeconds", f"{tp}.reward", NUM, 120.0, lambda v: v > 0, P)
     s.reward_retries = _get(rw, "retries", f"{tp}.reward", int, 5, lambda v: v >= 0, P)
+    s.reward_max_request_mib = _get(rw, "maxRequestMiB", f"{tp}.reward", NUM, 48.0, lambda v: v > 0, P)
 
     pos = lambda v: v > 0  # noqa: E731
     s.group_size = _get(g, "groupSize", gp, int, None, lambda v: v >= 2, P)

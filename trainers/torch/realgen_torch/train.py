@@ -32,6 +32,7 @@ from .protocol import TrainerFailure, emit, read_job_spec
 from .settings import read_settings
 
 STOP_FILE_ENV = "REALGEN_TORCH_STOP_FILE"
+PROCESS_START = time.time()  # the segment's wall clock starts with the process, model loading included
 
 
 def _derive_seed(*parts) -> int:
@@ -186,7 +187,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(_derive_seed(job["seed"], job["stageKey"], "rank", self.rank))
         keys = sorted(k for k, w in s.reward_weights.items() if w > 0)
         self.rewards = RewardClient(s.reward_url, keys, RewardClient.token_from(s.reward_token_env, s.reward_token_file),
-                                    s.reward_timeout_s, s.reward_retries)
+                                    s.reward_timeout_s, s.reward_retries, int(s.reward_max_request_mib * (1 << 20)))
         self.step = job["startStep"]
         self.reward_history: list[dict] = []
         self.last_metrics: dict = {}
@@ -284,7 +285,7 @@ class Trainer:
 
     # -- the loop
     def run(self) -> None:
-        started = time.time()
+        started = PROCESS_START
         last_saved = self.step
         reason = "budget"
         while self.step < self.job["stopAtStep"]:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -118,13 +119,18 @@ def run_trainer(job: str, url: str, timeout: float = 300):
 
 
 class RewardService:
-    """The real reward service: `bin/realgen serve reward --config configs/mini.yaml` on a free loopback port."""
+    """The real reward service: `bin/realgen serve reward --config configs/mini.yaml` on a free loopback port.
 
-    def __init__(self, token_file: str | None = None):
+    `--max-batch 1`: ONNX Runtime's scores depend on the batch an image lands in by ~1e-8 (measured on the alignment
+    key), and dynamic batching makes that timing-dependent. Byte-identical resume needs batch-invariant rewards, so
+    every image is scored alone here."""
+
+    def __init__(self, config_file: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = os.path.join(CONFIGS, "mini.yaml")
-        args = [os.path.join(REPO, "bin", "realgen"), "serve", "reward", "--config", cfg, "--listen", f"127.0.0.1:{self.port}", "--threads", "1"]
+        cfg = config_file or os.path.join(CONFIGS, "mini.yaml")
+        args = [os.path.join(REPO, "bin", "realgen"), "serve", "reward", "--config", cfg, "--listen", f"127.0.0.1:{self.port}", "--threads", "1",
+                "--max-batch", "1"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True, text=True, cwd=REPO)
         deadline = time.time() + 90
@@ -135,6 +141,11 @@ class RewardService:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
                     self.health = json.loads(r.read())
                     return
+            except urllib.error.HTTPError as err:
+                if err.code == 401:  # up, and asking for its token
+                    self.health = None
+                    return
+                time.sleep(0.3)
             except OSError:
                 time.sleep(0.3)
         self.stop()
@@ -179,3 +190,27 @@ def wait_gone(pids: list[int], timeout: float = 15) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"processes still alive: {alive}")
+
+
+def mini_yaml_with_token(dir_: str, token: str) -> str:
+    """configs/mini.yaml with absolute paths and `reward.service.tokenFile` set, written into `dir_`."""
+    import yaml
+
+    with open(os.path.join(CONFIGS, "mini.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    absolute = lambda p: os.path.normpath(os.path.join(CONFIGS, p))  # noqa: E731
+    for d in cfg["reward"]["detectors"] + cfg["evaluation"]["detectors"]:
+        d["manifest"] = absolute(d["manifest"])
+    cfg["reward"]["alignment"]["manifest"] = absolute(cfg["reward"]["alignment"]["manifest"])
+    cfg["models"] = {k: absolute(v) for k, v in cfg["models"].items()}
+    cfg["realbench"]["source"]["dir"] = absolute(cfg["realbench"]["source"]["dir"])
+    for k in ("accessKeyId", "secretAccessKey"):
+        cfg["storage"]["credentials"][k] = {"env": "REALGEN_TEST_UNUSED"}
+    token_file = os.path.join(dir_, "reward-token")
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    cfg["reward"]["service"]["tokenFile"] = token_file
+    path = os.path.join(dir_, "mini-token.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return path
