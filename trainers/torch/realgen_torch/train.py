@@ -165,6 +165,15 @@ class Trainer:
         from .rewards import RewardClient
         from .sde import sigma_schedule
 
+        if job["resumeDir"]:  # fail fast, before loading any model
+            from . import checkpoint as ck
+
+            try:
+                st = ck.read_state(job["resumeDir"])
+            except (OSError, ValueError) as err:
+                raise TrainerFailure("CheckpointCorrupt", f"cannot resume from {job['resumeDir']}: {err}") from err
+            if st.get("step") != job["startStep"]:
+                raise TrainerFailure("CheckpointCorrupt", f"resume folder holds step {st.get('step')}, the job says {job['startStep']}")
         self.event({"type": "heartbeat", "note": f"loading {s.family} model"})
         self.family = load_family(s, self.device, self.dtype, _derive_seed(job["seed"], "base-model"))
         lcfg = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, target_modules=s.lora_targets, lora_dropout=0.0,

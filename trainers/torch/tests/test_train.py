@@ -33,10 +33,8 @@ def by_type(events, t):
     return [e for e in events if e["type"] == t]
 
 
-def test_mini_two_gloo_ranks_three_steps(tmp_path, reward_service):
-    job = H.write_job(str(tmp_path), H.config(trainer={"numProcesses": 2}), stop=3)
-    rc, ev, err = H.run_trainer(job, reward_service.url)
-    assert rc == 0, err[-3000:]
+def check_three_step_run(ev, ranks):
+    """A fresh 3-step run: events, metrics, the checkpoint folder's content."""
     check_protocol(ev)
     assert [e["step"] for e in by_type(ev, "progress")] == [1, 2, 3]
     assert [e["step"] for e in by_type(ev, "checkpoint")] == [1, 2, 3]
@@ -45,11 +43,17 @@ def test_mini_two_gloo_ranks_three_steps(tmp_path, reward_service):
     for k in ("reward", "reward_cnn-semantic", "reward_spectral", "reward_alignment", "adv_mean", "adv_std", "kl", "clipfrac",
               "ratio_mean", "ratio_min", "ratio_max", "policy_loss", "step_seconds", "samples_per_second", "grad_norm"):
         assert k in m, k
+    assert m["kl"] > 0  # the LoRA has moved away from the reference
+    first = by_type(ev, "progress")[0]["metrics"]
+    # step 1, first inner epoch: the policy is still the sampling policy, so the recomputed log-probs equal the
+    # recorded ones (up to batching in float32) and every ratio is 1
+    assert abs(first["ratio_min"] - 1) < 1e-5 and abs(first["ratio_max"] - 1) < 1e-5 and first["clipfrac"] == 0
     ck = by_type(ev, "checkpoint")[-1]["dir"]
-    for f in (LORA, "lora/adapter_config.json", "optimizer.pt", "scheduler.pt", "rng/rank-0.pt", "rng/rank-1.pt", "state.json"):
+    files = [LORA, "lora/adapter_config.json", "optimizer.pt", "scheduler.pt", "state.json"] + [f"rng/rank-{r}.pt" for r in range(ranks)]
+    for f in files:
         assert os.path.isfile(os.path.join(ck, f)), f
     st = json.load(open(os.path.join(ck, "state.json")))
-    assert st["step"] == 3 and st["worldSize"] == 2 and [h["step"] for h in st["rewardHistory"]] == [1, 2, 3]
+    assert st["step"] == 3 and st["worldSize"] == ranks and [h["step"] for h in st["rewardHistory"]] == [1, 2, 3]
     assert st["cursor"] == 3  # one prompt per step
     lora = load_file(os.path.join(ck, LORA))
     assert any("lora_B" in k and v.abs().max() > 0 for k, v in lora.items())  # trained (B starts at 0)
@@ -58,12 +62,13 @@ def test_mini_two_gloo_ranks_three_steps(tmp_path, reward_service):
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
-def test_mini_sigkill_then_resume_is_byte_identical(tmp_path, reward_service, ranks):
+def test_mini_three_steps_then_sigkill_and_resume_is_byte_identical(tmp_path, reward_service, ranks):
     # EMA on (updated every optimizer step), so the EMA shadow's save/resume is covered too
     cfg = H.config(trainer={"numProcesses": ranks}, grpo={"ema": {"decay": 0.9, "everyOptimizerSteps": 1}})
     # A: uninterrupted, steps 0 → 3
     rc, ev_a, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=3, name="a.json"), reward_service.url)
     assert rc == 0, err[-3000:]
+    check_three_step_run(ev_a, ranks)  # with 2 ranks: the "mini family, 3 steps, 2 gloo ranks" run
     # B: the same run, SIGKILLed (whole group) while step 2 is in progress, after checkpoint 1 was reported
     p = H.start_trainer(H.write_job(str(tmp_path), cfg, stop=3, name="b.json"), reward_service.url)
     ev_b = H.read_events(p, until=lambda e: e["type"] == "checkpoint" and e["step"] == 1)
@@ -128,3 +133,13 @@ def test_flux_tiny_two_steps_save_and_resume(tmp_path, reward_service):
     assert [e["step"] for e in by_type(ev_b, "progress")] == [2]
     a, b = by_type(ev_a, "checkpoint")[-1]["dir"], by_type(ev_b, "checkpoint")[-1]["dir"]
     assert open(os.path.join(a, LORA), "rb").read() == open(os.path.join(b, LORA), "rb").read()
+
+
+def test_wall_clock_cap_ends_the_segment(tmp_path, reward_service):
+    path = H.write_job(str(tmp_path), H.config(), stop=5)
+    job = json.load(open(path))
+    job["wallClockSeconds"] = 0.001
+    json.dump(job, open(path, "w"))
+    rc, ev, err = H.run_trainer(path, reward_service.url)
+    assert rc == 0, err[-3000:]
+    assert by_type(ev, "done") == [{"type": "done", "step": 0, "reason": "wallclock"}] and not by_type(ev, "checkpoint")
