@@ -31,6 +31,9 @@ import traceback
 from .protocol import TrainerFailure, emit, read_job_spec
 from .settings import read_settings
 
+# Models load from local folders only (no hub downloads); set before anything imports huggingface_hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 STOP_FILE_ENV = "REALGEN_TORCH_STOP_FILE"
 PROCESS_START = time.time()  # the segment's wall clock starts with the process, model loading included
 

@@ -143,3 +143,17 @@ def test_wall_clock_cap_ends_the_segment(tmp_path, reward_service):
     rc, ev, err = H.run_trainer(path, reward_service.url)
     assert rc == 0, err[-3000:]
     assert by_type(ev, "done") == [{"type": "done", "step": 0, "reason": "wallclock"}] and not by_type(ev, "checkpoint")
+
+
+def test_flux_from_a_pretrained_folder(tmp_path, reward_service):
+    """The production loading path: from_pretrained of transformer, VAE, CLIP + T5 and tokenizers (tiny weights)."""
+    from tiny_flux_folder import make_tiny_flux_folder
+
+    root = make_tiny_flux_folder(str(tmp_path / "FLUX.1-tiny"))
+    cfg = H.config(trainer={"family": "flux", "pretrained": root, "resolution": 32, "maxSequenceLength": 8},
+                   grpo={"sigmaShift": 3.0, "lora": {"rank": 4, "alpha": 8}})
+    rc, ev, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=1), reward_service.url)
+    assert rc == 0, err[-3000:]
+    check_protocol(ev)
+    assert [e["step"] for e in by_type(ev, "checkpoint")] == [1]
+    assert by_type(ev, "done")[0]["reason"] == "budget"

@@ -118,20 +118,23 @@ class FluxFamily:
 
 
 class _TextEncoders:
-    """CLIP (pooled) + T5 (sequence) from a local FLUX folder, frozen (production path; needs the real weights)."""
+    """CLIP (pooled) + T5 (sequence) from a local FLUX folder, frozen, as FluxPipeline.encode_prompt."""
 
     def __init__(self, root: str, max_len: int, device, dtype):
-        from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
+        from transformers import AutoTokenizer, CLIPTextModel, T5EncoderModel
 
-        self.tok1 = CLIPTokenizer.from_pretrained(root, subfolder="tokenizer")
-        self.tok2 = T5TokenizerFast.from_pretrained(root, subfolder="tokenizer_2")
-        self.enc1 = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", torch_dtype=dtype).to(device).eval()
-        self.enc2 = T5EncoderModel.from_pretrained(root, subfolder="text_encoder_2", torch_dtype=dtype).to(device).eval()
+        self.tok1 = AutoTokenizer.from_pretrained(root, subfolder="tokenizer")
+        self.tok2 = AutoTokenizer.from_pretrained(root, subfolder="tokenizer_2")
+        self.enc1 = CLIPTextModel.from_pretrained(root, subfolder="text_encoder", dtype=dtype).to(device).eval()
+        self.enc2 = T5EncoderModel.from_pretrained(root, subfolder="text_encoder_2", dtype=dtype).to(device).eval()
+        self.enc1.requires_grad_(False)
+        self.enc2.requires_grad_(False)
+        self.clip_len = min(int(self.tok1.model_max_length), int(self.enc1.config.max_position_embeddings))
         self.max_len, self.device = max_len, device
 
     @torch.no_grad()
     def encode(self, texts: list[str]):
-        a = self.tok1(texts, padding="max_length", max_length=self.tok1.model_max_length, truncation=True, return_tensors="pt")
+        a = self.tok1(texts, padding="max_length", max_length=self.clip_len, truncation=True, return_tensors="pt")
         pooled = self.enc1(a.input_ids.to(self.device), output_hidden_states=False).pooler_output
         b = self.tok2(texts, padding="max_length", max_length=self.max_len, truncation=True, return_tensors="pt")
         embeds = self.enc2(b.input_ids.to(self.device), output_hidden_states=False)[0]
