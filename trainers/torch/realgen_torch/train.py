@@ -87,6 +87,10 @@ def launch(job_file: str, job: dict, nproc: int) -> int:
 
 # ---------------------------------------------------------------- one rank
 
+class _Abandoned(Exception):
+    """SIGTERM during sampling or scoring: the step is dropped and its start state restored."""
+
+
 class Trainer:
     def __init__(self, job: dict, s):
         import numpy as np
@@ -137,6 +141,9 @@ class Trainer:
 
     def _on_sigterm(self, *_):
         self.terminating = True
+
+    def stop_requested(self) -> bool:
+        return self.terminating or (self.stop_file is not None and os.path.exists(self.stop_file))
 
     def autocast(self):
         if self.dtype == self.torch.bfloat16:
@@ -301,15 +308,19 @@ class Trainer:
         last_saved = self.step
         reason = "budget"
         while self.step < self.job["stopAtStep"]:
-            sig = self.terminating or (self.stop_file is not None and os.path.exists(self.stop_file))
             wall = time.time() - started > self.job["wallClockSeconds"]
-            if self.all_max(sig):
+            if self.all_max(self.stop_requested()):
                 reason = "signal"
                 break
             if self.all_max(wall):
                 reason = "wallclock"
                 break
-            metrics = self.run_step()
+            try:
+                metrics = self.run_step()
+            except _Abandoned:
+                self.log(f"SIGTERM during step {self.step + 1}: dropped it before the policy update")
+                reason = "signal"
+                break
             self.step += 1
             det = {k: v for k, v in metrics.items() if not k.endswith("_seconds") and k != "samples_per_second"}
             self.last_metrics = det
@@ -329,6 +340,18 @@ class Trainer:
 
         t0 = time.time()
         P, G, W = s.prompts_per_epoch, s.group_size, s.window_size
+        # Until the policy update starts, a SIGTERM drops the step: the state at its start is restored, so the
+        # checkpoint then written is exactly the last completed step's (and a resume stays bit-exact).
+        from . import checkpoint as ck
+
+        start_state = (self.sampler.cursor, ck.rng_state(self.gen))
+
+        def abandon_if_asked():
+            if self.all_max(self.stop_requested()):
+                self.sampler.cursor = start_state[0]
+                ck.restore_rng(start_state[1], self.gen)
+                raise _Abandoned()
+
         prompts = self.sampler.next(P)
         n_local = P * G // self.world
         mine = list(range(self.rank * n_local, (self.rank + 1) * n_local))
@@ -366,6 +389,7 @@ class Trainer:
             mus.append(torch.stack(rec["mu"], 1))
             tidx += [rec["t"]] * len(sel)
             images.extend(self.family.decode(x))
+            abandon_if_asked()
         xs, xns, lps, mus = (torch.cat(a, 0) for a in (xs, xns, lps, mus))
         t1 = time.time()
 
@@ -378,6 +402,7 @@ class Trainer:
         groups = [f"{k // G}:{prompts[k // G].id}" for k in range(P * G)]
         adv = compute_advantages(groups, rewards, {k: s.reward_weights[k] for k in keys}, s.adv_std, s.adv_eps, s.adv_clip)
         adv_local = torch.tensor([adv.advantages[k] for k in mine], dtype=torch.float32, device=self.device)
+        abandon_if_asked()
         t2 = time.time()
 
         # 3. policy update
@@ -406,12 +431,13 @@ class Trainer:
         # metrics (means over the gathered batch / all ranks)
         n = max(1, acc["n"])
         vec = torch.tensor([acc[k] / n for k in ("policy_loss", "kl", "clipfrac", "approx_kl", "ratio_mean", "inactive_frac")] + [-rmin, rmax],
-                           dtype=torch.float64)
+                           dtype=torch.float64, device=self.device)  # nccl reduces device tensors only
         if self.world > 1:
             mean_part, ext = vec[:6].clone(), vec[6:].clone()
             self.dist.all_reduce(mean_part)
             self.dist.all_reduce(ext, op=self.dist.ReduceOp.MAX)
             vec = torch.cat([mean_part / self.world, ext])
+        vec = vec.cpu()
         A = adv.advantages
         a_mean = sum(A) / len(A)
         m = {"reward": sum(adv.weighted_raw) / len(adv.weighted_raw)}

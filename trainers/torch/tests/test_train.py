@@ -99,10 +99,10 @@ def test_mini_three_steps_then_sigkill_and_resume_is_byte_identical(tmp_path, re
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_sigterm_checkpoints_the_last_step_and_exits_zero(tmp_path, reward_service, ranks):
-    job = H.write_job(str(tmp_path), H.config(trainer={"numProcesses": ranks}), stop=50, save_every=100)
-    p = H.start_trainer(job, reward_service.url)
+    cfg = H.config(trainer={"numProcesses": ranks})
+    p = H.start_trainer(H.write_job(str(tmp_path), cfg, stop=3, save_every=100, name="t.json"), reward_service.url)
     ev = H.read_events(p, until=lambda e: e["type"] == "progress")
-    os.killpg(p.pid, signal.SIGTERM)  # as the supervisor: the whole group
+    os.killpg(p.pid, signal.SIGTERM)  # as the supervisor: the whole group, while step 2 is being sampled
     t = time.time()
     ev += H.read_events(p)
     rc = p.wait(timeout=60)
@@ -113,8 +113,17 @@ def test_sigterm_checkpoints_the_last_step_and_exits_zero(tmp_path, reward_servi
     assert len(done) == 1 and done[0]["reason"] == "signal"
     last = by_type(ev, "progress")[-1]["step"]
     cks = by_type(ev, "checkpoint")
-    assert [c["step"] for c in cks] == [last] and done[0]["step"] == last < 50
+    assert [c["step"] for c in cks] == [last] and done[0]["step"] == last < 3
+    assert last == 1  # step 2 was being sampled: dropped, not finished
     assert os.path.isfile(os.path.join(cks[0]["dir"], LORA))
+    if ranks == 1:
+        # the dropped step left no trace: resuming gives the uninterrupted run's bytes
+        rc, ev_r, err = H.run_trainer(H.write_job(str(tmp_path), cfg, start=last, stop=3, resume=cks[0]["dir"], name="r.json"), reward_service.url)
+        assert rc == 0, err[-3000:]
+        rc, ev_u, err = H.run_trainer(H.write_job(str(tmp_path), cfg, stop=3, save_every=100, name="u.json"), reward_service.url)
+        assert rc == 0, err[-3000:]
+        a, b = by_type(ev_r, "checkpoint")[-1]["dir"], by_type(ev_u, "checkpoint")[-1]["dir"]
+        assert open(os.path.join(a, LORA), "rb").read() == open(os.path.join(b, LORA), "rb").read()
 
 
 def test_flux_tiny_two_steps_save_and_resume(tmp_path, reward_service):

@@ -45,7 +45,8 @@ class MiniFamily:
         return torch.randn((n, *self.latent_shape), generator=generator, dtype=torch.float32).to(self.device)
 
     def velocity(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.net(x.to(self.dtype), sigma.to(device=self.device, dtype=torch.float32), cond["tokens"])
+        # fp32 weights; on a bf16-capable GPU the trainer's autocast runs the convolutions in bf16
+        return self.net(x, sigma.to(device=self.device, dtype=torch.float32), cond["tokens"])
 
     def decode(self, x: torch.Tensor) -> np.ndarray:
         return to_uint8(x)
