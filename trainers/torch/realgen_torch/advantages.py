@@ -1,4 +1,4 @@
-"""Per-prompt group z-score advantages, the same rule as core/rewards/advantages.ts (spec §2.2):
+"""Per-prompt group z-score advantages, the same rule as domain/rewards/advantages.ts (spec §2.2):
 per reward key k, z = (r − μ_group) / (σ + eps) with the population std of the group (or of the whole batch with
 std='global'); A = clip(Σ_k w_k z_k / Σ_k w_k, ±clip). Keys with weight 0 are ignored. Plain float64 Python, so it
 matches the TypeScript numbers to the last bits."""

@@ -1,6 +1,6 @@
 """Training prompts and the realgen-mini tokenizer.
 
-Prompts are RealBench's non-held-out items (index % 10 ≠ 0, as core/realbench/manifest.ts isHeldoutIndex), read
+Prompts are RealBench's non-held-out items (index % 10 ≠ 0, as infra/realbench/realbench.ts isHeldoutIndex), read
 from `<realbench.source.dir>/realbench.jsonl`. The sampler draws them in a seeded order that is reshuffled every pass;
 its only state is a cursor, saved in every checkpoint, so a resumed run draws the same prompts."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The trainer protocol `realgen-trainer/1` (docs/trainer-protocol.md; core/training/trainer-protocol.ts is the
+"""The trainer protocol `realgen-trainer/1` (docs/trainer-protocol.md; contracts/trainer-protocol.ts is the
 authority): the job spec a trainer is started with and the JSON event lines it prints on stdout."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Flow-GRPO SDE step and its Gaussian log-probability, same formulas as core/mini/sde.ts
+"""The Flow-GRPO SDE step and its Gaussian log-probability, same formulas as domain/mini/sde.ts
 (shared/docs/mini-grpo-math.md §4). Rectified flow: x_σ = (1−σ)·x0 + σ·ε, σ from 1 (noise) to 0, v = ε − x0.
 
 One step σ → σ' (dt = σ' − σ < 0), noise level a:
@@ -74,7 +74,7 @@ def transition_log_prob(x: torch.Tensor, x_next: torch.Tensor, v: torch.Tensor, 
 
 
 def sigma_schedule(steps: int, shift: float = 1.0) -> list[float]:
-    """`steps + 1` values from 1 to 0, time-shifted by `shift` (1 = linear), as core/mini/sde.ts sigmaSchedule."""
+    """`steps + 1` values from 1 to 0, time-shifted by `shift` (1 = linear), as domain/mini/sde.ts sigmaSchedule."""
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected an integer ≥ 1, got {steps}")
     out = []

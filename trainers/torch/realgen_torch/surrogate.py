@@ -1,4 +1,4 @@
-"""The PPO/GRPO clipped surrogate (core/grpo/surrogate.ts, mini-grpo-math §2) and its GRPO-Guard variant
+"""The PPO/GRPO clipped surrogate (domain/grpo/surrogate.ts, mini-grpo-math §2) and its GRPO-Guard variant
 (RealGen V1 `train_flux_fast_guard.py`, `rationorm`), in torch so that autograd gives the gradient.
 
 Plain:  ρ = exp(ℓ_θ − ℓ_old);  L = mean max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε)).

@@ -1,5 +1,5 @@
 """The Python GRPO math against the TypeScript implementations (fixtures written by
-test/fixtures/torch/make-crosscheck.ts from core/mini/sde.ts, core/rewards/advantages.ts, core/grpo/surrogate.ts)."""
+test/fixtures/torch/make-crosscheck.ts from domain/mini/sde.ts, domain/rewards/advantages.ts, domain/grpo/surrogate.ts)."""
 import json
 import os
 import shutil

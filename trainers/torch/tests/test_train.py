@@ -17,7 +17,7 @@ LORA = os.path.join("lora", "adapter_model.safetensors")
 
 
 def check_protocol(events):
-    """Every event fits core/training/trainer-protocol.ts's TrainerEventSchema; checkpoint steps increase."""
+    """Every event fits contracts/trainer-protocol.ts's TrainerEventSchema; checkpoint steps increase."""
     steps = []
     for e in events:
         assert e["type"] in EVENT_FIELDS and set(e) <= EVENT_FIELDS[e["type"]], e

@@ -40,6 +40,6 @@ def load_family(settings, device: torch.device, dtype: torch.dtype, seed: int) -
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N,3,H,W] in [-1,1] → uint8 [N,H,W,3] (round((x+1)/2·255), as core/mini/flow-sampler.ts)."""
+    """[N,3,H,W] in [-1,1] → uint8 [N,H,W,3] (round((x+1)/2·255), as domain/mini/flow-sampler.ts)."""
     x = ((images.detach().float().clamp(-1, 1) + 1) / 2 * 255).round()
     return x.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
