@@ -5,7 +5,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isAlive, stackDown, stackStatus, stackUp } from '../../devstack/dev-stack';
+import { stackDown, stackStatus, stackUp } from '../../devstack/dev-stack';
+import { isAlive } from '../../devstack/processes';
 
 const realgen = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-devstack-'));
