@@ -1,0 +1,115 @@
+/**
+ * CLI commands against the real stack (bin/realgen as a process): runs --json, status of a closed run, cancel of one
+ * stage, and report --out with a link that opens. Workflows are started without workers on a private task queue,
+ * so nothing runs them: a closed run is one that was terminated.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { putBytes, putJson, reportKeys } from '../../activities/evaluation/layout';
+import { loadConfig } from '../../configs/load';
+import { runWorkflowId, stageWorkflowId } from '../../contracts/ids';
+import { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { testConfigFile, testS3, testStack } from '../helpers/stack';
+
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'realgen-cli-stack-'));
+const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: tmp };
+for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
+
+describe('realgen CLI on the stack', () => {
+  let config = '';
+  let client: Client;
+  const realgen = (...args: string[]) => spawnSync(bin, [...args, '-c', config], { encoding: 'utf8', env, timeout: 60_000 });
+
+  before(async () => {
+    config = await testConfigFile();
+    const connection = await Connection.connect({ address: (await testStack()).temporalAddress });
+    client = new Client({ connection });
+  });
+  after(async () => {
+    await client.connection.close();
+  });
+
+  it('lists runs as JSON, and shows the status of a closed run from describe()', async () => {
+    const runId = `cli-${process.pid}-${Date.now()}`;
+    const queue = loadConfig(config).config.taskQueues.cpu;
+    const handle = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(runId), taskQueue: queue, args: [{}] });
+    // Visibility is eventually consistent: poll with a deadline.
+    const deadline = Date.now() + 20_000;
+    let rows: Array<{ run: string; status: string; started: string; closed: string | null }> = [];
+    while (Date.now() < deadline) {
+      const r = realgen('runs', '--json', '--limit', '100');
+      assert.equal(r.status, 0, r.stderr);
+      rows = JSON.parse(r.stdout) as typeof rows;
+      if (rows.some((x) => x.run === runId)) break;
+      await delay(250);
+    }
+    const row = rows.find((x) => x.run === runId);
+    assert.deepEqual(Object.keys(row ?? {}), ['run', 'status', 'started', 'closed']);
+    assert.equal(row?.status, 'RUNNING');
+
+    await handle.terminate('test: a closed run');
+    const status = realgen('status', runId);
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`run ${runId}: TERMINATED`));
+  });
+
+  it('cancels one stage with --stage', async () => {
+    const runId = `cli-stage-${process.pid}-${Date.now()}`;
+    const queue = loadConfig(config).config.taskQueues.gpu;
+    const stage = await client.workflow.start('trainStage', { workflowId: stageWorkflowId(runId, 2), taskQueue: queue, args: [{}] });
+    const r = realgen('cancel', runId, '--stage', '2', '--no-wait');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /cancellation requested/);
+    const history = await stage.fetchHistory();
+    assert.ok(history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes), 'the stage workflow got the cancel request');
+    await stage.terminate('test cleanup');
+  });
+
+  it('report --out downloads the report files, and the printed link opens', async () => {
+    const loaded = loadConfig(config);
+    const store = new CheckpointStore({ client: await testS3(), bucket: loaded.config.storage.bucket });
+    await store.ensureBucket();
+    const evalKey = 'cli-report/smoke';
+    const keys = reportKeys(evalKey);
+    const chartKey = keys.chart('scores');
+    await putBytes(store, keys.md, '# report\n![scores](charts/scores.png)\n', 'text/markdown');
+    await putBytes(store, keys.html, '<html><body>report</body></html>', 'text/html');
+    await putBytes(store, chartKey, Buffer.from([0x89, 0x50, 0x4e, 0x47]), 'image/png');
+    await putJson(store, keys.json, {
+      schema: 'realgen/evaluation-report@1',
+      evalKey,
+      name: 'cli-report',
+      suite: 'smoke',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      arena: { judge: 'local:test' },
+      detectors: [],
+      headline: { images: 1, detectorScoring: {}, arenaWinRate: null, arenaCi: null, positionConsistency: null },
+      charts: [{ name: 'scores', title: 'scores', key: chartKey, series: [], groups: [] }],
+      grid: null,
+      keys: { json: keys.json, md: keys.md, html: keys.html, leaderboardEntry: keys.leaderboardEntry },
+    });
+    const out = path.join(tmp, 'report-out');
+    const r = realgen('report', evalKey, '--out', out);
+    assert.equal(r.status, 0, r.stderr);
+    const html = /report downloaded: (\S+)/.exec(r.stdout)?.[1];
+    assert.equal(html, path.join(out, 'report.html'));
+    assert.equal(readFileSync(html, 'utf8'), '<html><body>report</body></html>');
+    assert.ok(existsSync(path.join(out, 'report.md')));
+    assert.ok(existsSync(path.join(out, 'charts', 'scores.png')));
+
+    const links = realgen('report', evalKey);
+    assert.equal(links.status, 0, links.stderr);
+    const url = /open the HTML report \(link valid \d+ h\): (\S+)/.exec(links.stdout)?.[1];
+    assert.ok(url, links.stdout);
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), '<html><body>report</body></html>');
+  });
+});
