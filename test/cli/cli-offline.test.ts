@@ -78,7 +78,7 @@ describe('realgen CLI without a server', () => {
   it('writes no ANSI colour codes into a pipe, and dev status fits 100 columns', () => {
     const r = realgen(['dev', 'status', '--state-dir', mkdtempSync(path.join(tmp, 'state-'))]);
     assert.equal(r.status, 1, 'a stack that is not running exits non-zero');
-    assert.ok(!r.stdout.includes("\u001b["), "no ANSI escape sequences");
+    assert.ok(!r.stdout.includes('\u001b['), 'no ANSI escape sequences');
     for (const line of r.stdout.split('\n')) assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
   });
 
