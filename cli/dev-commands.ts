@@ -28,22 +28,38 @@ export function registerDevCommands(program: Command): void {
     .option('--minio-port <port>', `MinIO S3 port (default ${DEFAULT_PORTS.minio})`, parsePort('--minio-port'))
     .option('--minio-console-port <port>', `MinIO console port (default ${DEFAULT_PORTS.minioConsole})`, parsePort('--minio-console-port'))
     .option('--timeout <seconds>', 'health-check timeout per server', intOption('--timeout', 1), 90)
-    .option('--print-env', 'print `export` lines of the REALGEN_* variables that point clients at this stack (every command also finds it through <state>/endpoints.json)')
-    .action(async (opts: { stateDir: string; autoPorts?: boolean; temporalPort?: number; temporalUiPort?: number; minioPort?: number; minioConsolePort?: number; timeout: number; printEnv?: boolean }) => {
-      const ports: Partial<StackPorts> = {};
-      if (opts.temporalPort) ports.temporal = opts.temporalPort;
-      if (opts.temporalUiPort) ports.temporalUi = opts.temporalUiPort;
-      if (opts.minioPort) ports.minio = opts.minioPort;
-      if (opts.minioConsolePort) ports.minioConsole = opts.minioConsolePort;
-      const log = (line: string) => (opts.printEnv ? console.error(line) : console.log(line));
-      const state = await stackUp({ stateDir: opts.stateDir, ports: opts.autoPorts ? 'auto' : ports, healthTimeoutSeconds: opts.timeout, log });
-      if (opts.printEnv) {
-        for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
-      } else {
-        console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
-        console.log(`minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`);
-      }
-    });
+    .option(
+      '--print-env',
+      'print `export` lines of the REALGEN_* variables that point clients at this stack (every command also finds it through <state>/endpoints.json)',
+    )
+    .action(
+      async (opts: {
+        stateDir: string;
+        autoPorts?: boolean;
+        temporalPort?: number;
+        temporalUiPort?: number;
+        minioPort?: number;
+        minioConsolePort?: number;
+        timeout: number;
+        printEnv?: boolean;
+      }) => {
+        const ports: Partial<StackPorts> = {};
+        if (opts.temporalPort) ports.temporal = opts.temporalPort;
+        if (opts.temporalUiPort) ports.temporalUi = opts.temporalUiPort;
+        if (opts.minioPort) ports.minio = opts.minioPort;
+        if (opts.minioConsolePort) ports.minioConsole = opts.minioConsolePort;
+        const log = (line: string) => (opts.printEnv ? console.error(line) : console.log(line));
+        const state = await stackUp({ stateDir: opts.stateDir, ports: opts.autoPorts ? 'auto' : ports, healthTimeoutSeconds: opts.timeout, log });
+        if (opts.printEnv) {
+          for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
+        } else {
+          console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
+          console.log(
+            `minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`,
+          );
+        }
+      },
+    );
 
   dev
     .command('down')

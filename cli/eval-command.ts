@@ -11,7 +11,14 @@ import { realBenchDir } from '../activities/evaluation/realbench-source';
 import type { LoadedConfig } from '../configs/load';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import type { EvalSource, EvaluationResult } from '../contracts/evaluation';
-import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId, evalWorkflowId } from '../contracts/ids';
+import {
+  assertEvalName,
+  evalBaseWorkflowId,
+  evalCommandWorkflowId,
+  evalImagesWorkflowId,
+  evalKeyOfWorkflowId,
+  evalWorkflowId,
+} from '../contracts/ids';
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { configPath } from '../infra/mini/mini-world';
 import { REALBENCH_SUITES, loadRealBench, selectSuite, type RealBenchSuite } from '../infra/realbench/realbench';
@@ -42,7 +49,8 @@ interface EvalOptions {
 async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
   const loaded = ctx.loaded;
   const suite = (opts.suite ?? loaded.config.realbench.suite) as RealBenchSuite;
-  if (!(REALBENCH_SUITES as readonly string[]).includes(suite)) throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
+  if (!(REALBENCH_SUITES as readonly string[]).includes(suite))
+    throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
   const chosen = [opts.checkpoint !== undefined, opts.base === true, opts.images !== undefined, opts.command !== undefined].filter(Boolean).length;
   if (chosen !== 1) throw new Error('choose exactly one of --checkpoint PREFIX, --base, --images DIR, --command CMD');
   const store = await ctx.store();
@@ -52,7 +60,14 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
   if (opts.checkpoint !== undefined) {
     const prefix = opts.checkpoint.replace(/^s3:\/\/[^/]+\//, '').replace(/\/?$/, '/');
     const { manifest, sha256 } = await store.readManifest(prefix);
-    const ref: CheckpointRef = { bucket: store.bucket, runId: manifest.runId, stage: manifest.stage, step: manifest.step, prefix, manifestSha256: sha256 };
+    const ref: CheckpointRef = {
+      bucket: store.bucket,
+      runId: manifest.runId,
+      stage: manifest.stage,
+      step: manifest.step,
+      prefix,
+      manifestSha256: sha256,
+    };
     workflowId = evalWorkflowId(sha256, suite);
     source = { kind: 'mini-checkpoint', ref };
     name = opts.name ?? `${ref.runId}/${ref.stage}@${ref.step}`;
@@ -92,7 +107,12 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
   const started = Date.now();
   const run = async (): Promise<EvaluationResult> => {
     // Same id ⇒ same evaluation: a second `eval` of the same subject joins the first.
-    const handle = await client.workflow.start('evaluateCheckpoint', { workflowId, taskQueue: config.taskQueues.cpu, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
+    const handle = await client.workflow.start('evaluateCheckpoint', {
+      workflowId,
+      taskQueue: config.taskQueues.cpu,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
     console.error(`evaluation ${workflowId} (run ${handle.firstExecutionRunId})`);
     return (await handle.result()) as EvaluationResult;
   };
@@ -101,7 +121,9 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  console.log(`evaluation ${result.evalKey} of ${result.name} on ${result.suite}: ${((Date.now() - started) / 1000).toFixed(1)} s${result.skippedSteps > 0 ? `, ${result.skippedSteps} shard step(s) reused` : ''}`);
+  console.log(
+    `evaluation ${result.evalKey} of ${result.name} on ${result.suite}: ${((Date.now() - started) / 1000).toFixed(1)} s${result.skippedSteps > 0 ? `, ${result.skippedSteps} shard step(s) reused` : ''}`,
+  );
   console.log(headlineTable(result.headline, config.evaluation.detectors));
   await printReportLinks(ctx, result.reportKeys);
 }
@@ -110,7 +132,9 @@ export function registerEvalCommand(program: Command): void {
   addConfigOption(
     program
       .command('eval')
-      .description('evaluate a checkpoint, the base generator, a folder of images or a generator command on RealBench (one workflow per subject and suite)'),
+      .description(
+        'evaluate a checkpoint, the base generator, a folder of images or a generator command on RealBench (one workflow per subject and suite)',
+      ),
   )
     .option('--checkpoint <prefix>', 'committed realgen-mini checkpoint prefix (runs/<run>/stage-<n>/checkpoints/<step>/)')
     .option('--base', 'the base realgen-mini generator (no checkpoint)')

@@ -25,7 +25,9 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
   }
   const missing = requiredIds.filter((id) => !byId.has(id));
   if (missing.length > 0) {
-    throw new Error(`${dir}: no image for ${missing.length} of the suite's ${requiredIds.length} items: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`);
+    throw new Error(
+      `${dir}: no image for ${missing.length} of the suite's ${requiredIds.length} items: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`,
+    );
   }
   const index: ImagesIndex = { schema: 'realgen/images-upload@1', name, digest: '', files: {} };
   for (const id of [...requiredIds].sort()) {
@@ -34,10 +36,15 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
     const bytes = await readFile(path.join(dir, f.file));
     const sha = sha256Hex(bytes);
     const key = blobKey(sha, f.ext);
-    if (!(await objectExists(store, key))) await putBytes(store, key, bytes, f.ext === 'png' ? 'image/png' : f.ext === 'webp' ? 'image/webp' : 'image/jpeg');
+    if (!(await objectExists(store, key)))
+      await putBytes(store, key, bytes, f.ext === 'png' ? 'image/png' : f.ext === 'webp' ? 'image/webp' : 'image/jpeg');
     index.files[id] = { key, sha256: sha, size: bytes.length, ext: f.ext };
   }
-  index.digest = sha256Hex(Object.entries(index.files).map(([id, f]) => `${id} ${f.sha256}`).join('\n'));
+  index.digest = sha256Hex(
+    Object.entries(index.files)
+      .map(([id, f]) => `${id} ${f.sha256}`)
+      .join('\n'),
+  );
   const prefix = `uploads/images/${name}/${index.digest.slice(0, 16)}/`;
   await putJson(store, `${prefix}${IMAGES_INDEX}`, index);
   return prefix;

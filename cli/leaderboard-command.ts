@@ -8,13 +8,21 @@ import { addConfigOption, configFileOf, intOption } from './options';
 import { makeTable } from './terminal';
 
 function leaderboardTable(board: Leaderboard): string {
-  const t = makeTable(['#', 'name', ...board.columns.map((c) => (c.heldout ? `${c.detector} (held-out)` : c.detector)), 'arena win rate [95% CI]', 'Bradley–Terry [95% CI]']);
+  const t = makeTable([
+    '#',
+    'name',
+    ...board.columns.map((c) => (c.heldout ? `${c.detector} (held-out)` : c.detector)),
+    'arena win rate [95% CI]',
+    'Bradley–Terry [95% CI]',
+  ]);
   board.rows.forEach((r, i) =>
     t.push([
       String(i + 1),
       r.kind === 'base' && r.name !== 'base' ? `${r.name} (base)` : r.name,
       ...board.columns.map((c) => (r.kind === 'real' ? '–' : fmtScore(r.detectorScoring[c.detector]))),
-      r.kind === 'real' ? '50% (reference)' : `${fmtRate(r.arenaWinRate)} ${r.arenaCi ? `[${fmtRate(r.arenaCi[0])}, ${fmtRate(r.arenaCi[1])}]` : ''}`.trim(),
+      r.kind === 'real'
+        ? '50% (reference)'
+        : `${fmtRate(r.arenaWinRate)} ${r.arenaCi ? `[${fmtRate(r.arenaCi[0])}, ${fmtRate(r.arenaCi[1])}]` : ''}`.trim(),
       r.kind === 'real' ? '1000 (anchor)' : r.bt ? `${r.bt.rating.toFixed(0)} ${fmtCi(r.bt.ci, 0)}` : '–',
     ]),
   );

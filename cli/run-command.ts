@@ -31,7 +31,10 @@ async function resolveStartFrom(store: CheckpointStore, specs: string[]): Promis
 async function stageSummaries(client: Client, runId: string, ctx: CliContext): Promise<string[]> {
   const evaluations: string[] = [];
   for (const s of ctx.config.stages.filter((x) => x.enabled)) {
-    const p = await client.workflow.getHandle(stageWorkflowId(runId, s.stage)).query(stageProgressQuery).catch(() => null);
+    const p = await client.workflow
+      .getHandle(stageWorkflowId(runId, s.stage))
+      .query(stageProgressQuery)
+      .catch(() => null);
     if (!p) continue;
     evaluations.push(...p.evaluations);
     const curve = p.recentRewards.map((r) => `${r.step}:${r.reward.toFixed(3)}`).join(' ');
@@ -47,7 +50,8 @@ function printResult(result: PipelineResult): void {
   const table = makeTable(['stage', 'final checkpoint', 'step']);
   for (const [k, ref] of Object.entries(result.stages)) table.push([k, ref ? `s3://${ref.bucket}/${ref.prefix}` : '-', ref?.step ?? '-']);
   console.log(table.toString());
-  if (result.finalEvaluation) console.log(`final evaluation: ${result.finalEvaluation} (see \`realgen report ${evalKeyOfWorkflowId(result.finalEvaluation)}\`)`);
+  if (result.finalEvaluation)
+    console.log(`final evaluation: ${result.finalEvaluation} (see \`realgen report ${evalKeyOfWorkflowId(result.finalEvaluation)}\`)`);
 }
 
 interface RunOptions {
@@ -90,7 +94,9 @@ async function startAndFollow(ctx: CliContext, runId: string, opts: RunOptions):
     throw err;
   }
   console.log(`started run ${runId} (workflow ${runWorkflowId(runId)}, config digest ${ctx.loaded.digest.slice(0, 12)})`);
-  console.log(`endpoints: temporal ${ctx.config.temporal.address} (from ${ctx.sources.temporal}), s3 ${ctx.config.storage.endpoint} (from ${ctx.sources.s3})`);
+  console.log(
+    `endpoints: temporal ${ctx.config.temporal.address} (from ${ctx.sources.temporal}), s3 ${ctx.config.storage.endpoint} (from ${ctx.sources.s3})`,
+  );
   if (!opts.watch && !opts.embeddedWorkers) {
     console.log(`watch it with: realgen status ${runId}`);
     return;
@@ -102,7 +108,14 @@ async function startAndFollow(ctx: CliContext, runId: string, opts: RunOptions):
   if (opts.embeddedWorkers && evaluations.length > 0) {
     // Evaluations outlive the run (ABANDON); with embedded workers they need this process until they finish.
     console.log(`waiting for ${evaluations.length} evaluation(s): ${evaluations.join(', ')}`);
-    await Promise.all(evaluations.map((id) => client.workflow.getHandle(id).result().catch((err: unknown) => console.error(`${id}: ${(err as Error).message}`))));
+    await Promise.all(
+      evaluations.map((id) =>
+        client.workflow
+          .getHandle(id)
+          .result()
+          .catch((err: unknown) => console.error(`${id}: ${(err as Error).message}`)),
+      ),
+    );
   }
 }
 

@@ -36,11 +36,19 @@ async function printStatus(client: Client, runId: string, json: boolean): Promis
     ? await pipelineProgress(client, runId)
     : await client.withDeadline(Date.now() + 5000, () => pipelineProgress(client, runId)).catch(() => null);
   if (json) {
-    console.log(JSON.stringify(progress ?? { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null }, null, 2));
+    console.log(
+      JSON.stringify(
+        progress ?? { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null },
+        null,
+        2,
+      ),
+    );
     return;
   }
   if (progress === null) {
-    console.log(`run ${runId}: ${desc.status.name}, closed ${desc.closeTime?.toISOString() ?? '?'} (no worker answered the progress query; started ${desc.startTime.toISOString()})`);
+    console.log(
+      `run ${runId}: ${desc.status.name}, closed ${desc.closeTime?.toISOString() ?? '?'} (no worker answered the progress query; started ${desc.startTime.toISOString()})`,
+    );
     return;
   }
   const p = progress;
@@ -68,7 +76,10 @@ export function registerRunControlCommands(program: Command): void {
       await withContext(configFileOf(opts.config), async (ctx) => printStatus(await ctx.client(), runId, opts.json === true));
     });
 
-  for (const [name, description] of [['pause', 'stop the running stage after it commits a checkpoint'], ['resume', 'continue a paused stage']] as const) {
+  for (const [name, description] of [
+    ['pause', 'stop the running stage after it commits a checkpoint'],
+    ['resume', 'continue a paused stage'],
+  ] as const) {
     addConfigOption(program.command(name).description(description).argument('<run>', 'run id'))
       .option(...stageOption)
       .action(async (runId: string, opts: { config?: string; stage?: number }) => {
@@ -131,7 +142,12 @@ export function registerRunControlCommands(program: Command): void {
       await withContext(configFileOf(opts.config), async (ctx) => {
         const rows: Array<{ run: string; status: string; started: string; closed: string | null }> = [];
         for await (const wf of (await ctx.client()).workflow.list({ query: `WorkflowType = 'realgenPipeline'` })) {
-          rows.push({ run: wf.workflowId.replace(/^run\//, ''), status: wf.status.name, started: wf.startTime.toISOString(), closed: wf.closeTime?.toISOString() ?? null });
+          rows.push({
+            run: wf.workflowId.replace(/^run\//, ''),
+            status: wf.status.name,
+            started: wf.startTime.toISOString(),
+            closed: wf.closeTime?.toISOString() ?? null,
+          });
           if (rows.length >= opts.limit) break;
         }
         if (opts.json) {

@@ -25,7 +25,10 @@ export async function pipelineProgress(client: Client, runId: string): Promise<R
   const pipeline = await handle.query(pipelineProgressQuery);
   let stage: StageProgress | null = null;
   if (pipeline.currentStage !== null) {
-    stage = await client.workflow.getHandle(stageWorkflowId(runId, pipeline.currentStage)).query(stageProgressQuery).catch(() => null);
+    stage = await client.workflow
+      .getHandle(stageWorkflowId(runId, pipeline.currentStage))
+      .query(stageProgressQuery)
+      .catch(() => null);
   }
   return { pipeline, stage, status: desc.status.name };
 }
@@ -49,7 +52,9 @@ function barSink(stages: ReadonlyArray<{ stage: number; maxSteps: number }>): Pr
     { format: ' {stage} |{bar}| {value}/{total} steps | {state} | reward {reward} | eta {eta}', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
-  const byStage = new Map(stages.map((s) => [s.stage, bars.create(s.maxSteps, 0, { stage: stageKey(s.stage), state: 'waiting', reward: '-', eta: '-' })]));
+  const byStage = new Map(
+    stages.map((s) => [s.stage, bars.create(s.maxSteps, 0, { stage: stageKey(s.stage), state: 'waiting', reward: '-', eta: '-' })]),
+  );
   return {
     update(stage, v) {
       const bar = byStage.get(stage);

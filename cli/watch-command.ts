@@ -18,12 +18,26 @@ export function registerWatchCommand(program: Command): void {
       await withContext(configFileOf(opts.config), async (ctx) => {
         const workflowId = watchWorkflowId(opts.run, opts.stage);
         try {
-          await (await ctx.client()).workflow.start('watchCheckpoints', {
+          await (
+            await ctx.client()
+          ).workflow.start('watchCheckpoints', {
             workflowId,
             taskQueue: ctx.config.taskQueues.cpu,
-            args: [{ runId: opts.run, stage: opts.stage, evalEvery: opts.evalEvery, pollSeconds: opts.pollSeconds, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest }],
+            args: [
+              {
+                runId: opts.run,
+                stage: opts.stage,
+                evalEvery: opts.evalEvery,
+                pollSeconds: opts.pollSeconds,
+                config: ctx.config,
+                configBaseDir: ctx.loaded.baseDir,
+                configDigest: ctx.loaded.digest,
+              },
+            ],
           });
-          console.log(`watching runs/${opts.run}/${opts.stage}/checkpoints/ (workflow ${workflowId}); stop it with: temporal workflow cancel -w ${workflowId}`);
+          console.log(
+            `watching runs/${opts.run}/${opts.stage}/checkpoints/ (workflow ${workflowId}); stop it with: temporal workflow cancel -w ${workflowId}`,
+          );
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) console.log(`already watching (workflow ${workflowId})`);
           else throw err;

@@ -50,7 +50,8 @@ export function resolveEndpoints(config: RunConfig, env: NodeJS.ProcessEnv = pro
     };
     sources.s3 = devLabel;
   }
-  if (env.REALGEN_S3_ACCESS_KEY_FILE) storage = { ...storage, credentials: { ...storage.credentials, accessKeyId: { file: env.REALGEN_S3_ACCESS_KEY_FILE } } };
+  if (env.REALGEN_S3_ACCESS_KEY_FILE)
+    storage = { ...storage, credentials: { ...storage.credentials, accessKeyId: { file: env.REALGEN_S3_ACCESS_KEY_FILE } } };
   if (env.REALGEN_S3_SECRET_KEY_FILE) {
     storage = { ...storage, credentials: { ...storage.credentials, secretAccessKey: { file: env.REALGEN_S3_SECRET_KEY_FILE } } };
   }

@@ -35,7 +35,10 @@ function listeningInodes(port: number): string[] {
 
 function commandOf(pid: number): string | null {
   try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '').join(' ');
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((s) => s !== '')
+      .join(' ');
     return cmd === '' ? null : cmd;
   } catch {
     return null;

@@ -37,10 +37,14 @@ export function ensureSearchAttributes(address: string, namespace = 'default'): 
   if (list.status !== 0) throw new Error(`cannot list search attributes: ${list.stderr.trim()}`);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
     if (list.stdout.includes(`"${name}"`)) continue;
-    const r = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', namespace], {
-      encoding: 'utf8',
-      timeout: 15000,
-    });
+    const r = spawnSync(
+      TEMPORAL_BIN,
+      ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', namespace],
+      {
+        encoding: 'utf8',
+        timeout: 15000,
+      },
+    );
     if (r.status !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`cannot register search attribute ${name}: ${r.stderr.trim()}`);
   }
 }

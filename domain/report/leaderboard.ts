@@ -70,7 +70,9 @@ export const LEADERBOARD_SORT_KEY = 'Bradley–Terry rating (desc), then mean no
 export function rowNames(entries: readonly LeaderboardEntry[]): string[] {
   const counts = new Map<string, number>();
   for (const e of entries) counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
-  return entries.map((e) => ((counts.get(e.name) ?? 0) > 1 || e.name === REAL_PLAYER || e.name === REAL_ROW_NAME ? `${e.name}@${e.evalKey}` : e.name));
+  return entries.map((e) =>
+    (counts.get(e.name) ?? 0) > 1 || e.name === REAL_PLAYER || e.name === REAL_ROW_NAME ? `${e.name}@${e.evalKey}` : e.name,
+  );
 }
 
 /** Each entry's outcomes as comparisons (player vs "real"). */
@@ -106,7 +108,9 @@ export function heldInMean(row: Pick<LeaderboardRow, 'detectorScoring'>, heldout
 export function compareRows(heldout: ReadonlySet<string>) {
   const desc = (x: number | null, y: number | null) => (x === y ? 0 : x === null ? 1 : y === null ? -1 : y - x);
   return (a: LeaderboardRow, b: LeaderboardRow): number =>
-    desc(a.bt?.rating ?? null, b.bt?.rating ?? null) || desc(heldInMean(a, heldout), heldInMean(b, heldout)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    desc(a.bt?.rating ?? null, b.bt?.rating ?? null) ||
+    desc(heldInMean(a, heldout), heldInMean(b, heldout)) ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 /** Builds the board: the real photos' row, one row per selected entry, columns with held-out marks, and notes. */
@@ -130,12 +134,23 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
     };
   });
   if (rows.length > 0) {
-    rows.push({ name: REAL_ROW_NAME, kind: 'real', evalKey: null, detectorScoring: {}, arenaWinRate: 0.5, arenaCi: null, bt: { rating: RATING_CENTER, ci: [RATING_CENTER, RATING_CENTER] } });
+    rows.push({
+      name: REAL_ROW_NAME,
+      kind: 'real',
+      evalKey: null,
+      detectorScoring: {},
+      arenaWinRate: 0.5,
+      arenaCi: null,
+      bt: { rating: RATING_CENTER, ci: [RATING_CENTER, RATING_CENTER] },
+    });
   }
   rows.sort(compareRows(heldout));
   const detectors = [...new Set(rows.flatMap((r) => Object.keys(r.detectorScoring)))].sort();
   // Held-out columns last, so the reward detectors a model was trained on sit together.
-  const columns = [...detectors.filter((d) => !heldout.has(d)), ...detectors.filter((d) => heldout.has(d))].map((d) => ({ detector: d, heldout: heldout.has(d) }));
+  const columns = [...detectors.filter((d) => !heldout.has(d)), ...detectors.filter((d) => heldout.has(d))].map((d) => ({
+    detector: d,
+    heldout: heldout.has(d),
+  }));
   return {
     columns,
     rows,

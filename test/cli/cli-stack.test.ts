@@ -68,7 +68,10 @@ describe('realgen CLI on the stack', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /cancellation requested/);
     const history = await stage.fetchHistory();
-    assert.ok(history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes), 'the stage workflow got the cancel request');
+    assert.ok(
+      history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes),
+      'the stage workflow got the cancel request',
+    );
     await stage.terminate('test cleanup');
   });
 
