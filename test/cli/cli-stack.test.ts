@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { putBytes, putJson, reportKeys } from '../../activities/evaluation/layout';
 import { loadConfig } from '../../configs/load';
 import { runWorkflowId, stageWorkflowId } from '../../contracts/ids';
+import type { PipelineInput } from '../../workflows/realgen-pipeline';
 import { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { testConfigFile, testS3, testStack } from '../helpers/stack';
 
@@ -114,5 +115,46 @@ describe('realgen CLI on the stack', () => {
     const res = await fetch(url);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '<html><body>report</body></html>');
+  });
+  it('run on the preset config finds the stack through endpoints.json, and the workflow input carries those endpoints', async () => {
+    const stack = await testStack();
+    const state = mkdtempSync(path.join(tmp, 'state-'));
+    writeFileSync(
+      path.join(state, 'endpoints.json'),
+      JSON.stringify({
+        schema: 'realgen/dev-endpoints@1',
+        temporalAddress: stack.temporalAddress,
+        temporalUiUrl: 'http://127.0.0.1:1',
+        s3Endpoint: stack.s3Endpoint,
+        s3ConsoleUrl: 'http://127.0.0.1:1',
+        accessKeyFile: stack.accessKeyFile,
+        secretKeyFile: stack.secretKeyFile,
+      }),
+    );
+    const runId = `cli-endpoints-${process.pid}-${Date.now()}`;
+    // No -c: the preset configs/mini.yaml names 127.0.0.1:7233 / :9000; the endpoints file redirects both.
+    const r = spawnSync(bin, ['run', '--run-id', runId, '--no-final-eval'], {
+      encoding: 'utf8',
+      env: { ...env, REALGEN_STATE_DIR: state },
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`temporal ${stack.temporalAddress.replace(/\./g, '\\.')} \\(from .*endpoints\\.json`));
+    const handle = client.workflow.getHandle(runWorkflowId(runId));
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    const payload = started?.input?.payloads?.[0]?.data;
+    assert.ok(payload);
+    const input = JSON.parse(Buffer.from(payload).toString('utf8')) as PipelineInput;
+    assert.equal(input.config.temporal.address, stack.temporalAddress);
+    assert.equal(input.config.storage.endpoint, stack.s3Endpoint);
+    assert.deepEqual(input.config.storage.credentials.secretAccessKey, { file: stack.secretKeyFile });
+    await handle.terminate('test cleanup');
+  });
+
+  it('smoke with embedded workers (the standard worker factory) commits and verifies a checkpoint', () => {
+    const r = realgen('smoke', '--run-id', `cli-smoke-${process.pid}`, '--size-mib', '1');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^committed {2}s3:\/\/.*\n^resolved {3}step \d+, deep-verified \d+ files/m);
   });
 });
