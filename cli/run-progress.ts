@@ -47,9 +47,15 @@ interface ProgressSink {
   stop(): void;
 }
 
+/** Bars on stdout (cli-progress defaults to stderr): the TTY decision is made for stdout. */
 function barSink(stages: ReadonlyArray<{ stage: number; maxSteps: number }>): ProgressSink {
   const bars = new cliProgress.MultiBar(
-    { format: ' {stage} |{bar}| {value}/{total} steps | {state} | reward {reward} | eta {eta}', hideCursor: true, clearOnComplete: false },
+    {
+      format: ' {stage} |{bar}| {value}/{total} steps | {state} | reward {reward} | eta {eta}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stream: process.stdout,
+    },
     cliProgress.Presets.shades_classic,
   );
   const byStage = new Map(
