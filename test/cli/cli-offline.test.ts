@@ -15,7 +15,14 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'realgen-cli-offline-'));
 /** An environment without stack overrides, whose state folder has no endpoints file. */
 const cleanEnv = (extra: Record<string, string> = {}) => {
   const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: mkdtempSync(path.join(tmp, 'state-')), ...extra };
-  for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_S3_ACCESS_KEY_FILE', 'REALGEN_S3_SECRET_KEY_FILE', 'REALGEN_CONFIG']) {
+  for (const k of [
+    'REALGEN_TEMPORAL_ADDRESS',
+    'REALGEN_S3_ENDPOINT',
+    'REALGEN_S3_ACCESS_KEY_FILE',
+    'REALGEN_S3_SECRET_KEY_FILE',
+    'REALGEN_CONFIG',
+    'NO_COLOR',
+  ]) {
     if (!(k in extra)) delete env[k];
   }
   return env;
@@ -91,5 +98,16 @@ describe('realgen CLI without a server', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.doesNotMatch(stderr, /EPIPE|at .*\.ts:\d+/);
     assert.equal(code, 0, stderr);
+  });
+  it('on a terminal colours tables, and NO_COLOR turns that off', () => {
+    // script(1) runs the command on a pseudo-terminal.
+    const onTty = (extra: Record<string, string>) =>
+      spawnSync('script', ['-qc', `${bin} dev status --state-dir ${mkdtempSync(path.join(tmp, 'state-'))}`, '/dev/null'], {
+        encoding: 'utf8',
+        env: cleanEnv(extra),
+        timeout: 60_000,
+      }).stdout;
+    assert.ok(onTty({}).includes('\u001b['), 'colours on a terminal');
+    assert.ok(!onTty({ NO_COLOR: '1' }).includes('\u001b['), 'none with NO_COLOR');
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -107,6 +107,28 @@ describe('realgen CLI on the stack', () => {
     assert.equal(readFileSync(html, 'utf8'), '<html><body>report</body></html>');
     assert.ok(existsSync(path.join(out, 'report.md')));
     assert.ok(existsSync(path.join(out, 'charts', 'scores.png')));
+
+    // --open: with an opener on PATH it gets the downloaded file; without one the command says so.
+    const withOpener = path.join(tmp, 'bin-opener');
+    const withoutOpener = path.join(tmp, 'bin-plain');
+    for (const dir of [withOpener, withoutOpener]) {
+      mkdirSync(dir, { recursive: true });
+      symlinkSync(process.execPath, path.join(dir, 'node'));
+      for (const tool of ['bash', 'dirname', 'readlink', 'env']) symlinkSync(`/usr/bin/${tool}`, path.join(dir, tool));
+    }
+    const opened = path.join(tmp, 'opened.txt');
+    writeFileSync(path.join(withOpener, 'xdg-open'), `#!/usr/bin/bash\necho "$1" > ${opened}\n`);
+    chmodSync(path.join(withOpener, 'xdg-open'), 0o755);
+    const open = (dir: string) =>
+      spawnSync(bin, ['report', evalKey, '--out', out, '--open', '-c', config], { encoding: 'utf8', env: { ...env, PATH: dir }, timeout: 60_000 });
+    const o1 = open(withOpener);
+    assert.equal(o1.status, 0, o1.stderr);
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(opened) && Date.now() < deadline) await delay(50);
+    assert.equal(readFileSync(opened, 'utf8').trim(), path.join(out, 'report.html'));
+    const o2 = open(withoutOpener);
+    assert.equal(o2.status, 0, o2.stderr);
+    assert.match(o2.stdout, /--open: no browser opener \(xdg-open\) on this machine; open .*report\.html yourself/);
 
     const links = realgen('report', evalKey);
     assert.equal(links.status, 0, links.stderr);
