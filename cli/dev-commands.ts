@@ -1,6 +1,6 @@
 /** `realgen dev up|down|status`: the embedded Temporal + MinIO stack. */
 import type { Command } from 'commander';
-import { stateDirFromEnv } from '../configs/dev-endpoints';
+import { devEndpointsFile, stateDirFromEnv } from '../configs/dev-endpoints';
 import { stackDown, stackEnv, stackStatus, stackUp } from '../devstack/dev-stack';
 import { DEFAULT_PORTS, type StackPorts } from '../devstack/ports';
 import { intOption } from './options';
@@ -54,6 +54,7 @@ export function registerDevCommands(program: Command): void {
           for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
         } else {
           console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
+        console.log(`every realgen command finds this stack through ${devEndpointsFile(state.stateDir)}`);
           console.log(
             `minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`,
           );
@@ -85,7 +86,7 @@ export function registerDevCommands(program: Command): void {
         console.log(table.toString());
         for (const r of rows) {
           console.log(`${r.name}:`);
-          console.log(`  data   ${r.dataDir}`);
+          console.log(`  data ${r.dataDir}`);
           for (const part of r.detail.split('; ')) console.log(`  ${part}`);
         }
       }
