@@ -54,9 +54,10 @@ export function registerDevCommands(program: Command): void {
           for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
         } else {
           console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
-        console.log(`every realgen command finds this stack through ${devEndpointsFile(state.stateDir)}`);
+          console.log(`every realgen command finds this stack through ${devEndpointsFile(state.stateDir)}`);
           console.log(
-            `minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`,
+            `minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); ` +
+              `credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`,
           );
         }
       },

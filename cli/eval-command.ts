@@ -122,7 +122,8 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
     return;
   }
   console.log(
-    `evaluation ${result.evalKey} of ${result.name} on ${result.suite}: ${((Date.now() - started) / 1000).toFixed(1)} s${result.skippedSteps > 0 ? `, ${result.skippedSteps} shard step(s) reused` : ''}`,
+    `evaluation ${result.evalKey} of ${result.name} on ${result.suite}: ${((Date.now() - started) / 1000).toFixed(1)} s` +
+      (result.skippedSteps > 0 ? `, ${result.skippedSteps} shard step(s) reused` : ''),
   );
   console.log(headlineTable(result.headline, config.evaluation.detectors));
   await printReportLinks(ctx, result.reportKeys);

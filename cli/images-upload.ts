@@ -26,7 +26,8 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
   const missing = requiredIds.filter((id) => !byId.has(id));
   if (missing.length > 0) {
     throw new Error(
-      `${dir}: no image for ${missing.length} of the suite's ${requiredIds.length} items: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`,
+      `${dir}: no image for ${missing.length} of the suite's ${requiredIds.length} items: ` +
+        `${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`,
     );
   }
   const index: ImagesIndex = { schema: 'realgen/images-upload@1', name, digest: '', files: {} };

@@ -24,31 +24,28 @@ function updateError(err: unknown): Error {
 
 const stageOption = ['--stage <n>', 'the stage (default: the one running)', intOption('--stage', 1)] as const;
 
+/** How long `status` waits for a worker to answer the progress query. */
+const QUERY_DEADLINE_MS = 10_000;
+
 /**
- * `status`: a closed run (cancelled, failed, terminated) cannot always answer a query (no worker replays it), so
- * the status comes from describe() and the query is best effort, bounded by a deadline.
+ * `status`: the status comes from describe(); the progress query is best effort, bounded by a deadline, because a
+ * closed run (cancelled, failed, terminated) or a run whose CPU worker is gone has no worker to answer it.
  */
 async function printStatus(client: Client, runId: string, json: boolean): Promise<void> {
   const handle = client.workflow.getHandle(runWorkflowId(runId));
   const desc = await handle.describe();
   const open = desc.status.name === 'RUNNING';
-  const progress = open
-    ? await pipelineProgress(client, runId)
-    : await client.withDeadline(Date.now() + 5000, () => pipelineProgress(client, runId)).catch(() => null);
+  const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => pipelineProgress(client, runId)).catch(() => null);
   if (json) {
-    console.log(
-      JSON.stringify(
-        progress ?? { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null },
-        null,
-        2,
-      ),
-    );
+    const fallback = { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null };
+    console.log(JSON.stringify(progress ?? fallback, null, 2));
     return;
   }
   if (progress === null) {
-    console.log(
-      `run ${runId}: ${desc.status.name}, closed ${desc.closeTime?.toISOString() ?? '?'} (no worker answered the progress query; started ${desc.startTime.toISOString()})`,
-    );
+    const why = open
+      ? `no worker answered the progress query within ${QUERY_DEADLINE_MS / 1000} s: is a CPU worker polling ${desc.taskQueue}?`
+      : `closed ${desc.closeTime?.toISOString() ?? '?'}; no worker answered the progress query`;
+    console.log(`run ${runId}: ${desc.status.name} (${why}; started ${desc.startTime.toISOString()})`);
     return;
   }
   const p = progress;

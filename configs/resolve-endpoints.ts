@@ -24,7 +24,10 @@ export interface ResolvedEndpoints {
 /** Applies the rule above to `config`; `configLabel` names the config in `sources`. */
 export function resolveEndpoints(config: RunConfig, env: NodeJS.ProcessEnv = process.env, configLabel = 'the config'): ResolvedEndpoints {
   const stateDir = stateDirFromEnv(env);
-  const dev = readDevEndpoints(stateDir);
+  const temporalOnDefault = !env.REALGEN_TEMPORAL_ADDRESS && config.temporal.address === DEV_STACK_DEFAULTS.temporalAddress;
+  const s3OnDefault = !env.REALGEN_S3_ENDPOINT && config.storage.endpoint.replace(/\/$/, '') === DEV_STACK_DEFAULTS.s3Endpoint;
+  // Read only when it would be used, so a stale or broken file cannot affect a config that names its own endpoints.
+  const dev = temporalOnDefault || s3OnDefault ? readDevEndpoints(stateDir) : null;
   const devLabel = `${devEndpointsFile(stateDir)} (written by \`realgen dev up\`)`;
   const sources: EndpointSources = { temporal: configLabel, s3: configLabel };
   let temporal = config.temporal;
@@ -33,7 +36,7 @@ export function resolveEndpoints(config: RunConfig, env: NodeJS.ProcessEnv = pro
   if (env.REALGEN_TEMPORAL_ADDRESS) {
     temporal = { ...temporal, address: env.REALGEN_TEMPORAL_ADDRESS };
     sources.temporal = 'REALGEN_TEMPORAL_ADDRESS';
-  } else if (dev && temporal.address === DEV_STACK_DEFAULTS.temporalAddress) {
+  } else if (dev && temporalOnDefault) {
     temporal = { ...temporal, address: dev.temporalAddress };
     sources.temporal = devLabel;
   }
@@ -41,7 +44,7 @@ export function resolveEndpoints(config: RunConfig, env: NodeJS.ProcessEnv = pro
   if (env.REALGEN_S3_ENDPOINT) {
     storage = { ...storage, endpoint: env.REALGEN_S3_ENDPOINT };
     sources.s3 = 'REALGEN_S3_ENDPOINT';
-  } else if (dev && storage.endpoint.replace(/\/$/, '') === DEV_STACK_DEFAULTS.s3Endpoint) {
+  } else if (dev && s3OnDefault) {
     // The stack's credentials go with its endpoint (its state folder may not be the one the config names).
     storage = {
       ...storage,

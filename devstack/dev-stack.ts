@@ -60,7 +60,9 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   const reuseMinio = previous !== null && isAlive(previous.minio.pid) && (await minioHealthy(previous.minio.endpoint));
   // Every port a server is about to bind, checked before either starts.
   await assertPortsFree({
-    ...(reuseTemporal ? {} : { temporal: ports.temporal, temporalUi: ports.temporalUi, temporalHttp: ports.temporalHttp, temporalMetrics: ports.temporalMetrics }),
+    ...(reuseTemporal
+      ? {}
+      : { temporal: ports.temporal, temporalUi: ports.temporalUi, temporalHttp: ports.temporalHttp, temporalMetrics: ports.temporalMetrics }),
     ...(reuseMinio ? {} : { minio: ports.minio, minioConsole: ports.minioConsole }),
   });
 

@@ -156,9 +156,11 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
     rows,
     sortedBy: LEADERBOARD_SORT_KEY,
     notes: [
-      'Bradley–Terry: each row is fitted on its own arena pairs against the real photos, which are pinned at 1000, so ratings do not move when rows are added;',
-      '400 points below 1000 = the judge prefers the real photo 10:1. Arena win rate: 50% = indistinguishable from the real photos.',
-      'Detector columns: mean P(real) × 100; "held-out" detectors were never a training reward. The real photos are the reference (no detector row).',
+      'Bradley–Terry: each row is fitted on its own arena pairs against the real photos, pinned at 1000,',
+      'so ratings do not move when rows are added; 400 points below 1000 = the judge prefers the real photo 10:1.',
+      'Arena win rate: 50% = indistinguishable from the real photos.',
+      'Detector columns: mean P(real) × 100; "held-out" detectors were never a training reward.',
+      'The real photos are the reference: they have no detector scores here.',
       `Sorted by ${LEADERBOARD_SORT_KEY}.`,
     ],
   };

@@ -55,6 +55,10 @@ describe('realgen CLI on the stack', () => {
     assert.deepEqual(Object.keys(row ?? {}), ['run', 'status', 'started', 'closed']);
     assert.equal(row?.status, 'RUNNING');
 
+    const running = realgen('status', runId);
+    assert.equal(running.status, 0, running.stderr);
+    assert.match(running.stdout, new RegExp(`run ${runId}: RUNNING \\(no worker answered the progress query within 10 s: is a CPU worker polling ${queue}\\?`));
+
     await handle.terminate('test: a closed run');
     const status = realgen('status', runId);
     assert.equal(status.status, 0, status.stderr);
