@@ -70,7 +70,19 @@ export async function withContext<T>(configFile: string, fn: (ctx: CliContext) =
           client: createS3Client(loaded.config.storage, resolveS3Credentials(loaded.config, loaded.baseDir)),
           bucket: loaded.config.storage.bucket,
         });
-        await s.ensureBucket(loaded.config.storage.region);
+        try {
+          await s.ensureBucket(loaded.config.storage.region);
+        } catch (err) {
+          // Only an unreachable server gets the hint; an S3 answer (access denied, …) is passed on as it is.
+          const unreachable = /\b(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH)\b/.exec(
+            `${(err as NodeJS.ErrnoException).code} ${(err as Error).message}`,
+          );
+          if (!unreachable) throw err;
+          throw new Error(
+            `cannot reach S3 at ${loaded.config.storage.endpoint} (from ${sources.s3}): ${unreachable[1]}. ` +
+              'Start the embedded stack with `realgen dev up`, or point REALGEN_S3_ENDPOINT / storage.endpoint at a running server.',
+          );
+        }
         return s;
       })()),
     withWorkers: async <T>(classes: readonly WorkerClass[], fn: () => Promise<T>): Promise<T> => {

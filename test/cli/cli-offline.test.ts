@@ -78,6 +78,20 @@ describe('realgen CLI without a server', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(from .*endpoints\.json/);
     assert.match(r.stderr, /realgen dev up/);
+    writeFileSync(path.join(tmp, 'ak'), 'x\n');
+    writeFileSync(path.join(tmp, 'sk'), 'y\n');
+    const s3 = realgen(
+      ['leaderboard'],
+      cleanEnv({
+        REALGEN_S3_ENDPOINT: 'http://127.0.0.1:1',
+        REALGEN_S3_ACCESS_KEY_FILE: path.join(tmp, 'ak'),
+        REALGEN_S3_SECRET_KEY_FILE: path.join(tmp, 'sk'),
+      }),
+    );
+    assert.match(
+      s3.stderr,
+      /cannot reach S3 at http:\/\/127\.0\.0\.1:1 \(from REALGEN_S3_ENDPOINT\): ECONNREFUSED\. Start the embedded stack with `realgen dev up`/,
+    );
     const env = realgen(['status', 'r1'], cleanEnv({ REALGEN_TEMPORAL_ADDRESS: '127.0.0.1:1' }));
     assert.match(env.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(from REALGEN_TEMPORAL_ADDRESS\)/);
   });
