@@ -142,8 +142,8 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   writeStackState(state);
   const t = temporal;
   const m = minio;
-  await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log);
-  await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log);
+  await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log, () => isAlive(m.pid));
+  await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log, () => isAlive(t.pid));
   ensureSearchAttributes(t.address);
   return state;
 }
