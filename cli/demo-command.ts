@@ -3,25 +3,24 @@
  * data into MinIO, stage 1 (prompt optimizer), stage 2 (diffusion adapter), stage 3 (joint), RealBench evaluations
  * of checkpoints — with both worker classes inside this process, then print where everything is.
  */
-import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_STATE_DIR, REPO_ROOT, stackEnv, stackUp } from '../devstack/dev-stack';
+import { stateDirFromEnv } from '../configs/dev-endpoints';
+import { stackEnv, stackUp } from '../devstack/dev-stack';
+import { addConfigOption, configFileOf } from './options';
 
 export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description('start the embedded stack and run the realgen-mini pipeline end to end on it')
-    .option('-c, --config <file>', 'run config', path.join(REPO_ROOT, 'configs', 'mini.yaml'))
+  addConfigOption(program.command('demo').description('start the embedded stack and run the realgen-mini pipeline end to end on it'))
     .option('--run-id <id>', 'run id (default: demo-<time>)')
-    .action(async (opts: { config: string; runId?: string }, cmd: Command) => {
-      const state = await stackUp({ stateDir: process.env.REALGEN_STATE_DIR ?? DEFAULT_STATE_DIR, log: console.log });
+    .action(async (opts: { config?: string; runId?: string }, cmd: Command) => {
+      const config = configFileOf(opts.config);
+      const state = await stackUp({ stateDir: stateDirFromEnv(), log: console.log });
       Object.assign(process.env, stackEnv(state));
       const runId = opts.runId ?? `demo-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
       console.log(`\nTemporal UI: ${state.temporal.uiUrl}   MinIO console: ${state.minio.consoleUrl}\n`);
       const root = cmd.parent as Command;
-      await root.parseAsync(['run', opts.config, '--run-id', runId, '--embedded-workers', '--watch'], { from: 'user' });
+      await root.parseAsync(['run', config, '--run-id', runId, '--embedded-workers', '--watch'], { from: 'user' });
       console.log('\nleaderboard (every model and checkpoint evaluated so far):');
-      await root.parseAsync(['leaderboard', '-c', opts.config], { from: 'user' });
+      await root.parseAsync(['leaderboard', '-c', config], { from: 'user' });
       console.log(`\ncheckpoints: s3://<bucket>/runs/${runId}/stage-<n>/checkpoints/ (MinIO at ${state.minio.endpoint})`);
       console.log(`reports:     \`bin/realgen leaderboard\` and \`bin/realgen report <eval key>\`; HTML reports under evals/ in the bucket`);
       console.log('Stop the stack with: bin/realgen dev down');

@@ -1,7 +1,10 @@
 /** `realgen dev up|down|status`: the embedded Temporal + MinIO stack. */
 import type { Command } from 'commander';
-import Table from 'cli-table3';
-import { DEFAULT_PORTS, DEFAULT_STATE_DIR, stackDown, stackEnv, stackStatus, stackUp, type StackPorts } from '../devstack/dev-stack';
+import { devEndpointsFile, stateDirFromEnv } from '../configs/dev-endpoints';
+import { stackDown, stackEnv, stackStatus, stackUp } from '../devstack/dev-stack';
+import { DEFAULT_PORTS, type StackPorts } from '../devstack/ports';
+import { intOption } from './options';
+import { makeTable } from './terminal';
 
 function parsePort(flag: string) {
   return (value: string): number => {
@@ -13,7 +16,7 @@ function parsePort(flag: string) {
 
 export function registerDevCommands(program: Command): void {
   const dev = program.command('dev').description('the embedded stack: a real Temporal dev server and a real MinIO, as local processes');
-  const stateDirOption = ['--state-dir <dir>', 'state folder (databases, object data, logs, generated credentials)', process.env.REALGEN_STATE_DIR ?? DEFAULT_STATE_DIR] as const;
+  const stateDirOption = ['--state-dir <dir>', 'state folder (databases, object data, logs, generated credentials)', stateDirFromEnv()] as const;
 
   dev
     .command('up')
@@ -24,23 +27,41 @@ export function registerDevCommands(program: Command): void {
     .option('--temporal-ui-port <port>', `Temporal UI port (default ${DEFAULT_PORTS.temporalUi})`, parsePort('--temporal-ui-port'))
     .option('--minio-port <port>', `MinIO S3 port (default ${DEFAULT_PORTS.minio})`, parsePort('--minio-port'))
     .option('--minio-console-port <port>', `MinIO console port (default ${DEFAULT_PORTS.minioConsole})`, parsePort('--minio-console-port'))
-    .option('--timeout <seconds>', 'health-check timeout per server', '90')
-    .option('--print-env', 'print `export` lines for REALGEN_* variables that point clients at this stack')
-    .action(async (opts: { stateDir: string; autoPorts?: boolean; temporalPort?: number; temporalUiPort?: number; minioPort?: number; minioConsolePort?: number; timeout: string; printEnv?: boolean }) => {
-      const ports: Partial<StackPorts> = {};
-      if (opts.temporalPort) ports.temporal = opts.temporalPort;
-      if (opts.temporalUiPort) ports.temporalUi = opts.temporalUiPort;
-      if (opts.minioPort) ports.minio = opts.minioPort;
-      if (opts.minioConsolePort) ports.minioConsole = opts.minioConsolePort;
-      const log = (line: string) => (opts.printEnv ? console.error(line) : console.log(line));
-      const state = await stackUp({ stateDir: opts.stateDir, ports: opts.autoPorts ? 'auto' : ports, healthTimeoutSeconds: Number(opts.timeout), log });
-      if (opts.printEnv) {
-        for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
-      } else {
-        console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
-        console.log(`minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`);
-      }
-    });
+    .option('--timeout <seconds>', 'health-check timeout per server', intOption('--timeout', 1), 90)
+    .option(
+      '--print-env',
+      'print `export` lines of the REALGEN_* variables that point clients at this stack (every command also finds it through <state>/endpoints.json)',
+    )
+    .action(
+      async (opts: {
+        stateDir: string;
+        autoPorts?: boolean;
+        temporalPort?: number;
+        temporalUiPort?: number;
+        minioPort?: number;
+        minioConsolePort?: number;
+        timeout: number;
+        printEnv?: boolean;
+      }) => {
+        const ports: Partial<StackPorts> = {};
+        if (opts.temporalPort) ports.temporal = opts.temporalPort;
+        if (opts.temporalUiPort) ports.temporalUi = opts.temporalUiPort;
+        if (opts.minioPort) ports.minio = opts.minioPort;
+        if (opts.minioConsolePort) ports.minioConsole = opts.minioConsolePort;
+        const log = (line: string) => (opts.printEnv ? console.error(line) : console.log(line));
+        const state = await stackUp({ stateDir: opts.stateDir, ports: opts.autoPorts ? 'auto' : ports, healthTimeoutSeconds: opts.timeout, log });
+        if (opts.printEnv) {
+          for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
+        } else {
+          console.log(`temporal ${state.temporal.address} (ui ${state.temporal.uiUrl})`);
+          console.log(`every realgen command finds this stack through ${devEndpointsFile(state.stateDir)}`);
+          console.log(
+            `minio    ${state.minio.endpoint} (console ${state.minio.consoleUrl}); ` +
+              `credentials in ${state.secrets.accessKeyFile} and ${state.secrets.secretKeyFile}`,
+          );
+        }
+      },
+    );
 
   dev
     .command('down')
@@ -60,11 +81,15 @@ export function registerDevCommands(program: Command): void {
       if (opts.json) {
         console.log(JSON.stringify(rows, null, 2));
       } else {
-        const table = new Table({ head: ['service', 'health', 'pid', 'endpoint', 'version', 'data', 'detail'] });
-        for (const r of rows) {
-          table.push([r.name, r.healthy ? 'healthy' : r.running ? 'unhealthy' : 'stopped', r.pid ?? '-', r.endpoint, r.version, r.dataDir, r.detail]);
-        }
+        // Narrow on purpose (≤ 100 columns): one short row per server, the long paths on their own lines below.
+        const table = makeTable(['service', 'health', 'pid', 'endpoint', 'version']);
+        for (const r of rows) table.push([r.name, r.healthy ? 'healthy' : r.running ? 'unhealthy' : 'stopped', r.pid ?? '-', r.endpoint, r.version]);
         console.log(table.toString());
+        for (const r of rows) {
+          console.log(`${r.name}:`);
+          console.log(`  data ${r.dataDir}`);
+          for (const part of r.detail.split('; ')) console.log(`  ${part}`);
+        }
       }
       if (!rows.every((r) => r.healthy)) process.exitCode = 1;
     });

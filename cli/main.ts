@@ -3,12 +3,18 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './config-commands';
 import { registerDemoCommand } from './demo-command';
 import { registerDevCommands } from './dev-commands';
-import { registerEvalCommands } from './eval-commands';
+import { registerEvalCommand } from './eval-command';
+import { registerLeaderboardCommand } from './leaderboard-command';
 import { registerMiniCommands } from './mini-commands';
-import { registerRunCommands } from './run-commands';
+import { registerReportCommand } from './report-command';
+import { registerRunCommand } from './run-command';
+import { registerRunControlCommands } from './run-control-commands';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
+import { exitQuietlyOnClosedStdout } from './terminal';
 import { registerWatchCommand } from './watch-command';
+
+exitQuietlyOnClosedStdout();
 
 const program = new Command()
   .name('realgen')
@@ -18,10 +24,13 @@ const program = new Command()
 registerDevCommands(program);
 registerConfigCommands(program);
 registerSmokeCommand(program);
-registerEvalCommands(program);
+registerEvalCommand(program);
+registerReportCommand(program);
+registerLeaderboardCommand(program);
 registerWatchCommand(program);
 registerMiniCommands(program);
-registerRunCommands(program);
+registerRunCommand(program);
+registerRunControlCommands(program);
 registerServeCommands(program);
 registerDemoCommand(program);
 

@@ -1,19 +1,14 @@
 /** `realgen mini sample|score`: a quick look at the realgen-mini generator and detectors. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import sharp from 'sharp';
 import { loadConfig } from '../configs/load';
 import { encodePng } from '../infra/image/decode';
 import { sampleFlow, toRgb } from '../domain/mini/flow-sampler';
 import { loadEvaluationDetectors, loadGenerator } from '../infra/mini/mini-world';
 import { Rng } from '../lib/random';
-import { intOption } from './options';
-import { REPO_ROOT } from '../devstack/dev-stack';
-
-const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
-
+import { addConfigOption, configFileOf, intOption } from './options';
+import { makeTable } from './terminal';
 
 /** One file's scores: P(real) per detector (null where the detector could not score it, with the reason). */
 export interface FileScores {
@@ -55,8 +50,7 @@ export async function scoreFiles(configFile: string, files: string[]): Promise<F
 export function registerMiniCommands(program: Command): void {
   const mini = program.command('mini').description('the realgen-mini models (CPU)');
 
-  mini
-    .command('sample')
+  addConfigOption(mini.command('sample'), 'run config naming the models')
     .description('generate one image with the realgen-mini generator (Euler ODE)')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--category <name>', 'RealBench category token (animals, buildings, dishes, indoor_view, outdoor_view, people, plants)')
@@ -64,9 +58,8 @@ export function registerMiniCommands(program: Command): void {
     .option('--steps <n>', 'sampling steps (default: the generator\'s)', intOption('--steps', 1))
     .option('--scale <n>', 'nearest-neighbour upscale of the saved PNG, for viewing', intOption('--scale', 1), 1)
     .requiredOption('--out <file>', 'PNG to write')
-    .option('-c, --config <file>', 'run config naming the models', DEFAULT_CONFIG)
-    .action(async (opts: { prompt: string; category?: string; seed: number; steps?: number; scale: number; out: string; config: string }) => {
-      const { generator, tokenizer } = await loadGenerator(loadConfig(opts.config));
+    .action(async (opts: { prompt: string; category?: string; seed: number; steps?: number; scale: number; out: string; config?: string }) => {
+      const { generator, tokenizer } = await loadGenerator(loadConfig(configFileOf(opts.config)));
       try {
         const r = await sampleFlow(generator, tokenizer, [{ text: opts.prompt, category: opts.category ?? null }], {
           rng: Rng.fromSeed(opts.seed, 'mini-sample'),
@@ -84,19 +77,17 @@ export function registerMiniCommands(program: Command): void {
       }
     });
 
-  mini
-    .command('score')
+  addConfigOption(mini.command('score'), 'run config naming the detectors')
     .description('P(real) of image files under every detector of the config, the held-out one included')
     .argument('<files...>', 'JPEG, PNG or WebP files (sniffed by content)')
     .option('--json', 'print a JSON array of {"file", "scores": {"<detector>": P(real)}}')
-    .option('-c, --config <file>', 'run config naming the detectors', DEFAULT_CONFIG)
-    .action(async (files: string[], opts: { json?: boolean; config: string }) => {
-      const rows = await scoreFiles(opts.config, files);
+    .action(async (files: string[], opts: { json?: boolean; config?: string }) => {
+      const rows = await scoreFiles(configFileOf(opts.config), files);
       if (opts.json) {
         console.log(JSON.stringify(rows, null, 2));
       } else {
         const names = Object.keys(rows[0]?.scores ?? {});
-        const table = new Table({ head: ['file', ...names] });
+        const table = makeTable(['file', ...names]);
         for (const r of rows) table.push([r.file, ...names.map((n) => (r.scores[n] === null ? `error: ${r.errors?.[n] ?? ''}` : (r.scores[n] ?? 0).toFixed(4)))]);
         console.log(table.toString());
       }

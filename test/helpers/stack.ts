@@ -10,7 +10,8 @@ import { parseDocument } from 'yaml';
 import type { Client as S3Client } from 'minio';
 import { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { createS3Client } from '../../infra/s3/s3-client';
-import { stackDown, stackUp, type StackState } from '../../devstack/dev-stack';
+import { stackDown, stackUp } from '../../devstack/dev-stack';
+import type { StackState } from '../../devstack/stack-state';
 
 export interface TestStack {
   temporalAddress: string;

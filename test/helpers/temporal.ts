@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { spawnSync } from 'node:child_process';
-import { TEMPORAL_BIN } from '../../devstack/dev-stack';
+import { TEMPORAL_BIN } from '../../devstack/stack-binaries';
 import { testStack } from './stack';
 
 export async function testClient(): Promise<Client> {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { TEMPORAL_BIN } from '../../devstack/dev-stack';
+import { TEMPORAL_BIN } from '../../devstack/stack-binaries';
 import { runWorkflowId } from '../../contracts/ids';
 import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import type { WorkerContext } from '../../workers/worker-context';

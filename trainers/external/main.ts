@@ -21,11 +21,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { validateConfig } from '../../configs/load';
+import { freePort } from '../../infra/net/free-port';
 import type { TrainerErrorKind } from '../../contracts/trainer-protocol';
 import { emit, readJobSpec, TrainerFailure } from '../shared/protocol-io';
 import { CheckpointWatcher, type CompleteFolder } from './checkpoint-watcher';
@@ -51,19 +51,6 @@ const OOM = /CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|HIP 
 
 function log(message: string): void {
   process.stderr.write(`[external-adapter] ${message}\n`);
-}
-
-/** A free TCP port (bound on all interfaces, then released) for the upstream's rendezvous. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Hard-links every file of `src` into `dest` (same layout), copying where a link is impossible. */
@@ -156,7 +143,8 @@ async function main(): Promise<number> {
         numProcesses: String(trainer.numProcesses),
         outputDir: upstreamDir,
         maxSteps: String(upstreamMaxSteps(trainer, job.startStep, job.stopAtStep)),
-        port: String(await freePort()),
+        // Bound on all interfaces: the upstream's rendezvous listens on every address.
+        port: String(await freePort('0.0.0.0')),
         resumePath: job.resumeDir,
       },
       job.configBaseDir,

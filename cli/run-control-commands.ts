@@ -1,0 +1,159 @@
+/** `realgen status|pause|resume|set-max-steps|cancel|runs`: looking at and steering runs on Temporal. */
+import type { Command } from 'commander';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
+import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate } from '../contracts/training-messages';
+import { withContext } from './context';
+import { addConfigOption, configFileOf, intOption } from './options';
+import { pipelineProgress } from './run-progress';
+import { makeTable } from './terminal';
+
+/** The running stage of a run, or stage `stage` when given. */
+async function stageHandle(client: Client, runId: string, stage?: number): Promise<WorkflowHandle> {
+  if (stage !== undefined) return client.workflow.getHandle(stageWorkflowId(runId, stage));
+  const p = await client.workflow.getHandle(runWorkflowId(runId)).query(pipelineProgressQuery);
+  if (p.currentStage === null) throw new Error(`run ${runId} has no stage running (phase ${p.phase}); name one with --stage`);
+  return client.workflow.getHandle(stageWorkflowId(runId, p.currentStage));
+}
+
+/** An update's validation error reads better than "Workflow Update failed". */
+function updateError(err: unknown): Error {
+  const cause = (err as { cause?: Error }).cause;
+  return new Error(cause?.message ?? (err as Error).message);
+}
+
+const stageOption = ['--stage <n>', 'the stage (default: the one running)', intOption('--stage', 1)] as const;
+
+/** How long `status` waits for a worker to answer the progress query. */
+const QUERY_DEADLINE_MS = 10_000;
+
+/**
+ * `status`: the status comes from describe(); the progress query is best effort, bounded by a deadline, because a
+ * closed run (cancelled, failed, terminated) or a run whose CPU worker is gone has no worker to answer it.
+ */
+async function printStatus(client: Client, runId: string, json: boolean): Promise<void> {
+  const handle = client.workflow.getHandle(runWorkflowId(runId));
+  const desc = await handle.describe();
+  const open = desc.status.name === 'RUNNING';
+  const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => pipelineProgress(client, runId)).catch(() => null);
+  if (json) {
+    const fallback = { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null };
+    console.log(JSON.stringify(progress ?? fallback, null, 2));
+    return;
+  }
+  if (progress === null) {
+    const why = open
+      ? `no worker answered the progress query within ${QUERY_DEADLINE_MS / 1000} s: is a CPU worker polling ${desc.taskQueue}?`
+      : `closed ${desc.closeTime?.toISOString() ?? '?'}; no worker answered the progress query`;
+    console.log(`run ${runId}: ${desc.status.name} (${why}; started ${desc.startTime.toISOString()})`);
+    return;
+  }
+  const p = progress;
+  console.log(`run ${runId}: ${desc.status.name}, phase ${p.pipeline.phase}`);
+  const table = makeTable(['stage', 'state', 'step', 'last checkpoint', 'reward (last)', 'eta']);
+  for (const [k, ref] of Object.entries(p.pipeline.completed)) table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
+  if (p.stage) {
+    const r = p.stage.recentRewards.at(-1);
+    table.push([
+      stageKey(p.stage.stage),
+      open ? p.stage.state : desc.status.name.toLowerCase(),
+      `${p.stage.step}/${p.stage.maxSteps}`,
+      p.stage.lastCheckpoint?.prefix ?? '-',
+      r ? r.reward.toFixed(4) : '-',
+      !open || p.stage.etaSeconds === null ? '-' : `${p.stage.etaSeconds}s`,
+    ]);
+  }
+  console.log(table.toString());
+}
+
+export function registerRunControlCommands(program: Command): void {
+  addConfigOption(program.command('status').description('progress of a run: phase, current stage, step, rewards, ETA').argument('<run>', 'run id'))
+    .option('--json', 'print JSON')
+    .action(async (runId: string, opts: { config?: string; json?: boolean }) => {
+      await withContext(configFileOf(opts.config), async (ctx) => printStatus(await ctx.client(), runId, opts.json === true));
+    });
+
+  for (const [name, description] of [
+    ['pause', 'stop the running stage after it commits a checkpoint'],
+    ['resume', 'continue a paused stage'],
+  ] as const) {
+    addConfigOption(program.command(name).description(description).argument('<run>', 'run id'))
+      .option(...stageOption)
+      .action(async (runId: string, opts: { config?: string; stage?: number }) => {
+        await withContext(configFileOf(opts.config), async (ctx) => {
+          const handle = await stageHandle(await ctx.client(), runId, opts.stage);
+          const send = name === 'pause' ? handle.executeUpdate(pauseUpdate) : handle.executeUpdate(resumeUpdate);
+          const ack = await send.catch((err: unknown) => {
+            throw updateError(err);
+          });
+          console.log(`${handle.workflowId}: ${ack.paused ? 'paused' : 'resumed'} at step ${ack.step}`);
+        });
+      });
+  }
+
+  addConfigOption(
+    program
+      .command('set-max-steps')
+      .description("change the running stage's step budget (not below the steps already completed)")
+      .argument('<run>', 'run id')
+      .argument('<steps>', 'new maxSteps (an integer ≥ 1)', intOption('steps', 1)),
+  )
+    .option(...stageOption)
+    .action(async (runId: string, steps: number, opts: { config?: string; stage?: number }) => {
+      await withContext(configFileOf(opts.config), async (ctx) => {
+        const handle = await stageHandle(await ctx.client(), runId, opts.stage);
+        const ack = await handle.executeUpdate(setMaxStepsUpdate, { args: [steps] }).catch((err: unknown) => {
+          throw updateError(err);
+        });
+        console.log(`${handle.workflowId}: maxSteps ${ack.maxSteps}`);
+      });
+    });
+
+  addConfigOption(
+    program
+      .command('cancel')
+      .description('cancel a run (or one stage with --stage): the running trainer commits a checkpoint and stops')
+      .argument('<run>', 'run id'),
+  )
+    .option('--stage <n>', 'cancel only this stage workflow of the run', intOption('--stage', 1))
+    .option('--no-wait', 'request the cancellation and return without waiting for the workflow to close')
+    .action(async (runId: string, opts: { config?: string; stage?: number; wait: boolean }) => {
+      await withContext(configFileOf(opts.config), async (ctx) => {
+        const client = await ctx.client();
+        const workflowId = opts.stage === undefined ? runWorkflowId(runId) : stageWorkflowId(runId, opts.stage);
+        const handle = client.workflow.getHandle(workflowId);
+        await handle.cancel();
+        if (!opts.wait) {
+          console.log(`${workflowId}: cancellation requested`);
+          return;
+        }
+        await handle.result().catch(() => undefined);
+        console.log(`${workflowId}: ${(await handle.describe()).status.name}`);
+      });
+    });
+
+  addConfigOption(program.command('runs').description('list runs (newest first)'))
+    .option('--limit <n>', 'rows', intOption('--limit', 1), 20)
+    .option('--json', 'print a JSON array of {run, status, started, closed}')
+    .action(async (opts: { config?: string; limit: number; json?: boolean }) => {
+      await withContext(configFileOf(opts.config), async (ctx) => {
+        const rows: Array<{ run: string; status: string; started: string; closed: string | null }> = [];
+        for await (const wf of (await ctx.client()).workflow.list({ query: `WorkflowType = 'realgenPipeline'` })) {
+          rows.push({
+            run: wf.workflowId.replace(/^run\//, ''),
+            status: wf.status.name,
+            started: wf.startTime.toISOString(),
+            closed: wf.closeTime?.toISOString() ?? null,
+          });
+          if (rows.length >= opts.limit) break;
+        }
+        if (opts.json) {
+          console.log(JSON.stringify(rows, null, 2));
+          return;
+        }
+        const table = makeTable(['run', 'status', 'started', 'closed']);
+        for (const r of rows) table.push([r.run, r.status, r.started, r.closed ?? '-']);
+        console.log(table.toString());
+      });
+    });
+}
