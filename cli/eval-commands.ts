@@ -6,10 +6,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
 import {
   IMAGES_INDEX,
   blobKey,
@@ -37,9 +35,8 @@ import { REPO_ROOT } from '../devstack/dev-stack';
 import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../contracts/ids';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
 import { evalWorkflowId } from '../contracts/ids';
-import * as registeredWorkflows from '../workflows';
-import { cpuActivities, createWorkerContext, gpuActivities } from '../workers/worker-context';
-import { gpuSlots, workflowBundle } from '../workers/create-workers';
+import { createWorkerContext } from '../workers/worker-context';
+import { createWorker } from '../workers/create-workers';
 import { connectClient } from '../infra/temporal/temporal-client';
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
@@ -94,12 +91,6 @@ async function suiteIds(store: CheckpointStore, loaded: LoadedConfig, suite: Rea
   return selectSuite((await loadRealBench(dir)).items, suite).map((it) => it.id);
 }
 
-async function evaluationBundle(): Promise<WorkflowBundleWithSourceMap> {
-  // Once workflows/index.ts exports evaluateCheckpoint, embedded workers share the standard bundle.
-  if (typeof (registeredWorkflows as Record<string, unknown>).evaluateCheckpoint === 'function') return await workflowBundle();
-  return await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/evaluate-checkpoint.ts'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } });
-}
-
 /** Starts (or joins: same id ⇒ same run) an evaluation and waits for it; embedded workers run meanwhile if asked. */
 export async function runEvaluation(configFile: string, workflowId: string, input: EvaluateCheckpointInput, embeddedWorkers: boolean, client: Client): Promise<EvaluationResult> {
   const loaded = loadConfig(configFile);
@@ -111,27 +102,10 @@ export async function runEvaluation(configFile: string, workflowId: string, inpu
   if (!embeddedWorkers) return await run();
   const ctx = await createWorkerContext(configFile);
   try {
-    const deps = { store: ctx.store, workDir: ctx.workDir, client };
-    const cpu = await Worker.create({
-      connection: ctx.connection,
-      namespace: ctx.config.temporal.namespace,
-      taskQueue: ctx.config.taskQueues.cpu,
-      workflowBundle: await evaluationBundle(),
-      activities: { ...cpuActivities(ctx), ...evaluationCpuActivities(deps) },
-      maxConcurrentActivityTaskExecutions: ctx.config.workers.cpu.maxConcurrentActivities,
-      shutdownGraceTime: '10s',
-    });
-    const gpu = await Worker.create({
-      connection: ctx.connection,
-      namespace: ctx.config.temporal.namespace,
-      taskQueue: ctx.config.taskQueues.gpu,
-      activities: { ...gpuActivities(ctx), ...evaluationGpuActivities(deps) },
-      maxConcurrentActivityTaskExecutions: gpuSlots(ctx.config),
-      shutdownGraceTime: `${ctx.config.workers.gpu.shutdownGraceSeconds}s`,
-    });
+    const [cpu, gpu] = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
     return await cpu.runUntil(gpu.runUntil(run()));
   } finally {
-    await ctx.connection.close();
+    await ctx.close();
   }
 }
 
