@@ -11,11 +11,22 @@ import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import { assertRunId, evalKeyOfWorkflowId, runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
 import { RUN_ID } from '../contracts/search-attributes';
-import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type PipelineProgress, type StageProgress } from '../contracts/training-messages';
+import {
+  pauseUpdate,
+  pipelineProgressQuery,
+  resumeUpdate,
+  runPauseUpdate,
+  runResumeUpdate,
+  setMaxStepsUpdate,
+  stageProgressQuery,
+  type PipelineProgress,
+  type StageProgress,
+} from '../contracts/training-messages';
 import { createWorker } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
 import { describeLaunches } from './dry-run';
 import { connectClient } from '../infra/temporal/temporal-client';
+import { describeLiveness, segmentLiveness, type SegmentLiveness } from '../infra/temporal/segment-liveness';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,15 +47,24 @@ async function resolveStartFrom(loaded: LoadedConfig, specs: string[]): Promise<
   return out;
 }
 
-async function pipelineProgress(client: Client, runId: string): Promise<{ pipeline: PipelineProgress; stage: StageProgress | null; status: string }> {
+async function pipelineProgress(
+  client: Client,
+  runId: string,
+): Promise<{ pipeline: PipelineProgress; stage: StageProgress | null; status: string; segment: SegmentLiveness | null }> {
   const handle = client.workflow.getHandle(runWorkflowId(runId));
   const desc = await handle.describe();
   const pipeline = await handle.query(pipelineProgressQuery);
   let stage: StageProgress | null = null;
+  let segment: SegmentLiveness | null = null;
   if (pipeline.currentStage !== null) {
-    stage = await client.workflow.getHandle(stageWorkflowId(runId, pipeline.currentStage)).query(stageProgressQuery).catch(() => null);
+    const stageWf = client.workflow.getHandle(stageWorkflowId(runId, pipeline.currentStage));
+    stage = await stageWf.query(stageProgressQuery).catch(() => null);
+    if (stage && stage.state !== 'done') segment = await segmentLiveness(stageWf, stage.heartbeatTimeoutSeconds ?? 120).catch(() => null);
   }
-  return { pipeline, stage, status: desc.status.name };
+  // A paused run is not "RUNNING" to its operator: say since when it holds.
+  const pausedSince = pipeline.pausedSince ?? stage?.pausedSince ?? null;
+  const status = desc.status.name === 'RUNNING' && pausedSince ? `paused since ${pausedSince}` : desc.status.name;
+  return { pipeline, stage, status, segment };
 }
 
 /** Watches a run with one progress bar per stage until it closes. */
@@ -221,12 +241,13 @@ export function registerRunCommands(program: Command): void {
           table.push([stageKey(p.stage.stage), p.stage.state, `${p.stage.step}/${p.stage.maxSteps}`, p.stage.lastCheckpoint?.prefix ?? '-', r ? r.reward.toFixed(4) : '-', p.stage.etaSeconds === null ? '-' : `${p.stage.etaSeconds}s`]);
         }
         console.log(table.toString());
+        if (p.segment && p.stage?.state !== 'paused') console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
       } finally {
         await client.connection.close();
       }
     });
 
-  for (const [name, description] of [['pause', 'stop the running stage after it commits a checkpoint'], ['resume', 'continue a paused stage']] as const) {
+  for (const [name, description] of [['pause', 'hold the whole run: the trainer checkpoints and stops, nothing new starts'], ['resume', 'continue a paused run']] as const) {
     program
       .command(name)
       .description(description)
@@ -236,6 +257,15 @@ export function registerRunCommands(program: Command): void {
       .action(async (runId: string, opts: { config: string; stage?: string }) => {
         const client = await clientFor(opts);
         try {
+          if (opts.stage === undefined) {
+            // The pipeline holds the run (current stage, next stages, evaluations) and tells the running stage.
+            const run = client.workflow.getHandle(runWorkflowId(runId));
+            const ack = await run.executeUpdate(name === 'pause' ? runPauseUpdate : runResumeUpdate).catch((err: unknown) => {
+              throw updateError(err);
+            });
+            console.log(`run ${runId}: ${ack.paused ? `paused since ${ack.pausedSince}` : 'resumed'}${ack.stage === null ? '' : ` (stage-${ack.stage})`}`);
+            return;
+          }
           const handle = await stageHandle(client, runId, opts.stage);
           const send = name === 'pause' ? handle.executeUpdate(pauseUpdate) : handle.executeUpdate(resumeUpdate);
           const ack = await send.catch((err: unknown) => {
