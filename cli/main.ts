@@ -6,6 +6,7 @@ import { registerDevCommands } from './dev-commands';
 import { registerEvalCommands } from './eval-commands';
 import { registerMiniCommands } from './mini-commands';
 import { registerRunCommands } from './run-commands';
+import { registerRetryCommand } from './retry-command';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 import { registerWatchCommand } from './watch-command';
@@ -22,6 +23,7 @@ registerEvalCommands(program);
 registerWatchCommand(program);
 registerMiniCommands(program);
 registerRunCommands(program);
+registerRetryCommand(program);
 registerServeCommands(program);
 registerDemoCommand(program);
 
