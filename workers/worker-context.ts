@@ -2,7 +2,7 @@
  * What every worker process needs, built once from the run config: the Temporal connection, a lazily built client,
  * the checkpoint store and a scratch folder. Which activities a queue serves is decided in activities/registry.ts.
  */
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -75,7 +75,8 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
-  const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
+  // Unique per context (tests run several in one process), removed again by close().
+  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), `realgen-worker-${process.pid}-`)));
   // A client for activities that talk to Temporal, built on first use (workers only need the NativeConnection).
   let client: Promise<Client> | undefined;
   return {

@@ -1,5 +1,7 @@
 /** The smoke workflow on the real Temporal dev server and the real MinIO, with both worker classes. */
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createCheckpointActivities } from '../../activities/checkpoint-activities';
@@ -77,6 +79,7 @@ describe('smokeCheckpoint workflow (real stack)', () => {
     // A CPU worker on another bucket: a real misconfiguration in which the resolver finds nothing.
     const other = await createWorkerContext(await testConfigFile());
     const otherWorkers = await startWorkers(other, ['cpu']);
+    writeFileSync(path.join(other.workDir, 'leftover.bin'), 'scratch');
     try {
       const runId = `smoke-lost-${Date.now()}`;
       const run = client.workflow.execute('smokeCheckpoint', {
@@ -96,5 +99,7 @@ describe('smokeCheckpoint workflow (real stack)', () => {
       await otherWorkers.stop();
       await other.close();
     }
+    // A cleanly stopped worker leaves no scratch data behind (downloads there run to hundreds of MB).
+    assert.equal(existsSync(other.workDir), false, `${other.workDir} removed on close`);
   });
 });
