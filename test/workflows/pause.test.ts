@@ -22,6 +22,7 @@ import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import type { WorkerContext } from '../../workers/worker-context';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
+import { maybeRecordHistory } from '../helpers/temporal';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let ctx: WorkerContext;
@@ -124,6 +125,9 @@ describe('pause holds the whole run (real stack, fixture trainer)', () => {
     const result = (await run.result()) as PipelineResult;
     assert.equal(result.stages['stage-1']?.step, 8);
     assert.equal(result.stages['stage-2']?.step, 8);
+    // Histories with the pause paths (forwarded signal, stopped segment read back) for the replay test.
+    await maybeRecordHistory(client, runWorkflowId(runId), 'realgenPipeline');
+    await maybeRecordHistory(client, stageWorkflowId(runId, 1), 'trainStage');
   });
 
   it('paused at step 0: no step is trained while paused; resume finishes', async () => {
