@@ -39,16 +39,20 @@ async function retry(runId: string, configFile: string): Promise<void> {
         throw err;
       });
     const status = desc.status.name;
-    if (status === 'RUNNING') throw new Error(`run ${runId} is still running (workflow ${workflowId}); nothing to retry — see \`realgen status ${runId}\``);
+    if (status === 'RUNNING') {
+      throw new Error(`run ${runId} is still running (workflow ${workflowId}); nothing to retry — see \`realgen status ${runId}\``);
+    }
     if (status === 'COMPLETED') throw new Error(`run ${runId} completed; nothing to retry`);
-    for await (const wf of client.workflow.list({ query: `RealgenRunId = '${runId}' AND WorkflowType = 'trainStage' AND ExecutionStatus = 'Running'` })) {
+    const stillStopping = `RealgenRunId = '${runId}' AND WorkflowType = 'trainStage' AND ExecutionStatus = 'Running'`;
+    for await (const wf of client.workflow.list({ query: stillStopping })) {
       throw new Error(`stage workflow ${wf.workflowId} of run ${runId} is still stopping; retry once it has closed`);
     }
     const input = await recordedInput(client, workflowId, desc.runId);
 
     // Resuming needs something to resume from: at least one committed, valid checkpoint of an enabled stage.
     const config = applyEnvOverrides(input.config);
-    const store = new CheckpointStore({ client: createS3Client(config.storage, resolveS3Credentials(config, input.configBaseDir)), bucket: config.storage.bucket });
+    const s3 = createS3Client(config.storage, resolveS3Credentials(config, input.configBaseDir));
+    const store = new CheckpointStore({ client: s3, bucket: config.storage.bucket });
     const resumeAt: string[] = [];
     for (const stage of config.stages.filter((s) => s.enabled)) {
       const { ref } = await store.latestValidCheckpoint(runId, stageKey(stage.stage), { mode: 'shallow' });

@@ -247,7 +247,11 @@ export function registerRunCommands(program: Command): void {
       }
     });
 
-  for (const [name, description] of [['pause', 'hold the whole run: the trainer checkpoints and stops, nothing new starts'], ['resume', 'continue a paused run']] as const) {
+  const pauseCommands = [
+    ['pause', 'hold the whole run: the trainer checkpoints and stops, nothing new starts'],
+    ['resume', 'continue a paused run'],
+  ] as const;
+  for (const [name, description] of pauseCommands) {
     program
       .command(name)
       .description(description)
@@ -263,7 +267,8 @@ export function registerRunCommands(program: Command): void {
             const ack = await run.executeUpdate(name === 'pause' ? runPauseUpdate : runResumeUpdate).catch((err: unknown) => {
               throw updateError(err);
             });
-            console.log(`run ${runId}: ${ack.paused ? `paused since ${ack.pausedSince}` : 'resumed'}${ack.stage === null ? '' : ` (stage-${ack.stage})`}`);
+            const where = ack.stage === null ? '' : ` (stage-${ack.stage})`;
+            console.log(`run ${runId}: ${ack.paused ? `paused since ${ack.pausedSince}` : 'resumed'}${where}`);
             return;
           }
           const handle = await stageHandle(client, runId, opts.stage);

@@ -48,12 +48,23 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
     retry: { maximumAttempts: 10 },
   });
 
-  const progress: PipelineProgress = { runId: input.runId, currentStage: null, phase: 'preparing', completed: {}, pausedSince: null, evaluations: [] };
+  const progress: PipelineProgress = {
+    runId: input.runId,
+    currentStage: null,
+    phase: 'preparing',
+    completed: {},
+    pausedSince: null,
+    evaluations: [],
+  };
   /** The stage child now running, to forward pause/resume to. */
   const current: { stage: ChildWorkflowHandle<typeof trainStage> | null } = { stage: null };
 
   // --- handlers: pause holds the whole run; the running stage is told, nothing new starts until resume ---
-  const ack = (): RunPauseAck => ({ paused: progress.pausedSince !== null, pausedSince: progress.pausedSince, stage: current.stage ? progress.currentStage : null });
+  const ack = (): RunPauseAck => ({
+    paused: progress.pausedSince !== null,
+    pausedSince: progress.pausedSince,
+    stage: current.stage ? progress.currentStage : null,
+  });
   setHandler(pipelineProgressQuery, () => progress);
   setHandler(runPauseUpdate, async () => {
     progress.pausedSince ??= new Date().toISOString();

@@ -48,10 +48,8 @@ export async function smokeCheckpoint(input: SmokeCheckpointInput): Promise<Smok
   const { ref, skipped } = await reader.resolveLatestCheckpoint({ runId: input.runId, stage: 'smoke' });
   // A failure from the vocabulary fails the run; a plain Error would fail the workflow task and retry it forever.
   if (ref === null) {
-    throw realgenFailure('CheckpointNotFound', `no valid checkpoint found for ${input.runId} right after committing one (do both queues' workers use the same bucket?)`, {
-      committed: committed.prefix,
-      skipped: skipped.length,
-    });
+    const why = `no valid checkpoint found for ${input.runId} right after committing one (do both queues' workers use the same bucket?)`;
+    throw realgenFailure('CheckpointNotFound', why, { committed: committed.prefix, skipped: skipped.length });
   }
   const verified = await reader.verifyCheckpoint(ref);
   return { committed, resolved: ref, skipped, verified };

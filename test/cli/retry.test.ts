@@ -67,7 +67,8 @@ describe('realgen retry (real stack, fixture trainer)', () => {
         doc.setIn(['stages', 2, 'enabled'], false);
       },
     });
-    workers = await startTestWorkers(configFile, { launcher: fixtureLauncher({ FIXTURE_STEP_MS: '150', FIXTURE_MODEL_FILE: modelFile, FIXTURE_STEP_LOG: stepLog }) });
+    const launcher = fixtureLauncher({ FIXTURE_STEP_MS: '150', FIXTURE_MODEL_FILE: modelFile, FIXTURE_STEP_LOG: stepLog });
+    workers = await startTestWorkers(configFile, { launcher });
     ({ ctx, client } = workers);
   });
 

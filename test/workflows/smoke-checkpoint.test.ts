@@ -82,10 +82,11 @@ describe('smokeCheckpoint workflow (real stack)', () => {
     writeFileSync(path.join(other.workDir, 'leftover.bin'), 'scratch');
     try {
       const runId = `smoke-lost-${Date.now()}`;
+      const taskQueues = { gpu: ctx.config.taskQueues.gpu, cpu: other.config.taskQueues.cpu };
       const run = client.workflow.execute('smokeCheckpoint', {
         workflowId: smokeWorkflowId(runId),
         taskQueue: ctx.config.taskQueues.cpu,
-        args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues: { gpu: ctx.config.taskQueues.gpu, cpu: other.config.taskQueues.cpu } }],
+        args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues }],
       });
       await assert.rejects(run, (err: Error) => {
         assert.ok(err instanceof WorkflowFailedError, `expected the run to fail, got ${String(err)}`);

@@ -108,7 +108,8 @@ describe('trainStage workflow (real stack, fixture trainer)', () => {
   it('a lost worker shows at once: short segment heartbeat timeout by default, heartbeat age visible', async () => {
     const runId = `liveness-${Date.now()}`;
     // The preset's stall timeout (120 s) used to be the heartbeat timeout too: a dead worker went unnoticed for 2 min.
-    const config = { ...ctx.config, stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, stallTimeoutSeconds: 120, budget: { ...s.budget, maxSteps: 24 } } : s)) };
+    const stages = ctx.config.stages.map((s, i) => (i === 0 ? { ...s, stallTimeoutSeconds: 120, budget: { ...s.budget, maxSteps: 24 } } : s));
+    const config = { ...ctx.config, stages };
     const handle = await client.workflow.start('trainStage', {
       workflowId: stageWorkflowId(runId, 1),
       taskQueue: ctx.config.taskQueues.cpu,
