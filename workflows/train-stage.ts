@@ -264,21 +264,25 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     const stepBefore = carry.step;
     const result = await runSegment(stopAt);
     carry.segment += 1;
+    /** Checkpoints this segment committed that the workflow knows of (to evaluate). */
+    let committed: CheckpointRef[] = [];
     if (result) {
       recordSegment(result, stepBefore, startedAt);
       upsertSearchAttributes([{ key: CHECKPOINT_STEP, value: carry.step }]);
+      committed = result.committed;
     } else if (current().name === 'stopping' && patched('pause-resolves-stopped-segment')) {
-      // The stopped trainer committed a checkpoint on its way out: show it while paused.
+      // The stopped trainer committed a checkpoint on its way out: show it while paused (and evaluate it on resume).
       const { ref } = await cpu.resolveLatestCheckpoint({ runId: input.runId, stage: stageKey(input.stage), mode: 'shallow' });
       if (ref && ref.step > carry.step) {
         carry.step = ref.step;
         carry.lastCheckpoint = ref;
+        committed = [ref];
       }
     }
     endSegment();
     // New evaluations wait for a resume like everything else.
     await condition(notPaused);
-    if (result) await startEvaluations(result.committed);
+    await startEvaluations(committed);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof trainStage>({ ...input, state: { ...carry, paused: pausedSince() !== null, pausedSince: pausedSince() } });
