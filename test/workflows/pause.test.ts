@@ -42,9 +42,10 @@ async function until<T>(read: () => Promise<T>, predicate: (v: T) => boolean, wh
 
 const stageProgress = (runId: string, stage: number) => () => client.workflow.getHandle(stageWorkflowId(runId, stage)).query(stageProgressQuery);
 
-function fixtureProcesses(): string[] {
+/** Fixture trainers of one run (its job files live under a folder named for the run; other tests may run too). */
+function fixtureProcesses(runId: string): string[] {
   try {
-    return execFileSync('pgrep', ['-f', 'counter-trainer.ts'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `counter-trainer.ts --job .*/${runId}/`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
   } catch {
     return [];
   }
@@ -74,7 +75,7 @@ async function assertHolds(runId: string, stage: number, ms: number): Promise<St
   assert.equal(before.state, 'paused');
   assert.equal(before.etaSeconds, null, 'no ETA while paused');
   assert.ok(before.pausedSince, 'paused since a time');
-  assert.deepEqual(fixtureProcesses(), [], 'no trainer runs while paused');
+  assert.deepEqual(fixtureProcesses(runId), [], 'no trainer runs while paused');
   // The observation window: nothing may happen while paused.
   await delay(ms);
   const afterwards = await stageProgress(runId, stage)();
