@@ -9,6 +9,7 @@ import { registerMiniCommands } from './mini-commands';
 import { registerReportCommand } from './report-command';
 import { registerRunCommand } from './run-command';
 import { registerRunControlCommands } from './run-control-commands';
+import { registerRetryCommand } from './retry-command';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 import { exitQuietlyOnClosedStdout } from './terminal';
@@ -31,6 +32,7 @@ registerWatchCommand(program);
 registerMiniCommands(program);
 registerRunCommand(program);
 registerRunControlCommands(program);
+registerRetryCommand(program);
 registerServeCommands(program);
 registerDemoCommand(program);
 

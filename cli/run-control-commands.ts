@@ -2,7 +2,15 @@
 import type { Command } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
-import { pauseUpdate, pipelineProgressQuery, resumeUpdate, setMaxStepsUpdate } from '../contracts/training-messages';
+import {
+  pauseUpdate,
+  pipelineProgressQuery,
+  resumeUpdate,
+  runPauseUpdate,
+  runResumeUpdate,
+  setMaxStepsUpdate,
+} from '../contracts/training-messages';
+import { describeLiveness } from '../infra/temporal/segment-liveness';
 import { withContext } from './context';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { pipelineProgress } from './run-progress';
@@ -49,7 +57,7 @@ async function printStatus(client: Client, runId: string, json: boolean): Promis
     return;
   }
   const p = progress;
-  console.log(`run ${runId}: ${desc.status.name}, phase ${p.pipeline.phase}`);
+  console.log(`run ${runId}: ${p.status}, phase ${p.pipeline.phase}`);
   const table = makeTable(['stage', 'state', 'step', 'last checkpoint', 'reward (last)', 'eta']);
   for (const [k, ref] of Object.entries(p.pipeline.completed)) table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
   if (p.stage) {
@@ -60,10 +68,11 @@ async function printStatus(client: Client, runId: string, json: boolean): Promis
       `${p.stage.step}/${p.stage.maxSteps}`,
       p.stage.lastCheckpoint?.prefix ?? '-',
       r ? r.reward.toFixed(4) : '-',
-      !open || p.stage.etaSeconds === null ? '-' : `${p.stage.etaSeconds}s`,
+      !open || p.stage.etaSeconds === null || p.stage.state === 'paused' ? '-' : `${p.stage.etaSeconds}s`,
     ]);
   }
   console.log(table.toString());
+  if (open && p.segment && p.stage?.state !== 'paused') console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
 }
 
 export function registerRunControlCommands(program: Command): void {
@@ -74,13 +83,23 @@ export function registerRunControlCommands(program: Command): void {
     });
 
   for (const [name, description] of [
-    ['pause', 'stop the running stage after it commits a checkpoint'],
-    ['resume', 'continue a paused stage'],
+    ['pause', 'hold the whole run: the trainer checkpoints and stops, nothing new starts (--stage N: that stage only)'],
+    ['resume', 'continue a paused run (--stage N: that stage only)'],
   ] as const) {
     addConfigOption(program.command(name).description(description).argument('<run>', 'run id'))
       .option(...stageOption)
       .action(async (runId: string, opts: { config?: string; stage?: number }) => {
         await withContext(configFileOf(opts.config), async (ctx) => {
+          if (opts.stage === undefined) {
+            // The pipeline holds the run (current stage, next stages, evaluations) and tells the running stage.
+            const run = (await ctx.client()).workflow.getHandle(runWorkflowId(runId));
+            const ack = await run.executeUpdate(name === 'pause' ? runPauseUpdate : runResumeUpdate).catch((err: unknown) => {
+              throw updateError(err);
+            });
+            const where = ack.stage === null ? '' : ` (stage-${ack.stage})`;
+            console.log(`run ${runId}: ${ack.paused ? `paused since ${ack.pausedSince}` : 'resumed'}${where}`);
+            return;
+          }
           const handle = await stageHandle(await ctx.client(), runId, opts.stage);
           const send = name === 'pause' ? handle.executeUpdate(pauseUpdate) : handle.executeUpdate(resumeUpdate);
           const ack = await send.catch((err: unknown) => {

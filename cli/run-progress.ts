@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../configs/load';
 import { runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
 import { pipelineProgressQuery, stageProgressQuery, type PipelineProgress, type StageProgress } from '../contracts/training-messages';
+import { segmentLiveness, type SegmentLiveness } from '../infra/temporal/segment-liveness';
 import type { PipelineResult } from '../workflows/realgen-pipeline';
 import { stdoutIsTty } from './terminal';
 
@@ -15,7 +16,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface RunProgress {
   pipeline: PipelineProgress;
   stage: StageProgress | null;
+  /** The workflow status, or `paused since <time>` while the run is paused. */
   status: string;
+  /** The running segment's last heartbeat, or "worker lost" (null when no segment runs). */
+  segment: SegmentLiveness | null;
 }
 
 /** The pipeline's progress query, plus the running stage's (null while none runs or it cannot answer). */
@@ -24,13 +28,16 @@ export async function pipelineProgress(client: Client, runId: string): Promise<R
   const desc = await handle.describe();
   const pipeline = await handle.query(pipelineProgressQuery);
   let stage: StageProgress | null = null;
+  let segment: SegmentLiveness | null = null;
   if (pipeline.currentStage !== null) {
-    stage = await client.workflow
-      .getHandle(stageWorkflowId(runId, pipeline.currentStage))
-      .query(stageProgressQuery)
-      .catch(() => null);
+    const stageWf = client.workflow.getHandle(stageWorkflowId(runId, pipeline.currentStage));
+    stage = await stageWf.query(stageProgressQuery).catch(() => null);
+    if (stage && stage.state !== 'done') segment = await segmentLiveness(stageWf, stage.heartbeatTimeoutSeconds ?? 120).catch(() => null);
   }
-  return { pipeline, stage, status: desc.status.name };
+  // A paused run is not "RUNNING" to its operator: say since when it holds.
+  const pausedSince = pipeline.pausedSince ?? stage?.pausedSince ?? null;
+  const status = desc.status.name === 'RUNNING' && pausedSince ? `paused since ${pausedSince}` : desc.status.name;
+  return { pipeline, stage, status, segment };
 }
 
 interface StageView {

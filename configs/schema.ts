@@ -75,6 +75,12 @@ export const WorkersSchema = strict({
     cpuSlots: int(1).default(1),
     /** Seconds a stopping worker waits for trainers to flush a checkpoint (Temporal's default is 0). @default 120 */
     shutdownGraceSeconds: int(1).default(120),
+    /**
+     * Seconds without a heartbeat before Temporal declares a trainer segment's worker lost and retries it elsewhere.
+     * The supervisor heartbeats every few seconds whatever the trainer does, so this only bounds how long a dead
+     * worker goes unnoticed. @default 10
+     */
+    heartbeatTimeoutSeconds: int(3).default(10),
   }).prefault({}),
   cpu: strict({
     /** Concurrent CPU activities per worker. @default 4 */

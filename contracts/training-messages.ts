@@ -1,5 +1,5 @@
 /** Messages of the training workflows: updates (acknowledged, validated) and queries (read-only). */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CheckpointRef } from './checkpoint-manifest';
 
 /** What `progress` returns for one stage. */
@@ -10,16 +10,21 @@ export interface StageProgress {
   step: number;
   maxSteps: number;
   segment: number;
+  /** Paused (or being paused): no segment, evaluation or next stage starts until resumed. */
   paused: boolean;
-  /** `running`, `paused`, `stopping` (a segment is being stopped), `done`. */
+  /** When the pause began (ISO time), null when not paused. */
+  pausedSince: string | null;
+  /** `running`, `paused`, `stopping` (a segment is being stopped for a pause), `done`. */
   state: 'running' | 'paused' | 'stopping' | 'done';
   lastCheckpoint: CheckpointRef | null;
   /** Mean reward of the most recent steps (oldest first). */
   recentRewards: Array<{ step: number; reward: number }>;
-  /** Seconds to finish at the recent step rate; null until measurable. */
+  /** Seconds to finish at the recent step rate; null until measurable and while paused. */
   etaSeconds: number | null;
   /** Evaluations started for this stage (workflow ids). */
   evaluations: string[];
+  /** Heartbeat timeout of the trainer segments: a heartbeat older than this means the worker is lost. */
+  heartbeatTimeoutSeconds: number;
 }
 
 /** What the pipeline's `progress` returns. */
@@ -29,6 +34,18 @@ export interface PipelineProgress {
   currentStage: number | null;
   phase: 'preparing' | 'training' | 'evaluating' | 'done';
   completed: Record<string, CheckpointRef | null>;
+  /** When the run was paused (ISO time), null when it is not paused. */
+  pausedSince: string | null;
+  /** Evaluations started by the run's stages and for its final checkpoint (workflow ids). */
+  evaluations: string[];
+}
+
+/** The pipeline's answer to `pause` / `resume`: the run as a whole holds, whatever stage it is in. */
+export interface RunPauseAck {
+  paused: boolean;
+  pausedSince: string | null;
+  /** The stage the pause was forwarded to, if one was running. */
+  stage: number | null;
 }
 
 /** Stop scheduling segments and stop the running one after it commits a checkpoint. */
@@ -37,6 +54,12 @@ export const pauseUpdate = defineUpdate<{ paused: true; step: number }>('pause')
 export const resumeUpdate = defineUpdate<{ paused: false; step: number }>('resume');
 /** Change the stage's step budget; must not be below the steps already completed. */
 export const setMaxStepsUpdate = defineUpdate<{ maxSteps: number }, [number]>('setMaxSteps');
+/** Pause (true) or resume (false) the whole run: sent by the run's pipeline to its running stage. */
+export const runPausedSignal = defineSignal<[boolean]>('runPaused');
+/** Pause a whole run (sent to the pipeline workflow): the running stage stops, nothing new starts until resumed. */
+export const runPauseUpdate = defineUpdate<RunPauseAck>('pause');
+/** Resume a paused run (sent to the pipeline workflow). */
+export const runResumeUpdate = defineUpdate<RunPauseAck>('resume');
 /** Progress of a stage. */
 export const stageProgressQuery = defineQuery<StageProgress>('progress');
 /** Progress of a pipeline. */

@@ -1,9 +1,11 @@
 /**
- * Builds the `Worker`s of each task-queue class with explicit concurrency. The CPU class also hosts the
- * workflows (workflow code needs no GPU).
+ * The one worker factory (worker processes, the CLI's embedded workers and tests): builds the `Worker` of each
+ * task-queue class with the activities activities/registry.ts assigns to that queue and explicit concurrency.
+ * The CPU class also hosts the workflows (workflow code needs no GPU).
  */
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { cpuActivities, gpuActivities, type WorkerContext } from './worker-context';
+import { cpuQueueActivities, gpuQueueActivities } from '../activities/registry';
+import type { WorkerContext } from './worker-context';
 
 export type WorkerClass = 'cpu' | 'gpu';
 
@@ -38,11 +40,14 @@ export async function createWorker(ctx: WorkerContext, cls: WorkerClass): Promis
       connection: ctx.connection,
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueues.gpu,
-      activities: gpuActivities(ctx),
+      activities: gpuQueueActivities(ctx),
       // One activity per trainer slot: a second trainer on the same GPUs would fight for memory.
       maxConcurrentActivityTaskExecutions: gpuSlots(config),
       // Temporal's default is 0 (cancel at once); trainers need time to flush a checkpoint after SIGTERM.
       shutdownGraceTime: `${config.workers.gpu.shutdownGraceSeconds + 10}s`,
+      // Pause and cancellation reach a trainer through heartbeat responses; the default throttle (80% of the
+      // heartbeat timeout, up to 60 s) would let it train on that long. One tiny RPC per second per trainer.
+      maxHeartbeatThrottleInterval: '1 second',
     });
   }
   return await Worker.create({
@@ -50,8 +55,31 @@ export async function createWorker(ctx: WorkerContext, cls: WorkerClass): Promis
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueues.cpu,
     workflowBundle: await workflowBundle(),
-    activities: cpuActivities(ctx),
+    activities: cpuQueueActivities(ctx),
     maxConcurrentActivityTaskExecutions: config.workers.cpu.maxConcurrentActivities,
     shutdownGraceTime: '10s',
   });
+}
+
+/** Workers of some classes, running; `stop()` shuts them down gracefully and waits until they have stopped. */
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Settles when every worker has stopped (rejects with the first worker failure). */
+  running: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Creates and runs the workers of `classes` on one context (the context stays open; close it after `stop()`). */
+export async function startWorkers(ctx: WorkerContext, classes: readonly WorkerClass[]): Promise<RunningWorkers> {
+  const workers: Worker[] = [];
+  for (const cls of classes) workers.push(await createWorker(ctx, cls));
+  const running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  return {
+    workers,
+    running,
+    async stop() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await running;
+    },
+  };
 }

@@ -1,6 +1,6 @@
 /** Shared `main` of the worker entry points: parse flags, build the context, run until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
-import { createWorker, type WorkerClass } from './create-workers';
+import { startWorkers, type WorkerClass } from './create-workers';
 import { createWorkerContext } from './worker-context';
 
 export async function runWorkerMain(classes: WorkerClass[], argv = process.argv.slice(2)): Promise<void> {
@@ -19,9 +19,9 @@ export async function runWorkerMain(classes: WorkerClass[], argv = process.argv.
     });
     ctx.config.workers.gpu.gpuIds = ids;
   }
-  const workers = await Promise.all(classes.map((cls) => createWorker(ctx, cls)));
+  const workers = await startWorkers(ctx, classes);
   console.log(JSON.stringify({ level: 'info', msg: 'workers started', classes, address: ctx.config.temporal.address }));
   // Worker.run() installs SIGINT/SIGTERM handlers that start a graceful shutdown (shutdownGraceTime applies).
-  await Promise.all(workers.map((w) => w.run()));
-  await ctx.connection.close();
+  await workers.running;
+  await ctx.close();
 }

@@ -1,28 +1,26 @@
 /**
- * What every worker process needs, built once from the run config: the Temporal connection, the S3 client and
- * checkpoint store, and the activity implementations per task-queue class.
+ * What every worker process needs, built once from the run config: the Temporal connection, a lazily built client,
+ * the checkpoint store and a scratch folder. Which activities a queue serves is decided in activities/registry.ts.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { connectClient } from '../infra/temporal/temporal-client';
-import { createCheckpointActivities, createCheckpointDiscovery } from '../activities/checkpoint-activities';
-import { createDataActivities } from '../activities/data-activities';
-import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
-import { GpuPool } from '../activities/training/gpu-pool';
 import { defaultLauncher } from '../activities/training/external-launcher';
 import type { TrainerLauncher } from '../activities/training/trainer-launchers';
-import { createTrainerSupervisor } from '../activities/training/trainer-supervisor';
+import type { ActivityDeps } from '../activities/registry';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
 import type { RunConfig } from '../configs/schema';
 import { CheckpointStore, type StoreLogger } from '../infra/s3/checkpoint-store';
 import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import { temporalTls } from '../infra/temporal/temporal-tls';
 
-export const PRODUCER = { name: 'realgen', version: '0.1.0' };
+export { PRODUCER } from '../activities/registry';
 
-export interface WorkerContext {
+/** The clients of one worker process; also the dependencies its activities are built from. */
+export interface WorkerContext extends ActivityDeps {
   loaded: LoadedConfig;
   config: RunConfig;
   connection: NativeConnection;
@@ -30,6 +28,8 @@ export interface WorkerContext {
   workDir: string;
   /** Starts trainer processes per backend (tests swap in a fixture trainer). */
   launcher: TrainerLauncher;
+  /** Closes the Temporal connection and the activities' client (if one was built); removes a default scratch folder. */
+  close(): Promise<void>;
 }
 
 export interface WorkerContextOptions {
@@ -75,40 +75,23 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
-  const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
-  return { loaded, config, connection, store, workDir, launcher: options.launcher ?? defaultLauncher };
-}
-
-/** Activities served on the GPU queue (trainers, checkpoint commits, generation). */
-export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'config' | 'launcher'>) {
-  const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
-  const gpu = ctx.config.workers.gpu;
-  const supervisor = createTrainerSupervisor({
-    store: ctx.store,
-    workDir: ctx.workDir,
-    gpuPool: new GpuPool(gpu.gpuIds, gpu.gpusPerTrainer, gpu.cpuSlots),
-    launcher: ctx.launcher,
-    producer: PRODUCER,
-    graceSeconds: gpu.shutdownGraceSeconds,
-  });
-  return {
-    writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint,
-    runTrainerSegment: supervisor.runTrainerSegment,
-    ...evaluationGpuActivities({ store: ctx.store, workDir: ctx.workDir }),
-  };
-}
-
-/** Activities served on the CPU queue (resolution, verification, data, reports). */
-export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'loaded'>) {
-  const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
-  const data = createDataActivities({ store: ctx.store });
-  // A client for joining evaluations, built on first use (workers only hold a NativeConnection).
+  // Unique per context (tests run several in one process), removed again by close().
+  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), `realgen-worker-${process.pid}-`)));
+  // A client for activities that talk to Temporal, built on first use (workers only need the NativeConnection).
   let client: Promise<Client> | undefined;
   return {
-    resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
-    verifyCheckpoint: checkpoints.verifyCheckpoint,
-    prepareData: data.prepareData,
-    ...createCheckpointDiscovery({ store: ctx.store }),
-    ...evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir, client: () => (client ??= connectClient(ctx.loaded)) }),
+    loaded,
+    config,
+    connection,
+    store,
+    workDir,
+    launcher: options.launcher ?? defaultLauncher,
+    client: () => (client ??= connectClient(loaded)),
+    async close() {
+      await connection.close();
+      if (client) await (await client).connection.close();
+      // The per-process scratch folder holds downloaded checkpoints and models: hundreds of MB per worker.
+      if (options.workDir === undefined) await rm(workDir, { recursive: true, force: true });
+    },
   };
 }

@@ -11,7 +11,7 @@
  * checks for it, so a retried step or a restarted evaluation skips finished shards.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { EvaluationActivities } from '../activities/evaluation/evaluation-activities';
+import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
 import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../contracts/evaluation';
 
 /** The evaluation itself (`EvalSpec`: key, suite, source, row name, config) plus where its activities run. */
@@ -38,32 +38,19 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promise<EvaluationResult> {
-  // Planning reads the RealBench jsonl (and mirrors it from S3 when configured that way).
-  const planner = proxyActivities<EvaluationActivities>({
+  // CPU queue: planning (a first S3 mirror of RealBench), arena judging (network-bound LLM or two tiny detector
+  // calls per pair) and aggregation (re-reads every shard, renders charts and the report).
+  const cpu = proxyActivities<CpuQueueActivities>({
     taskQueue: input.taskQueues.cpu,
-    startToCloseTimeout: '30 minutes', // a first S3 mirror of RealBench downloads ~1k photos
-    heartbeatTimeout: '2 minutes', // one heartbeat per mirrored file
+    startToCloseTimeout: '2 hours', // the longest CPU step: judging a shard against a rate-limited LLM endpoint
+    heartbeatTimeout: '5 minutes', // one heartbeat per mirrored file, per chunk of judged pairs, between report phases
     retry: { maximumAttempts: 5 },
   });
-  // Generation and detector scoring hold the accelerator; they heartbeat per batch / per detector.
-  const gpu = proxyActivities<EvaluationActivities>({
+  // GPU queue: generation and detector scoring hold the accelerator; they heartbeat per batch / per detector.
+  const gpu = proxyActivities<GpuQueueActivities>({
     taskQueue: input.taskQueues.gpu,
     startToCloseTimeout: '2 hours', // a shard of a large external generator at 1024² can take that long
     heartbeatTimeout: '5 minutes', // model load + one batch or one detector pass is the longest silent phase
-    retry: { maximumAttempts: 5 },
-  });
-  // Arena judging on the CPU queue: an LLM judge is network-bound, the local judge is two tiny detector calls per pair.
-  const judge = proxyActivities<EvaluationActivities>({
-    taskQueue: input.taskQueues.cpu,
-    startToCloseTimeout: '2 hours', // rate-limited LLM endpoints with retries and backoff
-    heartbeatTimeout: '5 minutes', // one heartbeat per chunk of concurrency×2 pairs
-    retry: { maximumAttempts: 5 },
-  });
-  // Aggregation re-reads every shard's JSON and renders charts and the HTML report.
-  const reporter = proxyActivities<EvaluationActivities>({
-    taskQueue: input.taskQueues.cpu,
-    startToCloseTimeout: '20 minutes', // a full-suite report with images inlined
-    heartbeatTimeout: '5 minutes', // heartbeats between phases
     retry: { maximumAttempts: 5 },
   });
 
@@ -76,15 +63,15 @@ export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promis
     configBaseDir: input.configBaseDir,
     configDigest: input.configDigest,
   };
-  const plan = await planner.planEvaluation(spec);
+  const plan = await cpu.planEvaluation(spec);
   const planRef = { evalDigest: plan.evalDigest, shardsPrefix: plan.shardsPrefix, planKey: plan.planKey };
   const steps = await mapLimit(plan.shards, input.shardConcurrency ?? 2, async (shard): Promise<ShardStepResult[]> => {
     const shardInput: ShardInput = { spec, plan: planRef, shard: shard.index };
     const generated = await gpu.generateShard(shardInput);
     const scored = await gpu.scoreShard(shardInput);
-    const judged = await judge.judgeShard(shardInput);
+    const judged = await cpu.judgeShard(shardInput);
     return [generated, scored, judged];
   });
-  const result = await reporter.aggregateEvaluation({ spec, plan });
+  const result = await cpu.aggregateEvaluation({ spec, plan });
   return { ...result, skippedSteps: steps.flat().filter((s) => s.skipped).length };
 }

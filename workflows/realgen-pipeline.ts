@@ -3,16 +3,23 @@
  * (diffusion model, optimizer frozen) → stage 3 (joint) → final RealBench evaluation. Each stage is a child
  * workflow (`run/<id>/stage/<n>`), so it can be watched, paused and resumed on its own.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, executeChild, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
-import type { DataActivities, PreparedData } from '../activities/data-activities';
+import { ParentClosePolicy, condition, patched, proxyActivities, setHandler, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import type { PreparedData } from '../activities/data-activities';
+import type { CpuQueueActivities } from '../activities/registry';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
-import { checkpointEvaluation } from './evaluation-request';
 import { stageKey, stageWorkflowId } from '../contracts/ids';
 import { RUN_ID, STAGE } from '../contracts/search-attributes';
+import {
+  pipelineProgressQuery,
+  runPausedSignal,
+  runPauseUpdate,
+  runResumeUpdate,
+  type PipelineProgress,
+  type RunPauseAck,
+} from '../contracts/training-messages';
+import { checkpointEvaluation, startEvaluationOnce } from './start-evaluation';
 import type { trainStage } from './train-stage';
-import { pipelineProgressQuery, type PipelineProgress } from '../contracts/training-messages';
 
 export interface PipelineInput {
   runId: string;
@@ -33,18 +40,46 @@ export interface PipelineResult {
 }
 
 export async function realgenPipeline(input: PipelineInput): Promise<PipelineResult> {
-  // Data preparation uploads RealBench once per content hash; heartbeats every 50 files.
-  const data = proxyActivities<DataActivities>({
+  // CPU queue: data preparation uploads RealBench once per content hash.
+  const cpu = proxyActivities<CpuQueueActivities>({
     taskQueue: input.config.taskQueues.cpu,
     startToCloseTimeout: '1 hour', // first upload of 1041 photos on a slow link
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: '2 minutes', // one heartbeat per 50 uploaded files
     retry: { maximumAttempts: 10 },
   });
 
-  const progress: PipelineProgress = { runId: input.runId, currentStage: null, phase: 'preparing', completed: {} };
-  setHandler(pipelineProgressQuery, () => progress);
+  const progress: PipelineProgress = {
+    runId: input.runId,
+    currentStage: null,
+    phase: 'preparing',
+    completed: {},
+    pausedSince: null,
+    evaluations: [],
+  };
+  /** The stage child now running, to forward pause/resume to. */
+  const current: { stage: ChildWorkflowHandle<typeof trainStage> | null } = { stage: null };
 
-  const prepared = await data.prepareData({ config: input.config, configBaseDir: input.configBaseDir });
+  // --- handlers: pause holds the whole run; the running stage is told, nothing new starts until resume ---
+  const ack = (): RunPauseAck => ({
+    paused: progress.pausedSince !== null,
+    pausedSince: progress.pausedSince,
+    stage: current.stage ? progress.currentStage : null,
+  });
+  setHandler(pipelineProgressQuery, () => progress);
+  setHandler(runPauseUpdate, async () => {
+    progress.pausedSince ??= new Date().toISOString();
+    await current.stage?.signal(runPausedSignal, true);
+    return ack();
+  });
+  setHandler(runResumeUpdate, async () => {
+    progress.pausedSince = null;
+    await current.stage?.signal(runPausedSignal, false);
+    return ack();
+  });
+  const notPaused = () => progress.pausedSince === null;
+
+  // --- the run ---
+  const prepared = await cpu.prepareData({ config: input.config, configBaseDir: input.configBaseDir });
   progress.phase = 'training';
 
   const completed: Record<string, CheckpointRef | null> = {};
@@ -58,8 +93,9 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
     for (const [k, ref] of Object.entries(completed)) if (ref) initFrom[k] = ref;
     const warm = input.startFrom?.[key];
     if (warm) initFrom[key] = warm;
+    await condition(notPaused);
     progress.currentStage = stage.stage;
-    const result = await executeChild<typeof trainStage>('trainStage', {
+    const handle = await startChild<typeof trainStage>('trainStage', {
       workflowId: stageWorkflowId(input.runId, stage.stage),
       taskQueue: input.config.taskQueues.cpu,
       // Cancelling the run asks the stage to stop its trainer after a checkpoint.
@@ -70,28 +106,29 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
       ],
       args: [{ runId: input.runId, stage: stage.stage, config: input.config, configBaseDir: input.configBaseDir, configDigest: input.configDigest, initFrom }],
     });
+    current.stage = handle;
+    // Paused while the child was being started: it has not heard of it yet.
+    if (!notPaused()) await handle.signal(runPausedSignal, true);
+    const result = await handle.result();
+    current.stage = null;
     completed[key] = result.lastCheckpoint;
     progress.completed = { ...completed };
+    progress.evaluations = [...new Set([...progress.evaluations, ...result.evaluations])];
   }
   progress.currentStage = null;
 
   let finalEvaluation: string | null = null;
   const last = Object.values(completed).filter((r): r is CheckpointRef => r !== null).at(-1);
   if (last && input.evaluateFinal !== false) {
+    await condition(notPaused);
     progress.phase = 'evaluating';
-    const evaluation = checkpointEvaluation(last, `${input.runId}/final`, input);
-    finalEvaluation = evaluation.workflowId;
-    try {
-      await startChild('evaluateCheckpoint', {
-        workflowId: finalEvaluation,
-        taskQueue: input.config.taskQueues.cpu,
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [evaluation.input],
-      });
-    } catch (err) {
-      // The stage already evaluates this exact checkpoint: its evaluation is the run's final one.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    const request = { ref: last, name: `${input.runId}/final`, runId: input.runId, run: input };
+    finalEvaluation = checkpointEvaluation(request).workflowId;
+    // A stage already evaluates this exact checkpoint: that evaluation is the run's final one. Starting it again
+    // would only fail (a red "already started" event in the UI).
+    const alreadyStarted = progress.evaluations.includes(finalEvaluation) && patched('final-evaluation-started-once');
+    if (!alreadyStarted) await startEvaluationOnce(request);
+    progress.evaluations = [...new Set([...progress.evaluations, finalEvaluation])];
   }
   progress.phase = 'done';
   return { data: prepared, stages: completed, finalEvaluation };

@@ -3,9 +3,10 @@
  * the newest valid checkpoint of that run and deep-verifies it.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { CheckpointActivities } from '../activities/checkpoint-activities';
+import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import type { SkippedCheckpoint } from '../contracts/checkpoint-manifest';
+import { realgenFailure } from '../contracts/failures';
 
 export interface SmokeCheckpointInput {
   runId: string;
@@ -24,14 +25,14 @@ export interface SmokeCheckpointResult {
 
 export async function smokeCheckpoint(input: SmokeCheckpointInput): Promise<SmokeCheckpointResult> {
   // Writer: runs where trainers run. Uploads heartbeat per file, so a dead worker is noticed in a minute.
-  const writer = proxyActivities<CheckpointActivities>({
+  const writer = proxyActivities<GpuQueueActivities>({
     taskQueue: input.taskQueues.gpu,
     startToCloseTimeout: '30 minutes', // a multi-GiB upload on a slow link
     heartbeatTimeout: '1 minute', // one heartbeat per uploaded file
     retry: { maximumAttempts: 5 },
   });
   // Readers: resolution and deep verification stream every object back once.
-  const reader = proxyActivities<CheckpointActivities>({
+  const reader = proxyActivities<CpuQueueActivities>({
     taskQueue: input.taskQueues.cpu,
     startToCloseTimeout: '30 minutes', // deep verify re-reads the whole checkpoint
     retry: { maximumAttempts: 5 },
@@ -45,7 +46,11 @@ export async function smokeCheckpoint(input: SmokeCheckpointInput): Promise<Smok
     configDigest: input.configDigest,
   });
   const { ref, skipped } = await reader.resolveLatestCheckpoint({ runId: input.runId, stage: 'smoke' });
-  if (ref === null) throw new Error(`no valid checkpoint found for ${input.runId} right after committing one`);
+  // A failure from the vocabulary fails the run; a plain Error would fail the workflow task and retry it forever.
+  if (ref === null) {
+    const why = `no valid checkpoint found for ${input.runId} right after committing one (do both queues' workers use the same bucket?)`;
+    throw realgenFailure('CheckpointNotFound', why, { committed: committed.prefix, skipped: skipped.length });
+  }
   const verified = await reader.verifyCheckpoint(ref);
   return { committed, resolved: ref, skipped, verified };
 }

@@ -6,37 +6,49 @@
  * Pause, a lowered step budget and workflow cancellation all stop the running segment the same way: its scope is
  * cancelled, the supervisor sends SIGTERM, the trainer commits a checkpoint, and the activity confirms the
  * cancellation (WAIT_CANCELLATION_COMPLETED: the GPU slot is not reused before the trainer has stopped).
+ *
+ * Pause holds the whole stage: no segment starts, no evaluation starts, and the stage does not finish (even when the
+ * stopped segment reached maxSteps) until it is resumed, so the next stage of the run cannot start either.
  */
 import {
   ActivityCancellationType,
-  ApplicationFailure,
   CancellationScope,
-  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { TrainerSupervisorActivities, TrainerSegmentResult } from '../activities/training/trainer-supervisor';
+import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
+import type { TrainerSegmentResult } from '../activities/training/trainer-supervisor';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
-import { checkpointEvaluation } from './evaluation-request';
+import { realgenFailure } from '../contracts/failures';
+import { segmentHeartbeatSeconds } from '../contracts/heartbeat-timeout';
 import { stageKey } from '../contracts/ids';
 import { CHECKPOINT_STEP } from '../contracts/search-attributes';
-import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from '../contracts/training-messages';
+import {
+  pauseUpdate,
+  resumeUpdate,
+  runPausedSignal,
+  setMaxStepsUpdate,
+  stageProgressQuery,
+  type StageProgress,
+} from '../contracts/training-messages';
+import { checkpointEvaluation, startEvaluationOnce } from './start-evaluation';
 
-/** Compact state carried across continue-as-new. */
-export interface StageState {
+/** Compact state carried across continue-as-new (the `state` field of the input). */
+export interface StageCarry {
   step: number;
   segment: number;
   maxSteps: number;
   paused: boolean;
+  /** When the pause began (ISO time); absent in states carried by older code. */
+  pausedSince?: string | null;
   lastCheckpoint: CheckpointRef | null;
   evaluations: string[];
   recentRewards: Array<{ step: number; reward: number }>;
@@ -51,7 +63,7 @@ export interface TrainStageInput {
   /** Final checkpoints of earlier stages, by stage key (`stage-1`). */
   initFrom: Record<string, CheckpointRef>;
   /** Present after continue-as-new. */
-  state?: StageState;
+  state?: StageCarry;
 }
 
 export interface TrainStageResult {
@@ -61,6 +73,34 @@ export interface TrainStageResult {
   evaluations: string[];
 }
 
+/** A segment in flight: its scope (cancelled to stop it) and the step it was asked to reach. */
+interface RunningSegment {
+  scope: CancellationScope;
+  stopAt: number;
+}
+
+/**
+ * Where the stage is. Every transition assigns a new value:
+ *
+ *   idle ──segment starts──▶ running ──segment ends──▶ idle ──budget reached──▶ done
+ *     │                        │ pause                                   ▲
+ *     │ pause                  ▼                                         │
+ *     └──────────────────▶ paused ◀──segment ends── stopping             │
+ *                            │ resume ────────────────────────────────▶ idle
+ */
+type StageState =
+  | { name: 'idle' }
+  | { name: 'running'; segment: RunningSegment }
+  | { name: 'stopping'; segment: RunningSegment; since: string }
+  | { name: 'paused'; since: string }
+  | { name: 'done' };
+
+/** What the progress query calls each state. */
+const STATE_LABEL = { idle: 'running', running: 'running', stopping: 'stopping', paused: 'paused', done: 'done' } as const satisfies Record<
+  StageState['name'],
+  StageProgress['state']
+>;
+
 /** The mean of the reward keys a trainer reports (`reward` when present). */
 function rewardOf(metrics: Record<string, number>): number | null {
   if (typeof metrics.reward === 'number') return metrics.reward;
@@ -69,110 +109,135 @@ function rewardOf(metrics: Record<string, number>): number | null {
 
 export async function trainStage(input: TrainStageInput): Promise<TrainStageResult> {
   const stageCfg = input.config.stages[input.stage - 1];
-  if (stageCfg === undefined) throw ApplicationFailure.create({ type: 'ConfigInvalid', message: `stages[${input.stage - 1}] does not exist`, nonRetryable: true });
+  if (stageCfg === undefined) throw realgenFailure('ConfigInvalid', `stages[${input.stage - 1}] does not exist`);
 
-  // Trainer segments: one process lifetime per attempt. Heartbeats come with every progress line; the local
-  // watchdog handles a stalled trainer, the heartbeat timeout a lost worker.
-  const trainer = proxyActivities<TrainerSupervisorActivities>({
+  // GPU queue: trainer segments, one process lifetime per attempt. The supervisor heartbeats every few seconds
+  // while it lives; the local watchdog handles a stalled trainer, the heartbeat timeout a lost worker.
+  const gpu = proxyActivities<GpuQueueActivities>({
     taskQueue: input.config.taskQueues.gpu,
     startToCloseTimeout: `${Math.ceil(stageCfg.budget.segmentMinutes + 30)} minutes`, // segment cap plus upload slack
-    heartbeatTimeout: `${Math.max(10, Math.min(stageCfg.stallTimeoutSeconds, 300))} seconds`, // a dead worker is noticed this fast
+    heartbeatTimeout: `${segmentHeartbeatSeconds(input.config, stageCfg)} seconds`, // a dead worker is noticed this fast
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // GPU stays ours until the trainer stopped
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 20 },
   });
+  // CPU queue: after a segment stopped for a pause, which checkpoint it committed (a manifest read, no data).
+  const cpu = proxyActivities<CpuQueueActivities>({
+    taskQueue: input.config.taskQueues.cpu,
+    startToCloseTimeout: '5 minutes', // lists one stage's checkpoints and reads their manifests
+    retry: { maximumAttempts: 10 },
+  });
 
-  const s: StageState = input.state ?? {
+  const carry: StageCarry = input.state ?? {
     step: 0,
     segment: 0,
     maxSteps: stageCfg.budget.maxSteps,
     paused: false,
+    pausedSince: null,
     lastCheckpoint: null,
     evaluations: [],
     recentRewards: [],
   };
-  let running: CancellationScope | null = null;
-  let runningStopAt = 0;
-  let rate: { steps: number; ms: number } = { steps: 0, ms: 0 };
-  let done = false;
+  let state: StageState = carry.paused ? { name: 'paused', since: carry.pausedSince ?? new Date().toISOString() } : { name: 'idle' };
+  /** The state as handlers left it (read through a call: the loop's own narrowing does not see handler transitions). */
+  const current = (): StageState => state;
+  const rate = { steps: 0, ms: 0 };
+
+  // --- handlers ---
+  const pause = (): void => {
+    const since = new Date().toISOString();
+    if (state.name === 'running') {
+      state = { name: 'stopping', segment: state.segment, since };
+      state.segment.scope.cancel();
+    } else if (state.name === 'idle') {
+      state = { name: 'paused', since };
+    }
+  };
+  const resume = (): void => {
+    // A stopping segment still ends (it was cancelled); the loop then carries on instead of holding.
+    if (state.name === 'stopping') state = { name: 'running', segment: state.segment };
+    else if (state.name === 'paused') state = { name: 'idle' };
+  };
+  const pausedSince = (): string | null => (state.name === 'paused' || state.name === 'stopping' ? state.since : null);
 
   setHandler(stageProgressQuery, (): StageProgress => {
-    const remaining = Math.max(0, s.maxSteps - s.step);
-    const eta = rate.steps > 0 ? Math.round(((rate.ms / rate.steps) * remaining) / 1000) : null;
+    const remaining = Math.max(0, carry.maxSteps - carry.step);
+    const holding = pausedSince() !== null;
     return {
       runId: input.runId,
       stage: input.stage,
-      step: s.step,
-      maxSteps: s.maxSteps,
-      segment: s.segment,
-      paused: s.paused,
-      state: done ? 'done' : s.paused ? (running ? 'stopping' : 'paused') : 'running',
-      lastCheckpoint: s.lastCheckpoint,
-      recentRewards: s.recentRewards,
-      etaSeconds: eta,
-      evaluations: s.evaluations,
+      step: carry.step,
+      maxSteps: carry.maxSteps,
+      segment: carry.segment,
+      paused: holding,
+      pausedSince: pausedSince(),
+      state: STATE_LABEL[state.name],
+      lastCheckpoint: carry.lastCheckpoint,
+      recentRewards: carry.recentRewards,
+      // No ETA while paused: nothing is progressing.
+      etaSeconds: !holding && rate.steps > 0 ? Math.round(((rate.ms / rate.steps) * remaining) / 1000) : null,
+      evaluations: carry.evaluations,
+      heartbeatTimeoutSeconds: segmentHeartbeatSeconds(input.config, stageCfg),
     };
   });
   setHandler(pauseUpdate, () => {
-    s.paused = true;
-    running?.cancel();
-    return { paused: true as const, step: s.step };
+    pause();
+    return { paused: true as const, step: carry.step };
   });
   setHandler(resumeUpdate, () => {
-    s.paused = false;
-    return { paused: false as const, step: s.step };
+    resume();
+    return { paused: false as const, step: carry.step };
   });
+  // The run's pipeline forwards its pause/resume here (a parent can signal its child, not update it).
+  setHandler(runPausedSignal, (paused: boolean) => (paused ? pause() : resume()));
   setHandler(
     setMaxStepsUpdate,
     (maxSteps: number) => {
-      s.maxSteps = maxSteps;
+      carry.maxSteps = maxSteps;
       // A running segment that would overshoot the new budget is stopped (it checkpoints first).
-      if (running && runningStopAt > maxSteps) running.cancel();
+      if (state.name === 'running' && state.segment.stopAt > maxSteps) state.segment.scope.cancel();
       return { maxSteps };
     },
     {
       validator: (maxSteps: number) => {
         if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new Error(`maxSteps: expected an integer ≥ 1, got ${maxSteps}`);
-        if (maxSteps < s.step) throw new Error(`maxSteps: expected at least the ${s.step} steps already completed, got ${maxSteps}`);
+        if (maxSteps < carry.step) throw new Error(`maxSteps: expected at least the ${carry.step} steps already completed, got ${maxSteps}`);
       },
     },
   );
 
+  const notPaused = () => state.name !== 'paused';
+
   const startEvaluations = async (committed: CheckpointRef[]) => {
     for (const ref of committed) {
       if (ref.step % stageCfg.evalEvery !== 0) continue;
-      const { workflowId, input: evalInput } = checkpointEvaluation(ref, `${input.runId}/${stageKey(input.stage)}@${ref.step}`, input);
-      if (s.evaluations.includes(workflowId)) continue;
-      try {
-        await startChild('evaluateCheckpoint', {
-          workflowId,
-          taskQueue: input.config.taskQueues.cpu,
-          // Evaluations finish on their own even if training ends or is cancelled.
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          args: [evalInput],
-        });
-      } catch (err) {
-        // Someone (a watcher, the CLI) already evaluates this checkpoint: that is the dedupe working.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
-      s.evaluations.push(workflowId);
+      const request = { ref, name: `${input.runId}/${stageKey(input.stage)}@${ref.step}`, runId: input.runId, run: input };
+      if (carry.evaluations.includes(checkpointEvaluation(request).workflowId)) continue;
+      carry.evaluations.push((await startEvaluationOnce(request)).workflowId);
     }
   };
 
-  while (s.step < s.maxSteps) {
-    await condition(() => !s.paused);
-    const stopAt = Math.min(s.step + stageCfg.budget.segmentSteps, s.maxSteps);
-    const startedAt = Date.now();
-    const stepBefore = s.step;
-    let result: TrainerSegmentResult | null = null;
+  const recordSegment = (result: TrainerSegmentResult, stepBefore: number, startedAt: number) => {
+    carry.step = result.step;
+    carry.lastCheckpoint = result.lastCheckpoint ?? carry.lastCheckpoint;
+    for (const m of result.metrics) {
+      const reward = rewardOf(m.metrics);
+      if (reward !== null) carry.recentRewards.push({ step: m.step, reward });
+    }
+    carry.recentRewards = carry.recentRewards.slice(-50);
+    rate.steps += carry.step - stepBefore;
+    rate.ms += Date.now() - startedAt;
+  };
+
+  /** Runs one segment to its stop step (or until stopped); null when it was stopped by us before it returned. */
+  const runSegment = async (stopAt: number): Promise<TrainerSegmentResult | null> => {
     const scope = new CancellationScope();
-    running = scope;
-    runningStopAt = stopAt;
+    state = { name: 'running', segment: { scope, stopAt } };
     try {
-      result = await scope.run(() =>
-        trainer.runTrainerSegment({
+      return await scope.run(() =>
+        gpu.runTrainerSegment({
           runId: input.runId,
           stage: input.stage,
-          segment: s.segment,
+          segment: carry.segment,
           config: input.config,
           configBaseDir: input.configBaseDir,
           configDigest: input.configDigest,
@@ -183,28 +248,49 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     } catch (err) {
       // Our own stop (pause, lowered budget) is expected; a cancelled workflow is not: rethrow it.
       if (!isCancellation(err) || CancellationScope.current().consideredCancelled) throw err;
-    } finally {
-      running = null;
+      return null;
     }
-    s.segment += 1;
+  };
+  /** After a segment (and what it committed is recorded): a stop for a pause now holds, anything else goes on. */
+  const endSegment = () => {
+    state = state.name === 'stopping' ? { name: 'paused', since: state.since } : { name: 'idle' };
+  };
+
+  // --- the loop ---
+  while (carry.step < carry.maxSteps) {
+    await condition(notPaused);
+    const stopAt = Math.min(carry.step + stageCfg.budget.segmentSteps, carry.maxSteps);
+    const startedAt = Date.now();
+    const stepBefore = carry.step;
+    const result = await runSegment(stopAt);
+    carry.segment += 1;
+    /** Checkpoints this segment committed that the workflow knows of (to evaluate). */
+    let committed: CheckpointRef[] = [];
     if (result) {
-      s.step = result.step;
-      s.lastCheckpoint = result.lastCheckpoint ?? s.lastCheckpoint;
-      for (const m of result.metrics) {
-        const reward = rewardOf(m.metrics);
-        if (reward !== null) s.recentRewards.push({ step: m.step, reward });
+      recordSegment(result, stepBefore, startedAt);
+      upsertSearchAttributes([{ key: CHECKPOINT_STEP, value: carry.step }]);
+      committed = result.committed;
+    } else if (current().name === 'stopping' && patched('pause-resolves-stopped-segment')) {
+      // The stopped trainer committed a checkpoint on its way out: show it while paused (and evaluate it on resume).
+      const { ref } = await cpu.resolveLatestCheckpoint({ runId: input.runId, stage: stageKey(input.stage), mode: 'shallow' });
+      if (ref && ref.step > carry.step) {
+        carry.step = ref.step;
+        carry.lastCheckpoint = ref;
+        committed = [ref];
       }
-      s.recentRewards = s.recentRewards.slice(-50);
-      rate = { steps: rate.steps + (s.step - stepBefore), ms: rate.ms + (Date.now() - startedAt) };
-      upsertSearchAttributes([{ key: CHECKPOINT_STEP, value: s.step }]);
-      await startEvaluations(result.committed);
     }
+    endSegment();
+    // New evaluations wait for a resume like everything else.
+    await condition(notPaused);
+    await startEvaluations(committed);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof trainStage>({ ...input, state: s });
+      await continueAsNew<typeof trainStage>({ ...input, state: { ...carry, paused: pausedSince() !== null, pausedSince: pausedSince() } });
     }
   }
-  done = true;
+  // A paused stage does not finish, even when its last segment reached the budget: the run holds here.
+  await condition(notPaused);
+  state = { name: 'done' };
   await condition(allHandlersFinished);
-  return { stage: input.stage, step: s.step, lastCheckpoint: s.lastCheckpoint, evaluations: s.evaluations };
+  return { stage: input.stage, step: carry.step, lastCheckpoint: carry.lastCheckpoint, evaluations: carry.evaluations };
 }

@@ -4,11 +4,10 @@
  * multiple of `evalEvery` — once (the evaluation id is the checkpoint's manifest sha, so a checkpoint already
  * evaluated by training or the CLI is not evaluated again). Runs until cancelled; continues as new when asked.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, allHandlersFinished, condition, continueAsNew, defineQuery, proxyActivities, setHandler, sleep, startChild, workflowInfo } from '@temporalio/workflow';
-import type { CheckpointDiscoveryActivities } from '../activities/checkpoint-activities';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { CpuQueueActivities } from '../activities/registry';
 import type { RunConfig } from '../configs/schema';
-import { checkpointEvaluation } from './evaluation-request';
+import { startEvaluationOnce } from './start-evaluation';
 
 export interface WatchCheckpointsInput {
   runId: string;
@@ -37,7 +36,7 @@ export const watchProgressQuery = defineQuery<WatchProgress>('progress');
 
 export async function watchCheckpoints(input: WatchCheckpointsInput): Promise<WatchProgress> {
   // Listing is cheap (object listing + manifest reads); retried forever because a watcher must outlive outages.
-  const discovery = proxyActivities<CheckpointDiscoveryActivities>({
+  const discovery = proxyActivities<CpuQueueActivities>({
     taskQueue: input.config.taskQueues.cpu,
     startToCloseTimeout: '5 minutes', // lists a prefix and reads small manifests
     retry: { maximumInterval: '5 minutes' },
@@ -50,19 +49,9 @@ export async function watchCheckpoints(input: WatchCheckpointsInput): Promise<Wa
     for (const { ref } of found) {
       progress.afterStep = Math.max(progress.afterStep, ref.step);
       if (ref.step % evalEvery !== 0) continue;
-      const evaluation = checkpointEvaluation(ref, `${input.runId}/${input.stage}@${ref.step}`, input);
-      try {
-        await startChild('evaluateCheckpoint', {
-          workflowId: evaluation.workflowId,
-          taskQueue: input.config.taskQueues.cpu,
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          args: [evaluation.input],
-        });
-        progress.started.push(evaluation.workflowId);
-      } catch (err) {
-        // Already evaluated (or being evaluated): exactly once per checkpoint is the point.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
+      // Already evaluated (or being evaluated) counts as done: exactly once per checkpoint is the point.
+      const evaluation = await startEvaluationOnce({ ref, name: `${input.runId}/${input.stage}@${ref.step}`, runId: input.runId, run: input });
+      if (evaluation.started) progress.started.push(evaluation.workflowId);
     }
     progress.polls += 1;
     if (input.maxPolls !== undefined && progress.polls >= input.maxPolls) return progress;

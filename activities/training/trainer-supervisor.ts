@@ -13,11 +13,12 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Context, CancelledFailure } from '@temporalio/activity';
-import type { RunConfig } from '../../configs/schema';
+import type { RunConfig, StageConfig } from '../../configs/schema';
+import { segmentHeartbeatSeconds } from '../../contracts/heartbeat-timeout';
 import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { realgenFailure, type FailureType } from '../../contracts/failures';
-import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerEvent } from '../../contracts/trainer-protocol';
+import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type TrainerEvent } from '../../contracts/trainer-protocol';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import type { TrainerLauncher } from './trainer-launchers';
@@ -68,13 +69,14 @@ export interface SupervisorDeps {
   now?: () => number;
 }
 
-const KIND_TO_FAILURE: Record<string, FailureType> = {
+/** The failure each trainer error kind becomes; `satisfies` makes a new kind without a mapping a type error. */
+const KIND_TO_FAILURE = {
   ConfigInvalid: 'ConfigInvalid',
   CheckpointCorrupt: 'CheckpointCorrupt',
   OutOfMemory: 'OutOfMemory',
   DatasetMissing: 'DatasetMissing',
   Crash: 'TrainerCrashed',
-};
+} as const satisfies Record<TrainerErrorKind, FailureType>;
 
 /** Lists every file under `dir` (relative paths with "/"), sorted. */
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -133,6 +135,9 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         heartbeat(lastBeat);
       };
       beat({});
+      // Liveness of this worker, whatever the trainer does (downloads, model load, uploads): the heartbeat timeout
+      // only has to cover a few of these ticks, so a lost worker is noticed in seconds.
+      const ticker = setInterval(() => beat({}), livenessTickMs(input.config, stageConfig));
 
       try {
         // --- resume from the newest valid checkpoint of this stage ---
@@ -141,6 +146,16 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         let lastCheckpoint = latest.ref;
         const startStep = latest.ref?.step ?? 0;
         beat({ step: startStep, lastCheckpoint: lastCheckpoint?.prefix ?? null });
+        if (latest.ref && startStep < input.stopAtStep) {
+          // Operators look for this line after a worker was lost or restarted.
+          announce(`resuming ${stageKey} of ${input.runId} from checkpoint ${latest.ref.step} (step ${startStep})`, {
+            runId: input.runId,
+            stage: stageKey,
+            step: startStep,
+            checkpoint: latest.ref.prefix,
+            attempt: ctx.info.attempt,
+          });
+        }
         if (startStep >= input.stopAtStep) {
           return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete' };
         }
@@ -159,6 +174,8 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         // --- job spec and launch ---
         const outputDir = path.join(attemptDir, 'out');
         await mkdir(outputDir, { recursive: true });
+        // Stopped (pause, cancel) while resolving or downloading: do not start a trainer only to stop it.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('cancelled');
         const gpuIds = await deps.gpuPool.acquire();
         try {
           const job: JobSpec = {
@@ -202,10 +219,21 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
           deps.gpuPool.release(gpuIds);
         }
       } finally {
+        clearInterval(ticker);
         await rm(attemptDir, { recursive: true, force: true });
       }
     },
   };
+}
+
+/** A third of the segment heartbeat timeout, at least one second. */
+function livenessTickMs(config: RunConfig, stage: StageConfig): number {
+  return Math.max(1000, Math.floor((segmentHeartbeatSeconds(config, stage) * 1000) / 3));
+}
+
+/** A log line for the operator, shown whatever REALGEN_LOG_LEVEL is (one JSON object, like the worker's other lines). */
+function announce(msg: string, fields: Record<string, unknown>): void {
+  console.log(JSON.stringify({ ts: new Date().toISOString(), level: 'INFO', msg, ...fields }));
 }
 
 interface SuperviseArgs {
@@ -382,7 +410,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
   }
   const errorEvent = reportedError as Extract<TrainerEvent, { type: 'error' }> | null;
   if (errorEvent) {
-    throw realgenFailure(KIND_TO_FAILURE[errorEvent.kind] ?? 'TrainerCrashed', `trainer reported ${errorEvent.kind}: ${errorEvent.message}`);
+    throw realgenFailure(KIND_TO_FAILURE[errorEvent.kind], `trainer reported ${errorEvent.kind}: ${errorEvent.message}`);
   }
   const doneEvent = done as Extract<TrainerEvent, { type: 'done' }> | null;
   if (code !== 0 || doneEvent === null) {

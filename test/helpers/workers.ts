@@ -1,7 +1,6 @@
 /** Both worker classes in the test process, on a config file, with a client; `stop()` shuts everything down. */
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import { createWorker } from '../../workers/create-workers';
+import { startWorkers } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext, type WorkerContextOptions } from '../../workers/worker-context';
 import { testClient } from './temporal';
 
@@ -14,15 +13,13 @@ export interface TestWorkers {
 export async function startTestWorkers(configFile: string, options: WorkerContextOptions = {}): Promise<TestWorkers> {
   const ctx = await createWorkerContext(configFile, options);
   const client = await testClient();
-  const workers: Worker[] = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
-  const running = Promise.all(workers.map((w) => w.run()));
+  const workers = await startWorkers(ctx, ['cpu', 'gpu']);
   return {
     ctx,
     client,
     async stop() {
-      for (const w of workers) w.shutdown();
-      await running;
-      await ctx.connection.close();
+      await workers.stop();
+      await ctx.close();
       await client.connection.close();
     },
   };

@@ -22,6 +22,7 @@ import type { TrainStageResult } from '../../workflows/train-stage';
 import { stageProgressQuery } from '../../contracts/training-messages';
 import { createWorker } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { describeLiveness, segmentLiveness } from '../../infra/temporal/segment-liveness';
 import { testConfigFile } from '../helpers/stack';
 
 const repo = path.resolve(__dirname, '..', '..');
@@ -153,7 +154,19 @@ describe('crash-proof resume (private real stack)', () => {
     await waitForLine(/checkpoint committed/);
     await killGpuWorker();
     mark('kill 1');
+    // The dead worker shows at once: its heartbeat ages past the (10 s) timeout, and status says so.
+    const { heartbeatTimeoutSeconds } = await handle.query(stageProgressQuery);
+    const lostBy = Date.now() + (heartbeatTimeoutSeconds + 20) * 1000;
+    let live = await segmentLiveness(handle, heartbeatTimeoutSeconds);
+    while (!live?.workerLost) {
+      assert.ok(Date.now() < lostBy, `the lost worker never showed; last ${JSON.stringify(live)}`);
+      await delay(250);
+      live = await segmentLiveness(handle, heartbeatTimeoutSeconds);
+    }
+    assert.match(describeLiveness(live), /^worker lost, waiting for retry \(last heartbeat \d+s ago/);
     startGpuWorker();
+    // The restarted worker says where it resumes.
+    await waitForLine(/resuming stage-1 of crash-\d+ from checkpoint \d+ \(step \d+\)/);
 
     // Kill 2: while a (24 MiB) checkpoint is being uploaded: as soon as its folder has its first object.
     await waitForLine(/committing checkpoint/);

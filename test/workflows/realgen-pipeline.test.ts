@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { TEMPORAL_BIN } from '../../devstack/stack-binaries';
 import { runWorkflowId } from '../../contracts/ids';
+import { CHECKPOINT_STEP } from '../../contracts/search-attributes';
 import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import type { WorkerContext } from '../../workers/worker-context';
 import { testConfigFile, testStack } from '../helpers/stack';
@@ -71,8 +72,22 @@ describe('realgenPipeline (real stack, real mini models, built-in trainer)', () 
     for (const key of ['reward', 'reward_cnn-semantic', 'reward_spectral', 'reward_alignment', 'adapter_clipfrac']) {
       assert.ok(Number.isFinite(state.lastMetrics[key]), `metric ${key} recorded`);
     }
-    // The final evaluation is the stage-3 evaluation of the same checkpoint: joined, not run twice.
+    // The final evaluation is the stage-3 evaluation of the same checkpoint: joined, not run twice, and not even
+    // started twice (a failed start is a red "Start Child Workflow Execution Failed" in the UI).
     assert.ok(result.finalEvaluation?.startsWith(`eval/${result.stages['stage-3']!.manifestSha256}/`));
+    const events = (await client.workflow.getHandle(runWorkflowId(runId)).fetchHistory()).events ?? [];
+    assert.deepEqual(events.filter((e) => e.startChildWorkflowExecutionFailedEventAttributes), [], 'no failed child start in the pipeline');
+    // Each evaluation says which run and step it belongs to (memo and search attributes), so the UI list is readable.
+    const evals: Array<{ id: string; memo: Record<string, unknown> | undefined; step: unknown }> = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowType = 'evaluateCheckpoint' AND RealgenRunId = '${runId}'` })) {
+      evals.push({ id: wf.workflowId, memo: wf.memo, step: wf.typedSearchAttributes.get(CHECKPOINT_STEP) });
+    }
+    assert.ok(evals.some((e) => e.id === result.finalEvaluation), `the final evaluation is listed under the run: ${JSON.stringify(evals)}`);
+    for (const e of evals) {
+      assert.equal(e.memo?.runId, runId);
+      assert.equal(typeof e.memo?.step, 'number');
+      assert.equal(e.step, e.memo?.step);
+    }
     const evaluation = await client.workflow.getHandle(result.finalEvaluation!).result();
     assert.ok(evaluation);
     // Its report plots the stage's training reward curve, read from the checkpoint's state.

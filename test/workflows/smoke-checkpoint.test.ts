@@ -1,7 +1,9 @@
 /** The smoke workflow on the real Temporal dev server and the real MinIO, with both worker classes. */
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createCheckpointActivities } from '../../activities/checkpoint-activities';
 import { smokeWorkflowId } from '../../contracts/ids';
 import type { SmokeCheckpointResult } from '../../workflows/smoke-checkpoint';
@@ -9,6 +11,8 @@ import type { WorkerContext } from '../../workers/worker-context';
 import { testConfigFile } from '../helpers/stack';
 import { maybeRecordHistory } from '../helpers/temporal';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { startWorkers } from '../../workers/create-workers';
+import { createWorkerContext } from '../../workers/worker-context';
 
 let ctx: WorkerContext;
 let client: Client;
@@ -68,5 +72,35 @@ describe('smokeCheckpoint workflow (real stack)', () => {
     });
     await assert.rejects(activities.verifyCheckpoint(ref), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'CheckpointCorrupt' && err.nonRetryable === true && /state\.json: 8 bytes/.test(err.message));
     assert.equal((await activities.resolveLatestCheckpoint({ runId, stage: 'smoke' })).ref, null);
+  });
+
+  // A deadline so that the old behaviour (a plain Error retries the workflow task forever) fails instead of hanging.
+  it('fails the run with CheckpointNotFound when the reading queue cannot see the committed checkpoint', { timeout: 60_000 }, async () => {
+    // A CPU worker on another bucket: a real misconfiguration in which the resolver finds nothing.
+    const other = await createWorkerContext(await testConfigFile());
+    const otherWorkers = await startWorkers(other, ['cpu']);
+    writeFileSync(path.join(other.workDir, 'leftover.bin'), 'scratch');
+    try {
+      const runId = `smoke-lost-${Date.now()}`;
+      const taskQueues = { gpu: ctx.config.taskQueues.gpu, cpu: other.config.taskQueues.cpu };
+      const run = client.workflow.execute('smokeCheckpoint', {
+        workflowId: smokeWorkflowId(runId),
+        taskQueue: ctx.config.taskQueues.cpu,
+        args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues }],
+      });
+      await assert.rejects(run, (err: Error) => {
+        assert.ok(err instanceof WorkflowFailedError, `expected the run to fail, got ${String(err)}`);
+        const cause = err.cause as (Error & { type?: string; nonRetryable?: boolean }) | undefined;
+        assert.equal(cause?.type, 'CheckpointNotFound');
+        assert.equal(cause?.nonRetryable, true);
+        assert.match(cause?.message ?? '', /no valid checkpoint found for smoke-lost-/);
+        return true;
+      });
+    } finally {
+      await otherWorkers.stop();
+      await other.close();
+    }
+    // A cleanly stopped worker leaves no scratch data behind (downloads there run to hundreds of MB).
+    assert.equal(existsSync(other.workDir), false, `${other.workDir} removed on close`);
   });
 });

@@ -11,6 +11,7 @@ import { stageWorkflowId } from '../../contracts/ids';
 import type { TrainStageResult } from '../../workflows/train-stage';
 import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from '../../contracts/training-messages';
 import type { WorkerContext } from '../../workers/worker-context';
+import { describeLiveness, segmentLiveness } from '../../infra/temporal/segment-liveness';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
 import { maybeRecordHistory } from '../helpers/temporal';
@@ -102,6 +103,37 @@ describe('trainStage workflow (real stack, fixture trainer)', () => {
     await handle.executeUpdate(resumeUpdate);
     const result = (await handle.result()) as TrainStageResult;
     assert.equal(result.step, 16);
+  });
+
+  it('a lost worker shows at once: short segment heartbeat timeout by default, heartbeat age visible', async () => {
+    const runId = `liveness-${Date.now()}`;
+    // The preset's stall timeout (120 s) used to be the heartbeat timeout too: a dead worker went unnoticed for 2 min.
+    const stages = ctx.config.stages.map((s, i) => (i === 0 ? { ...s, stallTimeoutSeconds: 120, budget: { ...s.budget, maxSteps: 24 } } : s));
+    const config = { ...ctx.config, stages };
+    const handle = await client.workflow.start('trainStage', {
+      workflowId: stageWorkflowId(runId, 1),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [{ runId, stage: 1, config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+    });
+    const progress = await handle.query(stageProgressQuery);
+    assert.equal(progress.heartbeatTimeoutSeconds, 10, 'workers.gpu.heartbeatTimeoutSeconds defaults to 10 s');
+    const deadline = Date.now() + 30_000;
+    let live = await segmentLiveness(handle, progress.heartbeatTimeoutSeconds);
+    while (live?.state !== 'started' || live.lastHeartbeatAgeSeconds === null) {
+      assert.ok(Date.now() < deadline, `no running segment seen; last ${JSON.stringify(live)}`);
+      await delay(50);
+      live = await segmentLiveness(handle, progress.heartbeatTimeoutSeconds);
+    }
+    assert.equal(live.workerLost, false);
+    assert.ok(live.lastHeartbeatAgeSeconds <= 10, `heartbeat ${live.lastHeartbeatAgeSeconds}s ago`);
+    assert.match(describeLiveness(live), /^heartbeat \d+s ago/);
+    await handle.result();
+    const scheduled = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      return a?.activityType?.name === 'runTrainerSegment' ? [Number(a.heartbeatTimeout?.seconds ?? 0)] : [];
+    });
+    assert.ok(scheduled.length > 0);
+    assert.deepEqual([...new Set(scheduled)], [10], 'every segment is scheduled with the 10 s heartbeat timeout');
   });
 
   it('cancel: the trainer flushes a checkpoint, the last checkpoint is valid, no trainer process is left', async () => {
