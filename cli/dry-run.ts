@@ -6,9 +6,10 @@
  */
 import path from 'node:path';
 import type { LoadedConfig } from '../configs/load';
-import type { StageConfig } from '../configs/schema';
+import type { StageConfig, TorchTrainerConfig } from '../configs/schema';
 import { externalLauncher } from '../activities/training/external-launcher';
 import { builtinLauncher } from '../activities/training/trainer-launchers';
+import { torchLaunchCommand } from '../activities/training/torch-launcher';
 import { renderLaunch, slotProblem, upstreamMaxSteps, validateTemplate, type ExternalTrainerConfig } from '../trainers/external/launch-template';
 import { stageKey } from '../contracts/ids';
 
@@ -43,7 +44,12 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
   };
   const line = (resumePath: string | null, maxSteps: number) => {
     const r = renderLaunch(trainer, { ...values, resumePath, maxSteps: String(maxSteps) }, loaded.baseDir, `stages[${stage.stage - 1}].trainer`);
-    const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`)];
+    const env = [
+      `CUDA_VISIBLE_DEVICES=${slot.join(',')}`,
+      ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`),
+      // The adapter exports it on a resume (trainers/external/upstream/realgen_config.py reads it).
+      ...(resumePath !== null ? [`REALGEN_RESUME_DIR=${displayQuote(resumePath)}`] : []),
+    ];
     return `${r.cwd ? `cd ${displayQuote(r.cwd)} && ` : ''}${env.join(' ')} ${[r.command, ...r.args].map(displayQuote).join(' ')}`;
   };
   const adapter = externalLauncher(trainer, path.join(attemptDir, 'job.json'));
@@ -57,6 +63,25 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
     ...(trainer.resumeArg !== undefined
       ? [`#   resume (later segments and retries, from the latest committed checkpoint):`, line(path.join(attemptDir, 'resume'), upstreamMaxSteps(trainer, segment, Math.min(2 * segment, stage.budget.maxSteps)))]
       : [`#   resume: not possible (no resumeArg): a retry would start from scratch`]),
+  ];
+}
+
+/** The torch trainer's launch line (the same for a fresh start and a resume: the job spec carries resumeDir). */
+function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: readonly number[], jobSpec: string): string[] {
+  const launch = torchLaunchCommand(jobSpec);
+  const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, `REALGEN_JOB_SPEC=${jobSpec}`, ...Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${displayQuote(v)}`)];
+  const g = stage.grpo;
+  const ranks = trainer.numProcesses;
+  const perRank = (g.promptsPerEpoch * g.groupSize) / ranks;
+  const accum = g.gradientAccumulationSteps ?? 1;
+  const model = trainer.family === 'flux' ? (trainer.tiny ? 'tiny random FLUX' : `FLUX from ${trainer.pretrained ?? '<pretrained>'}`) : 'realgen-mini UNet';
+  return [
+    `# ${stageKey(stage.stage)} (torch trainer realgen_torch, ${trainer.family}: ${model}; ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`,
+    `#   ${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
+      `${perRank} per rank in micro-batches of ${g.batchSize}, ${accum} micro-batch(es) per optimizer step ` +
+      `(${g.batchSize * accum * ranks} samples per optimizer step, ${perRank / (g.batchSize * accum)} optimizer step(s) per step per inner epoch)`,
+    `#   fresh start and resume (full state from the job spec's resumeDir):`,
+    `${env.join(' ')} ${[launch.command, ...launch.args].map(displayQuote).join(' ')}`,
   ];
 }
 
@@ -79,6 +104,10 @@ export function describeLaunches(loaded: LoadedConfig, runId: string): string[] 
       const launch = builtinLauncher(stage.trainer, jobSpec);
       lines.push(`# ${stageKey(stage.stage)} (builtin realgen-mini trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`);
       lines.push(`${env} ${[launch.command, ...launch.args].map(displayQuote).join(' ')}`);
+      continue;
+    }
+    if (stage.trainer.backend === 'torch') {
+      lines.push(...torchLines(stage.trainer, stage, slot, jobSpec));
       continue;
     }
     const found = externalStageProblems(stage, slot);

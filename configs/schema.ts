@@ -151,8 +151,41 @@ export const GrpoSchema = strict({
   sdeWindow: strict({ size: int(1), startMin: int(0).default(0), startMax: int(0) })
     .refine((w) => w.startMin <= w.startMax, { error: 'expected startMin ≤ startMax' })
     .optional(),
-  /** LoRA of the production trainers (paper: r 64, α 128). */
-  lora: strict({ rank: int(1), alpha: positive() }).optional(),
+  /**
+   * LoRA of the production trainers (paper: r 64, α 128). The torch trainer's default when absent: r 8 / α 16 for
+   * the `mini` family, r 64 / α 128 for `flux`.
+   */
+  lora: strict({
+    rank: int(1),
+    alpha: positive(),
+    /** peft `init_lora_weights` (torch trainer): `gaussian` (the official scripts') or peft's `default`. @default gaussian */
+    init: oneOf(['gaussian', 'default']).optional(),
+  }).optional(),
+  // The fields below are read by the torch trainer only. They have no schema default (the trainer applies the
+  // documented one), so configs without them keep their digest.
+  /**
+   * Micro-batches (of `batchSize` samples, each with all SDE-window steps) per optimizer step (torch trainer;
+   * official `gradient_accumulation_steps`, paper 12). @default 1
+   */
+  gradientAccumulationSteps: int(1).optional(),
+  /** Passes over one step's samples (torch trainer; official `num_inner_epochs`). @default 1 */
+  innerEpochs: int(1).optional(),
+  /** Linear learning-rate warm-up, in optimizer steps (torch trainer). @default 0 */
+  lrWarmupSteps: int(0).optional(),
+  /** Time shift of the σ schedule, `sigmaSchedule(steps, shift)` (torch trainer). Default when absent: 1 (mini), 3 (flux). */
+  sigmaShift: positive().optional(),
+  /** FLUX guidance embedding (torch trainer, flux family; paper 3.5). @default 3.5 */
+  guidance: num(0).optional(),
+  /**
+   * EMA of the LoRA weights (torch trainer; official rule: decay min((1+k)/(10+k), decay), updated every N optimizer
+   * steps; checkpoints then hold the EMA weights). Absent: off. Paper: 0.9 every 8.
+   */
+  ema: strict({
+    /** Upper bound of the EMA decay, in [0, 1). @default 0.9 */
+    decay: num(0, 0.999999).default(0.9),
+    /** Optimizer steps between EMA updates. @default 8 */
+    everyOptimizerSteps: int(1).default(8),
+  }).optional(),
   adam: strict({
     beta1: num(0, 0.999999).default(0.9),
     beta2: num(0, 0.999999).default(0.999),
@@ -188,6 +221,55 @@ const ExternalTrainerSchema = strict({
   metricPatterns: z.array(str()).default([]),
 });
 
+/** A URL field (http/https). */
+const url = () => z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` });
+
+/**
+ * The native PyTorch Flow-GRPO trainer (trainers/torch, package `realgen_torch`), run from the torch venv that
+ * scripts/install-python.sh installs. Defaults marked "per family" are filled in by the trainer (they depend on
+ * `family`), the others here.
+ */
+const TorchTrainerSchema = strict({
+  backend: z.literal('torch'),
+  /** Model family: `mini` (realgen-mini UNet, CPU) or `flux` (diffusers FLUX transformer + VAE). @default mini */
+  family: oneOf(['mini', 'flux']).default('mini'),
+  /** Local FLUX.1-dev folder in the diffusers layout (relative: to the config file's folder); nothing is downloaded. Required for flux unless tiny. */
+  pretrained: str('a folder path').optional(),
+  /** flux only: a tiny random-weight FLUX-architecture model (tests, CPU). @default false */
+  tiny: bool().default(false),
+  /** Ranks launched with torchrun on this node (paper: 7); promptsPerEpoch × groupSize must be a multiple. @default 1 */
+  numProcesses: int(1).default(1),
+  /** `auto`/`bf16`: bf16 autocast where the GPU supports it, fp32 otherwise; `fp32`: always fp32. @default auto */
+  precision: oneOf(['auto', 'bf16', 'fp32']).default('auto'),
+  /** torch intra-op threads per rank. @default 1 */
+  threads: int(1).default(1),
+  /** `torch.use_deterministic_algorithms` (warn-only on CUDA); resumes are bit-exact on CPU with it. @default true */
+  deterministic: bool().default(true),
+  /** Image size in pixels, a multiple of 16 (flux; mini is fixed at 64). Default per family: 1024 (flux). */
+  resolution: int(16).refine((v) => v % 16 === 0, { error: 'expected a multiple of 16' }).optional(),
+  /** T5 tokens per prompt (flux). @default 512 */
+  maxSequenceLength: int(1).default(512),
+  /** Which RealBench caption the trainer trains on. @default prompt */
+  promptField: oneOf(['prompt', 'long_prompt']).default('prompt'),
+  /** peft `target_modules` (module-name suffixes). Default per family (flux: the paper's attention + FF list). */
+  loraTargets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
+  /** torch.distributed collective timeout in seconds. @default 1800 */
+  distTimeoutSeconds: positive().default(1800),
+  /** How the ranks reach the reward service (`realgen serve reward`). */
+  reward: strict({
+    /** Service URL. Default: `http://` + reward.service.listen; env REALGEN_REWARD_URL overrides. */
+    url: url().optional(),
+    /** Environment variable holding the bearer token (fallback: reward.service.tokenFile). @default REALGEN_REWARD_TOKEN */
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `expected an environment variable name, got ${describeValue(iss.input)}` }).default('REALGEN_REWARD_TOKEN'),
+    /** Seconds per request. @default 120 */
+    timeoutSeconds: positive().default(120),
+    /** Retries on connection errors and 5xx (backoff 1 s doubling, up to 30 s). @default 5 */
+    retries: int(0).default(5),
+    /** A rank's request body above this many MiB is split into consecutive requests (the service refuses > 64 MiB). @default 48 */
+    maxRequestMiB: positive().default(48),
+  }).prefault({}),
+});
+
 export const StageSchema = strict({
   /** 1: prompt optimizer (generator frozen); 2: diffusion model (optimizer frozen); 3: joint. */
   stage: int(1, 3),
@@ -195,9 +277,9 @@ export const StageSchema = strict({
   enabled: bool().default(true),
   /** Start from this committed checkpoint prefix instead of the previous stage's output. */
   startFrom: str('a checkpoint prefix').optional(),
-  trainer: z.discriminatedUnion('backend', [BuiltinTrainerSchema, ExternalTrainerSchema], {
+  trainer: z.discriminatedUnion('backend', [BuiltinTrainerSchema, ExternalTrainerSchema, TorchTrainerSchema], {
     error: (iss) =>
-      iss.code === 'invalid_union' ? `expected backend to be one of builtin | external` : `expected a mapping, got ${describeValue(iss.input)}`,
+      iss.code === 'invalid_union' ? `expected backend to be one of builtin | external | torch` : `expected a mapping, got ${describeValue(iss.input)}`,
   }),
   grpo: GrpoSchema,
   budget: strict({
@@ -214,7 +296,31 @@ export const StageSchema = strict({
   evalEvery: int(1),
   /** Seconds without a progress line before the trainer counts as stalled. @default 600 */
   stallTimeoutSeconds: int(1).default(600),
-}).refine((s) => s.evalEvery % s.saveEvery === 0, { error: 'expected evalEvery to be a multiple of saveEvery', path: ['evalEvery'] });
+})
+  .refine((s) => s.evalEvery % s.saveEvery === 0, { error: 'expected evalEvery to be a multiple of saveEvery', path: ['evalEvery'] })
+  .superRefine(torchStageProblems);
+
+/** What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid). */
+function torchStageProblems(s: { trainer: { backend: string }; grpo: z.output<typeof GrpoSchema> }, ctx: z.RefinementCtx): void {
+  if (s.trainer.backend !== 'torch') return;
+  const t = s.trainer as z.output<typeof TorchTrainerSchema>;
+  const g = s.grpo;
+  if (g.sdeWindow === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['grpo', 'sdeWindow'], message: 'expected {size, startMin, startMax}: the torch trainer trains an SDE window' });
+  } else if (g.sdeWindow.startMax + g.sdeWindow.size > g.samplingSteps) {
+    ctx.addIssue({ code: 'custom', path: ['grpo', 'sdeWindow'], message: `expected startMax + size ≤ samplingSteps (${g.samplingSteps}), got ${g.sdeWindow.startMax + g.sdeWindow.size}` });
+  }
+  const samples = g.promptsPerEpoch * g.groupSize;
+  if (samples % t.numProcesses !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['trainer', 'numProcesses'], message: `expected a divisor of promptsPerEpoch × groupSize (${samples}), got ${t.numProcesses}` });
+  }
+  if (t.family === 'flux' && !t.tiny && t.pretrained === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['trainer', 'pretrained'], message: 'expected a local FLUX.1-dev folder (family flux, not tiny)' });
+  }
+  if (t.family === 'mini' && (t.tiny || t.pretrained !== undefined || t.resolution !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['trainer', 'family'], message: 'tiny, pretrained and resolution are flux-only (mini is fixed at 64 px)' });
+  }
+}
 
 export const RealBenchSchema = strict({
   /** Folder with realbench.jsonl and images/, or an S3 prefix holding the same. */
@@ -296,6 +402,11 @@ export const RunConfigSchema = strict({
   if (cfg.evaluation.judge.backend === 'local' && !names.has(cfg.evaluation.judge.detector)) {
     ctx.addIssue({ code: 'custom', path: ['evaluation', 'judge', 'detector'], message: `expected one of the evaluation detectors (${[...names].join(' | ')}), got "${cfg.evaluation.judge.detector}"` });
   }
+  cfg.stages.forEach((s, i) => {
+    if (s.trainer.backend === 'torch' && s.trainer.family === 'mini' && cfg.models.tokenizer === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['models', 'tokenizer'], message: `expected the realgen-mini tokenizer file (stages[${i}] trains the mini family with the torch trainer)` });
+    }
+  });
   const gpu = cfg.workers.gpu;
   if (gpu.gpuIds.length > 0 && gpu.gpuIds.length < gpu.gpusPerTrainer) {
     ctx.addIssue({ code: 'custom', path: ['workers', 'gpu', 'gpusPerTrainer'], message: `expected at most ${gpu.gpuIds.length} (the number of gpuIds), got ${gpu.gpusPerTrainer}` });
@@ -307,3 +418,5 @@ export type RunConfigInput = z.input<typeof RunConfigSchema>;
 /** The config after validation, with every default filled in. */
 export type RunConfig = z.output<typeof RunConfigSchema>;
 export type StageConfig = RunConfig['stages'][number];
+/** A stage's `backend: torch` trainer block, defaults filled in. */
+export type TorchTrainerConfig = Extract<StageConfig['trainer'], { backend: 'torch' }>;

@@ -30,6 +30,7 @@ else
 fi
 
 # realgen-mini weights (derived, not committed: see trainers/torch/README.md).
-"$VENV/bin/python" -m realgen_torch.families.mini_weights --ensure
+# This checkout's code and models, even when the venv's editable install points at another checkout sharing it.
+PYTHONPATH="$ROOT/trainers/torch${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" -m realgen_torch.families.mini_weights --ensure
 
 echo "torch-venv: ready in $(( $(date +%s) - START )) s ($(du -sh "$VENV" | cut -f1)); python: $VENV/bin/python"

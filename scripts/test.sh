@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing (npm packages, Temporal CLI, MinIO), starts both servers on free ports in a
-# throwaway state folder, type-checks, lints, runs every unit and integration test against the real servers,
-# stops what it started, and exits non-zero on any failure.
+# throwaway state folder, type-checks, lints, runs every unit and integration test against the real servers, then
+# the PyTorch trainer's pytest suite (torch venv installed by scripts/install-python.sh), stops what it started, and
+# exits non-zero on any failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash scripts/ensure-installed.sh
+# The PyTorch trainer's venv (idempotent: a no-op when its pins are installed); test/trainers/torch-trainer.test.ts
+# and the pytest suite at the end need it.
+echo "== torch venv"
+bash scripts/install-python.sh
 
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/realgen-test-XXXXXX")"
 cleanup() {
@@ -32,3 +37,6 @@ npx --no-install eslint .
 echo "== tests"
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 node --import tsx --test "${files[@]}"
+
+echo "== python tests (trainers/torch)"
+bash scripts/test-python.sh

@@ -6,6 +6,7 @@
  * lines into protocol events, so the supervisor treats every backend the same way.
  */
 import path from 'node:path';
+import { torchLauncher } from './torch-launcher';
 import { builtinLauncher, type TrainerLauncher } from './trainer-launchers';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -22,6 +23,10 @@ export const externalLauncher: TrainerLauncher = (trainer, jobSpecFile) => {
   };
 };
 
-/** Picks the launcher by the stage's backend: builtin (realgen-mini) or external (the adapter). */
+/** Picks the launcher by the stage's backend: builtin (realgen-mini), external (the adapter) or torch (realgen_torch). */
 export const defaultLauncher: TrainerLauncher = (trainer, jobSpecFile) =>
-  trainer.backend === 'external' ? externalLauncher(trainer, jobSpecFile) : builtinLauncher(trainer, jobSpecFile);
+  trainer.backend === 'external'
+    ? externalLauncher(trainer, jobSpecFile)
+    : trainer.backend === 'torch'
+      ? torchLauncher(trainer, jobSpecFile)
+      : builtinLauncher(trainer, jobSpecFile);

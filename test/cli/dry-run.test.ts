@@ -21,8 +21,24 @@ function dryRun(config: string) {
 }
 
 describe('realgen run --dry-run', () => {
-  it('prints the stage-2 accelerate line of paper-8xh200.yaml, fresh and resumed, without contacting any server', () => {
+  it("prints the native trainer's stage-2 line of paper-8xh200.yaml with its batch arithmetic", () => {
     const r = dryRun(path.join(repo, 'configs', 'paper-8xh200.yaml'));
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('# stage-2 (torch trainer realgen_torch, flux: FLUX from /models/FLUX.1-dev;'));
+    assert.ok(at >= 0, r.stdout);
+    assert.match(lines[at + 1] ?? '', /7 rank\(s\) via torch\.distributed\.run; per step 24 prompts × 21 = 504 samples, 72 per rank in micro-batches of 3, 12 micro-batch\(es\) per optimizer step \(252 samples per optimizer step, 2 optimizer step\(s\) per step/);
+    const job = '<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/job.json';
+    assert.equal(
+      lines[at + 3],
+      `CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 REALGEN_JOB_SPEC=${job} PYTHONPATH=${path.join(repo, 'trainers', 'torch')} PYTHONUNBUFFERED=1 ` +
+        `${path.join(process.env.REALGEN_TOOLS_DIR ?? path.join(repo, '.tools'), 'torch-venv', 'bin', 'python')} -m realgen_torch.train --job ${job}`,
+    );
+    assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
+  });
+
+  it('prints the stage-2 accelerate line of paper-8xh200-upstream.yaml, fresh and resumed, without contacting any server', () => {
+    const r = dryRun(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'));
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.seconds < 15, `took ${r.seconds} s`);
     const lines = r.stdout.split('\n');
@@ -31,10 +47,11 @@ describe('realgen run --dry-run', () => {
     const [fresh, resumed] = stage2 as [string, string];
     assert.match(
       fresh,
-      /^cd \/opt\/RealGen\/RealGen_v1\/flow_grpo && CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 WANDB_MODE=offline accelerate launch --config_file=scripts\/accelerate_configs\/deepspeed_zero2\.yaml --num_processes=7 --main_process_port=<free-port> scripts\/train_flux_fast_guard\.py --config=config\/grpo\.py:flux_fast_guard --config\.save_dir=<workDir>\/paper-dry\/stage-2\/segment-<n>-attempt-<k>\/out\/upstream$/,
+      /^cd \/opt\/RealGen\/RealGen_v1\/flow_grpo && CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 WANDB_MODE=offline REALGEN_UPSTREAM_CONFIG=config\/grpo\.py accelerate launch --config_file=scripts\/accelerate_configs\/deepspeed_zero2\.yaml --num_processes=7 --main_process_port=<free-port> \S+\/trainers\/external\/upstream\/realgen_metrics\.py scripts\/train_flux_fast_guard\.py --config=\S+\/trainers\/external\/upstream\/realgen_config\.py:flux_fast_guard --config\.save_dir=<workDir>\/paper-dry\/stage-2\/segment-<n>-attempt-<k>\/out\/upstream$/,
     );
     assert.ok(!fresh.includes('lora_path'));
-    assert.equal(resumed, `${fresh} --config.train.lora_path=<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/resume/lora`);
+    const resume = '<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/resume';
+    assert.equal(resumed, `${fresh.replace(' accelerate launch', ` REALGEN_RESUME_DIR=${resume} accelerate launch`)} --config.train.lora_path=${resume}/lora`);
     assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
     assert.ok(lines.some((l) => l.includes('stage1_grpo_trl.py') && l.includes('--max_steps=50')));
   });
@@ -42,7 +59,7 @@ describe('realgen run --dry-run', () => {
   it('fails with the placeholder named when a template is wrong', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-dry-'));
     const file = path.join(dir, 'bad.yaml');
-    writeFileSync(file, readFileSync(path.join(repo, 'configs', 'paper-8xh200.yaml'), 'utf8').replace('--main_process_port={port}\n        - scripts/train_flux', '--main_process_port={rdzvPort}\n        - scripts/train_flux'));
+    writeFileSync(file, readFileSync(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'), 'utf8').replace("--main_process_port={port}\n        - '{adapterDir}", "--main_process_port={rdzvPort}\n        - '{adapterDir}"));
     const r = dryRun(file);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /stages\[1\]\.trainer\.args\[3\]: unknown placeholder \{rdzvPort\}/);

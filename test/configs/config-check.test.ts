@@ -33,12 +33,34 @@ describe('config check', () => {
     assert.equal(s2.grpo.groupSize, 21);
     assert.equal(s2.grpo.promptsPerEpoch, 24);
     assert.equal(s2.grpo.learningRate, 1e-4);
-    assert.deepEqual(s2.grpo.lora, { rank: 64, alpha: 128 });
+    assert.deepEqual(s2.grpo.lora, { rank: 64, alpha: 128, init: 'gaussian' });
     assert.equal(s2.grpo.klBeta, 4e-4);
     assert.equal(s2.grpo.clipRange, 2e-6);
     assert.equal(s2.grpo.samplingSteps, 28);
     assert.equal(s2.grpo.noiseLevel, 0.9);
-    assert.equal(s2.grpo.batchSize, 12);
+    // Upstream's batch arithmetic: micro-batches of 3, 12 per optimizer step, 2 optimizer steps per epoch on 7 ranks.
+    assert.equal(s2.grpo.batchSize, 3);
+    assert.equal(s2.grpo.gradientAccumulationSteps, 12);
+    assert.deepEqual(s2.grpo.ema, { decay: 0.9, everyOptimizerSteps: 8 });
+    assert.equal(s2.trainer.backend, 'torch');
+    assert.ok(s2.trainer.backend === 'torch');
+    assert.equal(s2.trainer.family, 'flux');
+    assert.equal(s2.trainer.numProcesses, 7);
+    assert.equal((24 * 21) / s2.trainer.numProcesses / (s2.grpo.batchSize * s2.grpo.gradientAccumulationSteps), 2);
+    assert.equal(paper.config.stages[2]?.trainer.backend, 'torch');
+    const upstream = loadConfig(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml')).config.stages[1];
+    assert.equal(upstream?.trainer.backend, 'external');
+    assert.equal(upstream?.grpo.batchSize, 3);
+    assert.equal(upstream?.grpo.gradientAccumulationSteps, 12);
+    const miniTorch = loadConfig(path.join(repo, 'configs', 'mini-torch.yaml')).config.stages[1];
+    assert.ok(miniTorch?.trainer.backend === 'torch');
+    // Schema defaults of the torch branch (family-dependent ones are left to the trainer).
+    assert.deepEqual(
+      { ...miniTorch.trainer, numProcesses: undefined, reward: { ...miniTorch.trainer.reward, timeoutSeconds: undefined, retries: undefined } },
+      { backend: 'torch', family: 'mini', tiny: false, numProcesses: undefined, precision: 'auto', threads: 1, deterministic: true, maxSequenceLength: 512, promptField: 'prompt', distTimeoutSeconds: 1800, reward: { tokenEnv: 'REALGEN_REWARD_TOKEN', timeoutSeconds: undefined, retries: undefined, maxRequestMiB: 48 } },
+    );
+    // grpo additions have no schema default, so configs without them keep their digest.
+    assert.equal(mini.config.stages[1]?.grpo.gradientAccumulationSteps, undefined);
     assert.equal(paper.config.stages[0]?.grpo.batchSize, 32);
     assert.equal(s2.saveEvery, 10);
     assert.equal(s2.evalEvery, 10);
@@ -56,7 +78,7 @@ describe('config check', () => {
     { name: 'missing storage credentials', edit: (d) => d.deleteIn(['storage', 'credentials']), expect: /^storage\.credentials: expected a mapping, got nothing$/ },
     { name: 'secret in the text', edit: (d) => d.setIn(['storage', 'credentials', 'secretAccessKey'], d.createNode({ value: 'hunter2' })), expect: /^storage\.credentials\.secretAccessKey\.value: unknown key/ },
     { name: 'both env and file', edit: (d) => d.setIn(['storage', 'credentials', 'accessKeyId'], d.createNode({ env: 'A', file: 'b' })), expect: /^storage\.credentials\.accessKeyId: expected exactly one of env or file/ },
-    { name: 'bad trainer backend', edit: (d) => d.setIn(['stages', 0, 'trainer', 'backend'], 'pytorch'), expect: /^stages\[0\]\.trainer(\.backend)?: expected backend to be one of builtin \| external/ },
+    { name: 'bad trainer backend', edit: (d) => d.setIn(['stages', 0, 'trainer', 'backend'], 'pytorch'), expect: /^stages\[0\]\.trainer(\.backend)?: expected backend to be one of builtin \| external \| torch/ },
     { name: 'bad klMode', edit: (d) => d.setIn(['stages', 1, 'grpo', 'klMode'], 'kl'), expect: /^stages\[1\]\.grpo\.klMode: expected one of velocity-mse \| mean-kl, got "kl"$/ },
     { name: 'bad endpoint', edit: (d) => d.setIn(['storage', 'endpoint'], 'not a url'), expect: /^storage\.endpoint: expected an http\(s\) URL, got "not a url"$/ },
     { name: 'bad bucket', edit: (d) => d.setIn(['storage', 'bucket'], 'Bad_Bucket'), expect: /^storage\.bucket: expected an S3 bucket name/ },
@@ -68,6 +90,39 @@ describe('config check', () => {
     { name: 'wrong version', edit: (d) => d.set('version', 2), expect: /^version: expected 1, got 2$/ },
     { name: 'sde window inverted', edit: (d) => d.setIn(['stages', 1, 'grpo', 'sdeWindow', 'startMin'], 9), expect: /^stages\[1\]\.grpo\.sdeWindow: expected startMin ≤ startMax$/ },
   ];
+
+  /** Stage 2 of the mini preset switched to the torch trainer, then `edit`. */
+  const torch = (edit: (d: ReturnType<typeof parseDocument>) => void) => (d: ReturnType<typeof parseDocument>) => {
+    d.setIn(['stages', 1, 'trainer'], d.createNode({ backend: 'torch', family: 'mini', numProcesses: 2 }));
+    edit(d);
+  };
+  variants.push(
+    { name: 'torch: unknown family', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'family'], 'sdxl')), expect: /^stages\[1\]\.trainer\.family: expected one of mini \| flux, got "sdxl"$/ },
+    { name: 'torch: zero ranks', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'numProcesses'], 0)), expect: /^stages\[1\]\.trainer\.numProcesses: expected an integer ≥ 1, got 0$/ },
+    { name: 'torch: ranks not dividing the samples', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'numProcesses'], 3)), expect: /^stages\[1\]\.trainer\.numProcesses: expected a divisor of promptsPerEpoch × groupSize \(8\), got 3$/ },
+    { name: 'torch: bad precision', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'precision'], 'fp16')), expect: /^stages\[1\]\.trainer\.precision: expected one of auto \| bf16 \| fp32, got "fp16"$/ },
+    { name: 'torch: resolution not a multiple of 16', edit: torch((d) => { d.setIn(['stages', 1, 'trainer', 'family'], 'flux'); d.setIn(['stages', 1, 'trainer', 'tiny'], true); d.setIn(['stages', 1, 'trainer', 'resolution'], 100); }), expect: /^stages\[1\]\.trainer\.resolution: expected a multiple of 16$/ },
+    { name: 'torch: flux without weights', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'family'], 'flux')), expect: /^stages\[1\]\.trainer\.pretrained: expected a local FLUX\.1-dev folder/ },
+    { name: 'torch: flux-only field on mini', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'tiny'], true)), expect: /^stages\[1\]\.trainer\.family: tiny, pretrained and resolution are flux-only/ },
+    { name: 'torch: bad prompt field', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'promptField'], 'caption')), expect: /^stages\[1\]\.trainer\.promptField: expected one of prompt \| long_prompt, got "caption"$/ },
+    { name: 'torch: empty LoRA targets', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'loraTargets'], d.createNode([]))), expect: /^stages\[1\]\.trainer\.loraTargets: expected at least one module name$/ },
+    { name: 'torch: reward url', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'reward'], d.createNode({ url: 'localhost' }))), expect: /^stages\[1\]\.trainer\.reward\.url: expected an http\(s\) URL, got "localhost"$/ },
+    { name: 'torch: reward token env name', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'reward'], d.createNode({ tokenEnv: 'my token' }))), expect: /^stages\[1\]\.trainer\.reward\.tokenEnv: expected an environment variable name, got "my token"$/ },
+    { name: 'torch: negative retries', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'reward'], d.createNode({ retries: -1 }))), expect: /^stages\[1\]\.trainer\.reward\.retries: expected an integer ≥ 0, got -1$/ },
+    { name: 'torch: zero request size', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'reward'], d.createNode({ maxRequestMiB: 0 }))), expect: /^stages\[1\]\.trainer\.reward\.maxRequestMiB: expected a number > 0, got 0$/ },
+    { name: 'torch: unknown trainer key', edit: torch((d) => d.setIn(['stages', 1, 'trainer', 'gpus'], 2)), expect: /^stages\[1\]\.trainer\.gpus: unknown key/ },
+    { name: 'torch: no SDE window', edit: torch((d) => d.deleteIn(['stages', 1, 'grpo', 'sdeWindow'])), expect: /^stages\[1\]\.grpo\.sdeWindow: expected \{size, startMin, startMax\}/ },
+    { name: 'torch: SDE window past the steps', edit: torch((d) => d.setIn(['stages', 1, 'grpo', 'sdeWindow', 'startMax'], 7)), expect: /^stages\[1\]\.grpo\.sdeWindow: expected startMax \+ size ≤ samplingSteps \(8\), got 9$/ },
+    { name: 'torch: mini without tokenizer', edit: torch((d) => d.deleteIn(['models', 'tokenizer'])), expect: /^models\.tokenizer: expected the realgen-mini tokenizer file \(stages\[1\]/ },
+    { name: 'grpo: zero accumulation', edit: (d) => d.setIn(['stages', 1, 'grpo', 'gradientAccumulationSteps'], 0), expect: /^stages\[1\]\.grpo\.gradientAccumulationSteps: expected an integer ≥ 1, got 0$/ },
+    { name: 'grpo: zero inner epochs', edit: (d) => d.setIn(['stages', 1, 'grpo', 'innerEpochs'], 0), expect: /^stages\[1\]\.grpo\.innerEpochs: expected an integer ≥ 1, got 0$/ },
+    { name: 'grpo: negative warm-up', edit: (d) => d.setIn(['stages', 1, 'grpo', 'lrWarmupSteps'], -2), expect: /^stages\[1\]\.grpo\.lrWarmupSteps: expected an integer ≥ 0, got -2$/ },
+    { name: 'grpo: zero sigma shift', edit: (d) => d.setIn(['stages', 1, 'grpo', 'sigmaShift'], 0), expect: /^stages\[1\]\.grpo\.sigmaShift: expected a number > 0, got 0$/ },
+    { name: 'grpo: negative guidance', edit: (d) => d.setIn(['stages', 1, 'grpo', 'guidance'], -1), expect: /^stages\[1\]\.grpo\.guidance: expected a number ≥ 0, got -1$/ },
+    { name: 'grpo: bad LoRA init', edit: (d) => d.setIn(['stages', 1, 'grpo', 'lora'], d.createNode({ rank: 4, alpha: 8, init: 'pissa' })), expect: /^stages\[1\]\.grpo\.lora\.init: expected one of gaussian \| default, got "pissa"$/ },
+    { name: 'grpo: EMA decay 1', edit: (d) => d.setIn(['stages', 1, 'grpo', 'ema'], d.createNode({ decay: 1 })), expect: /^stages\[1\]\.grpo\.ema\.decay: expected a number in \[0, 0\.999999\], got 1$/ },
+    { name: 'grpo: EMA every 0', edit: (d) => d.setIn(['stages', 1, 'grpo', 'ema'], d.createNode({ everyOptimizerSteps: 0 })), expect: /^stages\[1\]\.grpo\.ema\.everyOptimizerSteps: expected an integer ≥ 1, got 0$/ },
+  );
 
   for (const v of variants) {
     it(`reports the path of the problem: ${v.name}`, () => {
@@ -94,10 +149,10 @@ describe('config check', () => {
     assert.match(r.stdout, /2 problems/);
     assert.match(r.stdout, /stages\[1\]\.grpo\.groupSize: expected an integer ≥ 2, got 0/);
     assert.match(r.stdout, /stages\[0\]\.grpo\.typo: unknown key/);
-    const ok = spawnSync(realgen, ['config', 'check', path.join(repo, 'configs', 'mini.yaml'), path.join(repo, 'configs', 'paper-8xh200.yaml')], { encoding: 'utf8' });
+    const presets = ['mini.yaml', 'mini-torch.yaml', 'paper-8xh200.yaml', 'paper-8xh200-upstream.yaml'];
+    const ok = spawnSync(realgen, ['config', 'check', ...presets.map((f) => path.join(repo, 'configs', f))], { encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /mini\.yaml: ok/);
-    assert.match(ok.stdout, /paper-8xh200\.yaml: ok/);
+    for (const f of presets) assert.match(ok.stdout, new RegExp(`/${f.replace(/\./g, '\\.')}: ok`));
   });
 
   it('reads secrets from env or files and names the field, never the value, when missing', () => {

@@ -88,7 +88,8 @@ function epochsTrained(dir: string): number {
 
 describe('launch template', () => {
   const values: TemplateValues = { gpus: '0,1,2,3,4,5,6', numProcesses: '7', outputDir: '/w/out/upstream', maxSteps: '100', port: '29517', resumePath: null };
-  const paper = loadConfig(path.join(repo, 'configs', 'paper-8xh200.yaml')).config.stages[1]!.trainer as ExternalTrainerConfig;
+  const paper = loadConfig(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml')).config.stages[1]!.trainer as ExternalTrainerConfig;
+  const wrappers = path.join(repo, 'trainers', 'external', 'upstream');
 
   it('renders the paper stage-2 line and its resume variant', () => {
     const fresh = renderLaunch(paper, values, '/cfg');
@@ -98,12 +99,13 @@ describe('launch template', () => {
       '--config_file=scripts/accelerate_configs/deepspeed_zero2.yaml',
       '--num_processes=7',
       '--main_process_port=29517',
+      `${wrappers}/realgen_metrics.py`,
       'scripts/train_flux_fast_guard.py',
-      '--config=config/grpo.py:flux_fast_guard',
+      `--config=${wrappers}/realgen_config.py:flux_fast_guard`,
       '--config.save_dir=/w/out/upstream',
     ]);
     assert.equal(fresh.cwd, '/opt/RealGen/RealGen_v1/flow_grpo');
-    assert.deepEqual(fresh.env, { WANDB_MODE: 'offline' });
+    assert.deepEqual(fresh.env, { WANDB_MODE: 'offline', REALGEN_UPSTREAM_CONFIG: 'config/grpo.py' });
     const resumed = renderLaunch(paper, { ...values, resumePath: '/w/resume' }, '/cfg');
     assert.equal(resumed.args.at(-1), '--config.train.lora_path=/w/resume/lora');
   });
@@ -126,6 +128,24 @@ describe('launch template', () => {
     assert.deepEqual(ext, externalLauncher(fixtureTrainer(), '/j.json'));
     const builtin: StageConfig['trainer'] = { backend: 'builtin' };
     assert.deepEqual(defaultLauncher(builtin, '/j.json'), builtinLauncher(builtin, '/j.json'));
+    const torch = loadConfig(path.join(repo, 'configs', 'mini-torch.yaml')).config.stages[1]!.trainer;
+    const venv = mkdtempSync(path.join(os.tmpdir(), 'realgen-tools-'));
+    const saved = process.env.REALGEN_TOOLS_DIR;
+    process.env.REALGEN_TOOLS_DIR = venv;
+    try {
+      // No venv in that tools folder: a non-retryable ConfigInvalid that says how to install it.
+      assert.throws(() => defaultLauncher(torch, '/j.json'), (e: Error & { type?: string; nonRetryable?: boolean }) =>
+        e.type === 'ConfigInvalid' && e.nonRetryable === true && e.message.includes(path.join(venv, 'torch-venv', 'bin', 'python')) && e.message.includes('scripts/install-python.sh'));
+      mkdirSync(path.join(venv, 'torch-venv', 'bin'), { recursive: true });
+      writeFileSync(path.join(venv, 'torch-venv', 'bin', 'python'), '');
+      const t = defaultLauncher(torch, '/j.json');
+      assert.equal(t.command, path.join(venv, 'torch-venv', 'bin', 'python'));
+      assert.deepEqual(t.args, ['-m', 'realgen_torch.train', '--job', '/j.json']);
+      assert.equal(t.env?.PYTHONPATH?.split(path.delimiter)[0], path.join(repo, 'trainers', 'torch'));
+    } finally {
+      if (saved === undefined) delete process.env.REALGEN_TOOLS_DIR;
+      else process.env.REALGEN_TOOLS_DIR = saved;
+    }
   });
 });
 

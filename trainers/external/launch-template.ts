@@ -9,6 +9,7 @@
  *   {outputDir}    the folder the upstream trainer writes into (its save dir)
  *   {maxSteps}     upstream steps of this segment: (stopAtStep − startStep) × stepsPerEpoch
  *   {port}         a free TCP port for the rendezvous (accelerate --main_process_port, torchrun --master_port)
+ *   {adapterDir}   this checkout's trainers/external/upstream (the wrappers realgen_config.py, realgen_metrics.py)
  * and, only in `resumeArg`:
  *   {resumePath}   the local folder of the resumed checkpoint (a verified copy of the latest committed one)
  * `{{` and `}}` stand for literal braces.
@@ -18,7 +19,10 @@ import type { StageConfig } from '../../configs/schema';
 
 export type ExternalTrainerConfig = Extract<StageConfig['trainer'], { backend: 'external' }>;
 
-export const PLACEHOLDERS = ['gpus', 'numProcesses', 'outputDir', 'maxSteps', 'port'] as const;
+export const PLACEHOLDERS = ['gpus', 'numProcesses', 'outputDir', 'maxSteps', 'port', 'adapterDir'] as const;
+
+/** The `{adapterDir}` value: the upstream wrappers shipped with this checkout. */
+export const ADAPTER_DIR = path.join(__dirname, 'upstream');
 export const RESUME_PLACEHOLDERS = [...PLACEHOLDERS, 'resumePath'] as const;
 export type Placeholder = (typeof RESUME_PLACEHOLDERS)[number];
 
@@ -30,6 +34,8 @@ export interface TemplateValues {
   maxSteps: string;
   port: string;
   resumePath: string | null;
+  /** @default ADAPTER_DIR */
+  adapterDir?: string;
 }
 
 export class TemplateError extends Error {}
@@ -70,7 +76,7 @@ export function renderString(template: string, values: TemplateValues, where: st
   return template.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (match, name: string | undefined) => {
     if (match === '{{') return '{';
     if (match === '}}') return '}';
-    const value = values[name as Placeholder];
+    const value = name === 'adapterDir' ? (values.adapterDir ?? ADAPTER_DIR) : values[name as Placeholder];
     if (value === null || value === undefined) throw new TemplateError(`${where}: placeholder {${name}} has no value here`);
     return value;
   });

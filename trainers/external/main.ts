@@ -164,7 +164,15 @@ async function main(): Promise<number> {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Unbuffered Python output, so metric lines arrive as they are printed.
-    env: { ...process.env, PYTHONUNBUFFERED: '1', ...launch.env, CUDA_VISIBLE_DEVICES: job.gpuIds.join(',') },
+    // REALGEN_RESUME_DIR: the resumed checkpoint's folder, for wrappers that resume from the environment
+    // (upstream/realgen_config.py sets train.lora_path to <it>/lora).
+    env: {
+      ...process.env,
+      PYTHONUNBUFFERED: '1',
+      ...launch.env,
+      CUDA_VISIBLE_DEVICES: job.gpuIds.join(','),
+      ...(job.resumeDir !== null ? { REALGEN_RESUME_DIR: job.resumeDir } : {}),
+    },
   });
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>

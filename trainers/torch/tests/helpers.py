@@ -59,6 +59,12 @@ def flux_config() -> dict:
                   grpo={"lora": {"rank": 4, "alpha": 8}, "samplingSteps": 4, "sigmaShift": 3.0})
 
 
+def gpu_ids() -> list[int]:
+    """The job's GPUs: none (CPU) unless $REALGEN_TEST_GPU_IDS lists some (bench/gpu-check.sh runs tests on CUDA)."""
+    raw = os.environ.get("REALGEN_TEST_GPU_IDS", "")
+    return [int(x) for x in raw.split(",") if x.strip()]
+
+
 def write_job(dir_: str, cfg: dict, *, start=0, stop=3, save_every=1, resume=None, seed=42, name="job.json") -> str:
     os.makedirs(dir_, exist_ok=True)
     out = os.path.join(dir_, f"out-{name[:-5]}")
@@ -66,7 +72,7 @@ def write_job(dir_: str, cfg: dict, *, start=0, stop=3, save_every=1, resume=Non
     spec = {"protocol": "realgen-trainer/1", "runId": "run-test", "stage": 2, "stageKey": "stage-2", "segment": 0, "attempt": 1,
             "config": cfg, "configBaseDir": CONFIGS, "configDigest": DIGEST, "startStep": start, "stopAtStep": stop,
             "wallClockSeconds": 3600, "saveEvery": save_every, "resumeDir": resume, "initDirs": {}, "outputDir": out,
-            "gpuIds": [], "seed": seed}
+            "gpuIds": gpu_ids(), "seed": seed}
     path = os.path.join(dir_, name)
     with open(path, "w") as f:
         json.dump(spec, f)

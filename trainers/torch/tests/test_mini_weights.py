@@ -23,6 +23,22 @@ def test_weights_match_manifest():
     assert sha256_file(os.path.join(REPO, "models", "realgen-mini", "generator.onnx")) == m["onnxSha256"]
 
 
+def test_conversion_gives_the_manifest_bytes_in_every_process(tmp_path):
+    # Separate processes: safetensors' metadata order used to vary per process (a Rust HashMap), so the sha256
+    # matched the manifest only by chance.
+    import subprocess
+    import sys
+
+    with open(MANIFEST) as f:
+        want = json.load(f)["sha256"]
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for i in range(4):
+        dest = str(tmp_path / f"gen-{i}.safetensors")
+        code = f"from realgen_torch.families.mini_weights import convert; convert({GEN!r}, {dest!r})"
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": pkg})
+        assert sha256_file(dest) == want, f"conversion {i} differs from the manifest"
+
+
 def test_pytorch_output_equals_onnx_within_1e_4():
     sd = load_file(ensure(GEN))
     net = MiniUNet(sd["tok.weight"].shape[0])

@@ -91,8 +91,10 @@ def convert(generator_json: str, dest: str | None = None) -> str:
         tensors[k] = t.contiguous()
     dest = dest or safetensors_path(generator_json)
     tmp = dest + ".tmp"
-    save_file(tensors, tmp, metadata={"source": os.path.basename(onnx_path), "sha256_onnx": sha256_file(onnx_path),
-                                      "vocab_size": str(vocab), "format": "pt"})
+    # One metadata key only: safetensors keeps the metadata in a Rust HashMap, whose order differs per process, so
+    # several keys would make the file's bytes (and its committed sha256) vary run to run. The provenance (the ONNX
+    # file's sha256) is in mini_weights.json.
+    save_file(tensors, tmp, metadata={"format": "pt"})
     os.replace(tmp, dest)
     return dest
 
