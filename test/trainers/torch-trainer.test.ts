@@ -28,7 +28,7 @@ import { digestOf } from '../../lib/canonical-json';
 import type { TrainStageResult } from '../../workflows/train-stage';
 import { testConfigFile } from '../helpers/stack';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
-import { freePort } from '../../devstack/dev-stack';
+import { freePort } from '../../infra/net/free-port';
 
 const repo = path.resolve(__dirname, '..', '..');
 let workers: TestWorkers;
