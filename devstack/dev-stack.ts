@@ -11,6 +11,8 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, chmodSync
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { stopProcessGroup, type StopResult } from '../infra/process/process-group';
+import { readProcessIdentity, verifyOwnProcess, type ProcessIdentity } from '../infra/process/process-identity';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.realgen');
@@ -44,11 +46,20 @@ export const DEFAULT_PORTS: StackPorts = {
   minioConsole: 9001,
 };
 
+/**
+ * A server process as `up` recorded it. `identity` (pid, boot, start time, executable) is what `down` verifies before
+ * signalling; state files of older versions lack it, and their pids are then never signalled.
+ */
+export interface RecordedProcess {
+  pid: number;
+  identity?: ProcessIdentity;
+}
+
 /** What `up` recorded about the running servers. */
 export interface StackState {
   stateDir: string;
-  temporal: { pid: number; address: string; uiUrl: string; dbFile: string; log: string; version: string };
-  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string; log: string; version: string };
+  temporal: RecordedProcess & { address: string; uiUrl: string; dbFile: string; log: string; version: string };
+  minio: RecordedProcess & { endpoint: string; consoleUrl: string; dataDir: string; log: string; version: string };
   secrets: { accessKeyFile: string; secretKeyFile: string };
 }
 
@@ -231,6 +242,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     if (child.pid === undefined) throw new Error(`could not start ${TEMPORAL_BIN}`);
     temporal = {
       pid: child.pid,
+      ...recordIdentity(child.pid),
       address,
       uiUrl: `http://127.0.0.1:${ports.temporalUi}`,
       dbFile,
@@ -267,6 +279,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     if (child.pid === undefined) throw new Error(`could not start ${MINIO_BIN}`);
     minio = {
       pid: child.pid,
+      ...recordIdentity(child.pid),
       endpoint: `http://127.0.0.1:${ports.minio}`,
       consoleUrl: `http://127.0.0.1:${ports.minioConsole}`,
       dataDir,
@@ -286,28 +299,24 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   return state;
 }
 
-/** Stops a process group: SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  if (!isAlive(pid)) return;
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await delay(100);
-  if (isAlive(pid)) signal('SIGKILL');
-  while (isAlive(pid)) await delay(50);
+/** The identity of a process we just started (spawn returns after its exec), to verify before any later signal. */
+function recordIdentity(pid: number): { identity?: ProcessIdentity } {
+  const identity = readProcessIdentity(pid);
+  return identity === null ? {} : { identity };
 }
 
-/** Stops both servers named in the state file; data stays on disk. */
+/**
+ * Stops the process group of a recorded server: SIGTERM, then SIGKILL after `graceMs`. Only a process verified as the
+ * one we started is signalled; anything else (a reused pid, a state file without identity) is left alone and the
+ * result says why.
+ */
+export async function stopGroup(svc: RecordedProcess, graceMs = 10_000): Promise<StopResult> {
+  const check = verifyOwnProcess(svc.identity, svc.pid);
+  if (check.status !== 'own') return check.status === 'gone' ? { result: 'gone' } : { result: 'refused', reason: check.reason };
+  return await stopProcessGroup(svc.identity as ProcessIdentity, { graceMs, killWaitMs: 60_000 });
+}
+
+/** Stops both servers named in the state file; data stays on disk. A pid that is not verifiably ours is not signalled. */
 export async function stackDown(stateDir = DEFAULT_STATE_DIR, log: (l: string) => void = () => undefined): Promise<void> {
   const state = readStackState(path.resolve(stateDir));
   if (state === null) {
@@ -315,10 +324,11 @@ export async function stackDown(stateDir = DEFAULT_STATE_DIR, log: (l: string) =
     return;
   }
   for (const [name, svc] of [['temporal', state.temporal], ['minio', state.minio]] as const) {
-    if (isAlive(svc.pid)) {
-      await stopGroup(svc.pid);
-      log(`${name}: stopped pid ${svc.pid}`);
-    } else log(`${name}: not running`);
+    const r = await stopGroup(svc);
+    if (r.result === 'stopped') log(`${name}: stopped pid ${svc.pid}`);
+    else if (r.result === 'gone') log(`${name}: not running`);
+    else if (r.result === 'refused') log(`${name}: NOT stopped: ${r.reason}; not signalled`);
+    else log(`${name}: NOT stopped: ${r.reason}`);
   }
 }
 

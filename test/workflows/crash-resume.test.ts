@@ -63,7 +63,7 @@ async function killGpuWorker(): Promise<void> {
 /** Stops one server and starts it again on the same port and data (the other one is reused as it is). */
 async function restartServer(which: 'temporal' | 'minio', whileDown?: () => Promise<void>): Promise<void> {
   const svc = which === 'temporal' ? state.temporal : state.minio;
-  await stopGroup(svc.pid);
+  await stopGroup(svc);
   await whileDown?.();
   const port = (u: string) => Number(u.split(':').at(-1));
   state = await stackUp({
