@@ -4,9 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
-import { connectClient } from '../infra/temporal/temporal-client';
 import { createCheckpointActivities, createCheckpointDiscovery } from '../activities/checkpoint-activities';
 import { createDataActivities } from '../activities/data-activities';
 import { evaluationCpuActivities, evaluationGpuActivities } from '../activities/evaluation';
@@ -102,13 +100,11 @@ export function gpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'co
 export function cpuActivities(ctx: Pick<WorkerContext, 'store' | 'workDir' | 'loaded'>) {
   const checkpoints = createCheckpointActivities({ store: ctx.store, workDir: ctx.workDir, producer: PRODUCER });
   const data = createDataActivities({ store: ctx.store });
-  // A client for joining evaluations, built on first use (workers only hold a NativeConnection).
-  let client: Promise<Client> | undefined;
   return {
     resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
     verifyCheckpoint: checkpoints.verifyCheckpoint,
     prepareData: data.prepareData,
     ...createCheckpointDiscovery({ store: ctx.store }),
-    ...evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir, client: () => (client ??= connectClient(ctx.loaded)) }),
+    ...evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir }),
   };
 }

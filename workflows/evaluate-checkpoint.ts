@@ -11,7 +11,7 @@
  * checks for it, so a retried step or a restarted evaluation skips finished shards.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { EvaluationActivities } from '../activities/evaluation/evaluation-activities';
+import type { EvaluationActivities } from '../activities/evaluation';
 import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../contracts/evaluation';
 
 /** The evaluation itself (`EvalSpec`: key, suite, source, row name, config) plus where its activities run. */
