@@ -8,7 +8,13 @@ import path from 'node:path';
 import type { AggregateInput, EvalSpec, EvaluationPlan, EvaluationResult } from '../../contracts/evaluation';
 import { realgenFailure } from '../../contracts/failures';
 import type { DetectorScoreItem } from '../../domain/realbench/detector-scoring';
-import { arenaChart, detectorScoringChart, historyChart, rewardChart, type EvaluationChart } from '../../domain/report/evaluation-charts';
+import {
+  arenaChart,
+  detectorScoringChart,
+  historyChart,
+  rewardChart,
+  type EvaluationChart,
+} from '../../domain/report/evaluation-charts';
 import { assembleReport, leaderboardEntryOf, reportSource } from '../../domain/report/evaluation-report';
 import { summarizeEvaluation } from '../../domain/report/evaluation-summary';
 import { renderHtml, renderMarkdown } from '../../domain/report/render-report';
@@ -22,7 +28,14 @@ import { heartbeat } from '../heartbeat';
 import { judgeLabel } from './eval-spec';
 import type { EvaluationContext } from './evaluation-context';
 import { getJson, listLeaderboardEntries, mustGetBytes, putBytes, putJson, reportKeys, shardKeys } from './layout';
-import { readPlan, type GeneratedItem, type GeneratedShard, type JudgedItem, type JudgedShard, type ScoredShard } from './shard-records';
+import {
+  readPlan,
+  type GeneratedItem,
+  type GeneratedShard,
+  type JudgedItem,
+  type JudgedShard,
+  type ScoredShard,
+} from './shard-records';
 
 interface CollectedShards {
   generated: GeneratedItem[];
@@ -39,8 +52,13 @@ async function collectShards(store: CheckpointStore, spec: EvalSpec, plan: Evalu
   let anyCost = false;
   for (const s of plan.shards) {
     const keys = shardKeys(plan.shardsPrefix, s.index);
-    const [g, sc, j] = await Promise.all([getJson<GeneratedShard>(store, keys.generated), getJson<ScoredShard>(store, keys.scores), getJson<JudgedShard>(store, keys.judgements)]);
-    if (g === null || sc === null || j === null) throw realgenFailure('DatasetMissing', `shard ${s.index} of ${spec.evalKey} is incomplete (generated/scores/judgements)`);
+    const [g, sc, j] = await Promise.all([
+      getJson<GeneratedShard>(store, keys.generated),
+      getJson<ScoredShard>(store, keys.scores),
+      getJson<JudgedShard>(store, keys.judgements),
+    ]);
+    if (g === null || sc === null || j === null)
+      throw realgenFailure('DatasetMissing', `shard ${s.index} of ${spec.evalKey} is incomplete (generated/scores/judgements)`);
     out.generated.push(...g.items);
     out.scored.push(...sc.items);
     out.judged.push(...j.items);
@@ -54,7 +72,10 @@ async function collectShards(store: CheckpointStore, spec: EvalSpec, plan: Evalu
 
 /** The stage's training reward curve (built-in trainer checkpoints keep it in state.json); empty when absent. */
 async function rewardCurve(store: CheckpointStore, checkpointPrefix: string): Promise<Array<{ step: number; reward: number }>> {
-  const state = await getJson<{ rewardHistory?: Array<{ step: number; reward: number }> }>(store, `${checkpointPrefix}state.json`).catch(() => null);
+  const state = await getJson<{ rewardHistory?: Array<{ step: number; reward: number }> }>(
+    store,
+    `${checkpointPrefix}state.json`,
+  ).catch(() => null);
   return state?.rewardHistory ?? [];
 }
 
@@ -70,17 +91,32 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
     heartbeat({ aggregating: spec.evalKey });
     const categories = [...new Set(stored.items.map((it) => it.category))].sort();
     const detectorNames = spec.config.evaluation.detectors.map((d) => d.name);
-    const summary = summarizeEvaluation({ scored: shards.scored, judged: shards.judged, categories, detectorNames, seed: spec.config.seed, images: shards.generated.length });
+    const summary = summarizeEvaluation({
+      scored: shards.scored,
+      judged: shards.judged,
+      categories,
+      detectorNames,
+      seed: spec.config.seed,
+      images: shards.generated.length,
+    });
     const rk = reportKeys(spec.evalKey);
     const source = reportSource(spec);
 
     // History of this run and stage (mini checkpoints): earlier leaderboard entries plus this one.
-    const history = source.kind === 'mini-checkpoint' && source.checkpoint !== null ? historyOf({ evalKey: spec.evalKey, suite: spec.suite, source, headline: summary.headline }, await listLeaderboardEntries(store)) : [];
+    const history =
+      source.kind === 'mini-checkpoint' && source.checkpoint !== null
+        ? historyOf(
+            { evalKey: spec.evalKey, suite: spec.suite, source, headline: summary.headline },
+            await listLeaderboardEntries(store),
+          )
+        : [];
     const specs: Array<EvaluationChart | null> = [
       detectorScoringChart(detectorNames, categories, summary.detectorScoring),
       arenaChart(categories, summary.byCategory),
       historyChart(detectorNames, history),
-      source.kind === 'mini-checkpoint' && source.checkpoint !== null ? rewardChart(source.checkpoint, await rewardCurve(store, source.checkpoint.prefix)) : null,
+      source.kind === 'mini-checkpoint' && source.checkpoint !== null
+        ? rewardChart(source.checkpoint, await rewardCurve(store, source.checkpoint.prefix))
+        : null,
     ];
     const charts: ReportChart[] = [];
     const chartPngs: Record<string, Buffer> = {};
@@ -102,7 +138,12 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
       return g ? [g] : [];
     });
     const gridPng = await renderImageGrid(
-      await Promise.all(gridItems.map(async (g) => ({ generated: await mustGetBytes(store, g.key, 'generated image'), real: await readFile(path.join(dir, byId.get(g.id)?.file ?? '')) }))),
+      await Promise.all(
+        gridItems.map(async (g) => ({
+          generated: await mustGetBytes(store, g.key, 'generated image'),
+          real: await readFile(path.join(dir, byId.get(g.id)?.file ?? '')),
+        })),
+      ),
       { cell: 128 },
     );
     await putBytes(store, rk.grid, gridPng, 'image/png');
@@ -123,6 +164,13 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
     await putBytes(store, rk.html, renderHtml(report, { charts: chartPngs, grid: gridPng }), 'text/html; charset=utf-8');
     await putJson(store, rk.json, report);
     await putJson(store, rk.leaderboardEntry, leaderboardEntryOf(report, summary));
-    return { evalKey: spec.evalKey, name: spec.name, suite: spec.suite, reportKeys: report.keys, headline: summary.headline, skippedSteps: 0 };
+    return {
+      evalKey: spec.evalKey,
+      name: spec.name,
+      suite: spec.suite,
+      reportKeys: report.keys,
+      headline: summary.headline,
+      skippedSteps: 0,
+    };
   };
 }

@@ -5,7 +5,12 @@ import type { EvalSpec } from '../../contracts/evaluation';
 
 /** The spec's config as a loaded config (relative model paths resolve against `configBaseDir`). */
 export function loadedOf(spec: EvalSpec): LoadedConfig {
-  return { config: spec.config, baseDir: spec.configBaseDir, digest: spec.configDigest, file: path.join(spec.configBaseDir, '(run config)') };
+  return {
+    config: spec.config,
+    baseDir: spec.configBaseDir,
+    digest: spec.configDigest,
+    file: path.join(spec.configBaseDir, '(run config)'),
+  };
 }
 
 /** `local:<detector>` or `openai:<model>`: the judge as judgements.json and the report name it. */

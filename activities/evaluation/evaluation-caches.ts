@@ -71,7 +71,9 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
   return {
     generator(spec) {
       const loaded = loadedOf(spec);
-      return generators(`${configPath(loaded, spec.config.models.generator)}|${spec.config.models.tokenizer ?? ''}`, () => loadGenerator(loaded));
+      return generators(`${configPath(loaded, spec.config.models.generator)}|${spec.config.models.tokenizer ?? ''}`, () =>
+        loadGenerator(loaded),
+      );
     },
     detector(spec, manifest) {
       const file = configPath(loadedOf(spec), manifest);

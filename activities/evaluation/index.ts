@@ -31,7 +31,11 @@ export function evaluationGpuActivities(deps: EvaluationActivityDeps) {
 /** CPU queue: planning, arena judging, aggregation and reports. */
 export function evaluationCpuActivities(deps: EvaluationActivityDeps) {
   const ctx = createEvaluationContext(deps);
-  return { planEvaluation: createPlanEvaluation(ctx), judgeShard: createJudgeShard(ctx), aggregateEvaluation: createAggregateEvaluation(ctx) };
+  return {
+    planEvaluation: createPlanEvaluation(ctx),
+    judgeShard: createJudgeShard(ctx),
+    aggregateEvaluation: createAggregateEvaluation(ctx),
+  };
 }
 
 /** Every evaluation activity, whichever queue serves it. */

@@ -37,9 +37,15 @@ export function createJudgeShard({ store, caches, deps }: EvaluationContext) {
       })),
     );
     const judge = spec.config.evaluation.judge;
-    const backend: JudgeBackend = judge.backend === 'local' ? localJudge(caches, spec, judge.detector) : openAiJudge(spec, judge, deps.fetchImpl);
+    const backend: JudgeBackend =
+      judge.backend === 'local' ? localJudge(caches, spec, judge.detector) : openAiJudge(spec, judge, deps.fetchImpl);
     const { items, cost } = await backend(pairs, input.shard);
-    await putJson(store, keys.judgements, { shard: input.shard, judge: judgeLabel(spec), items, ...(cost ? { cost } : {}) } satisfies JudgedShard);
+    await putJson(store, keys.judgements, {
+      shard: input.shard,
+      judge: judgeLabel(spec),
+      items,
+      ...(cost ? { cost } : {}),
+    } satisfies JudgedShard);
     return { shard: input.shard, key: keys.judgements, skipped: false, images: items.length };
   };
 }

@@ -22,7 +22,11 @@ async function fileDigest(file: string): Promise<string> {
 async function sourceIdentity(spec: EvalSpec): Promise<Record<string, unknown>> {
   const src = spec.source;
   if (src.kind === 'mini-checkpoint') {
-    return { kind: src.kind, checkpoint: src.ref?.manifestSha256 ?? null, generator: await fileDigest(configPath(loadedOf(spec), spec.config.models.generator)) };
+    return {
+      kind: src.kind,
+      checkpoint: src.ref?.manifestSha256 ?? null,
+      generator: await fileDigest(configPath(loadedOf(spec), spec.config.models.generator)),
+    };
   }
   if (src.kind === 'images') return { kind: src.kind, s3Prefix: src.s3Prefix };
   return { kind: src.kind, command: src.command, args: src.args };
@@ -48,24 +52,55 @@ export function createPlanEvaluation({ store, caches }: EvaluationContext) {
       seed: spec.config.seed,
       shardSize: spec.config.realbench.shardSize,
       detectors: await Promise.all(
-        spec.config.evaluation.detectors.map(async (d) => ({ name: d.name, heldout: d.heldout, manifest: await fileDigest(configPath(loaded, d.manifest)) })),
+        spec.config.evaluation.detectors.map(async (d) => ({
+          name: d.name,
+          heldout: d.heldout,
+          manifest: await fileDigest(configPath(loaded, d.manifest)),
+        })),
       ),
-      judge: judge.backend === 'local' ? { backend: 'local', detector: judge.detector } : { backend: 'openai', baseUrl: judge.baseUrl, model: judge.model },
+      judge:
+        judge.backend === 'local'
+          ? { backend: 'local', detector: judge.detector }
+          : { backend: 'openai', baseUrl: judge.baseUrl, model: judge.model },
     });
     const shardsPrefix = shardsPrefixOf(spec.evalKey, evalDigest);
     const planKey = `${shardsPrefix}plan.json`;
     const size = spec.config.realbench.shardSize;
-    const shards = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => ({ index: i, ids: items.slice(i * size, (i + 1) * size).map((it) => it.id) }));
-    const plan: EvaluationPlan = { evalDigest, shardsPrefix, planKey, shards, images: items.length, realbenchDigest: bench.digest };
+    const shards = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => ({
+      index: i,
+      ids: items.slice(i * size, (i + 1) * size).map((it) => it.id),
+    }));
+    const plan: EvaluationPlan = {
+      evalDigest,
+      shardsPrefix,
+      planKey,
+      shards,
+      images: items.length,
+      realbenchDigest: bench.digest,
+    };
     const existing = await getJson<StoredPlan>(store, planKey);
     if (existing !== null && existing.evalDigest === evalDigest) {
-      return { evalDigest, shardsPrefix, planKey, shards: existing.shards, images: existing.images, realbenchDigest: existing.realbenchDigest };
+      return {
+        evalDigest,
+        shardsPrefix,
+        planKey,
+        shards: existing.shards,
+        images: existing.images,
+        realbenchDigest: existing.realbenchDigest,
+      };
     }
     const stored: StoredPlan = {
       ...plan,
       evalKey: spec.evalKey,
       suite: spec.suite,
-      items: items.map(({ id, index, file, category, prompt, longPrompt }) => ({ id, index, file, category, prompt, longPrompt })),
+      items: items.map(({ id, index, file, category, prompt, longPrompt }) => ({
+        id,
+        index,
+        file,
+        category,
+        prompt,
+        longPrompt,
+      })),
     };
     await putJson(store, planKey, stored);
     return plan;

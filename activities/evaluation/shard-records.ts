@@ -58,7 +58,10 @@ export async function readPlan(store: CheckpointStore, input: ShardInput): Promi
   const plan = await getJson<StoredPlan>(store, input.plan.planKey);
   if (plan === null) throw realgenFailure('DatasetMissing', `evaluation plan ${input.plan.planKey} is missing`);
   if (plan.evalDigest !== input.plan.evalDigest) {
-    throw realgenFailure('ConfigInvalid', `${input.plan.planKey} belongs to evaluation digest ${plan.evalDigest}, expected ${input.plan.evalDigest}`);
+    throw realgenFailure(
+      'ConfigInvalid',
+      `${input.plan.planKey} belongs to evaluation digest ${plan.evalDigest}, expected ${input.plan.evalDigest}`,
+    );
   }
   return plan;
 }
@@ -70,7 +73,8 @@ export function shardItems(plan: StoredPlan, shard: number): PlanItem[] {
   const byId = new Map(plan.items.map((it) => [it.id, it]));
   return s.ids.map((id) => {
     const it = byId.get(id);
-    if (it === undefined) throw realgenFailure('ConfigInvalid', `plan ${plan.planKey} lists ${id} in shard ${shard} but not in its items`);
+    if (it === undefined)
+      throw realgenFailure('ConfigInvalid', `plan ${plan.planKey} lists ${id} in shard ${shard} but not in its items`);
     return it;
   });
 }

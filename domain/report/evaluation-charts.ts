@@ -8,12 +8,17 @@ import type { BarChartSpec, LineChartSpec } from './chart-specs';
 import type { HistoryPoint, ReportChart } from './report-model';
 
 /** A chart's report entry (without its object key) and the spec to render. */
-export type EvaluationChart = Omit<ReportChart, 'key'> & ({ kind: 'bar'; spec: BarChartSpec } | { kind: 'line'; spec: LineChartSpec });
+export type EvaluationChart = Omit<ReportChart, 'key'> &
+  ({ kind: 'bar'; spec: BarChartSpec } | { kind: 'line'; spec: LineChartSpec });
 
 /** Shared axes of the 0–100 score charts, with 50 (indistinguishable from real) marked. */
 const SCORE_AXES = { yMax: 100, yTicks: [0, 25, 50, 75, 100], refLine: 50 } as const;
 
-export function detectorScoringChart(detectorNames: readonly string[], categories: readonly string[], scoring: Record<string, DetectorReport>): EvaluationChart {
+export function detectorScoringChart(
+  detectorNames: readonly string[],
+  categories: readonly string[],
+  scoring: Record<string, DetectorReport>,
+): EvaluationChart {
   return {
     name: 'detector-scoring',
     title: 'Detector-Scoring per category (mean P(real) × 100, 95% CI)',
@@ -73,9 +78,14 @@ export function historyChart(detectorNames: readonly string[], history: readonly
       series: [
         ...detectorNames.map((n) => ({
           name: n,
-          points: history.flatMap((h) => (h.detectorScoring[n] == null ? [] : [[h.step, h.detectorScoring[n] as number] as const])),
+          points: history.flatMap((h) =>
+            h.detectorScoring[n] == null ? [] : [[h.step, h.detectorScoring[n] as number] as const],
+          ),
         })),
-        { name: 'arena win rate', points: history.flatMap((h) => (h.arenaWinRate === null ? [] : [[h.step, h.arenaWinRate * 100] as const])) },
+        {
+          name: 'arena win rate',
+          points: history.flatMap((h) => (h.arenaWinRate === null ? [] : [[h.step, h.arenaWinRate * 100] as const])),
+        },
       ],
       ...SCORE_AXES,
       xTitle: 'checkpoint step',
@@ -85,7 +95,10 @@ export function historyChart(detectorNames: readonly string[], history: readonly
 }
 
 /** The stage's mean reward per training step up to the evaluated checkpoint; null without a curve. */
-export function rewardChart(checkpoint: { stage: string; step: number }, curve: ReadonlyArray<{ step: number; reward: number }>): EvaluationChart | null {
+export function rewardChart(
+  checkpoint: { stage: string; step: number },
+  curve: ReadonlyArray<{ step: number; reward: number }>,
+): EvaluationChart | null {
   if (curve.length === 0) return null;
   return {
     name: 'reward',

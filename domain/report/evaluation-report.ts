@@ -17,7 +17,16 @@ export function reportSource(spec: EvalSpec): ReportSource {
   if (s.kind === 'mini-checkpoint') {
     return {
       kind: 'mini-checkpoint',
-      checkpoint: s.ref === null ? null : { runId: s.ref.runId, stage: s.ref.stage, step: s.ref.step, prefix: s.ref.prefix, manifestSha256: s.ref.manifestSha256 },
+      checkpoint:
+        s.ref === null
+          ? null
+          : {
+              runId: s.ref.runId,
+              stage: s.ref.stage,
+              step: s.ref.step,
+              prefix: s.ref.prefix,
+              manifestSha256: s.ref.manifestSha256,
+            },
     };
   }
   if (s.kind === 'images') return { kind: 'images', s3Prefix: s.s3Prefix };
@@ -54,7 +63,13 @@ export function assembleReport(p: ReportParts): EvaluationReport {
     evalDigest: p.plan.evalDigest,
     detectors: spec.config.evaluation.detectors.map((d) => ({ name: d.name, heldout: d.heldout })),
     detectorScoring: summary.detectorScoring,
-    arena: { judge: p.judge, overall: summary.overall, byCategory: summary.byCategory, errors: summary.judgeErrors, ...(p.cost ? { cost: p.cost } : {}) },
+    arena: {
+      judge: p.judge,
+      overall: summary.overall,
+      byCategory: summary.byCategory,
+      errors: summary.judgeErrors,
+      ...(p.cost ? { cost: p.cost } : {}),
+    },
     headline: summary.headline,
     charts: p.charts,
     grid: p.grid,

@@ -48,6 +48,8 @@ export function summarizeEvaluation(input: EvaluationSummaryInput): EvaluationSu
     positionConsistency: overall.positionConsistency,
     images: input.images,
   };
-  const outcomes = input.judged.flatMap((j) => ('verdict' in j ? [{ id: j.id, outcome: j.verdict.outcome as ArenaOutcome }] : []));
+  const outcomes = input.judged.flatMap((j) =>
+    'verdict' in j ? [{ id: j.id, outcome: j.verdict.outcome as ArenaOutcome }] : [],
+  );
   return { detectorScoring, overall, byCategory, headline, judgeErrors: input.judged.length - verdicts.length, outcomes };
 }

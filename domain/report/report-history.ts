@@ -23,8 +23,20 @@ export function historyOf(subject: HistorySubject, entries: readonly Leaderboard
     if (e.evalKey === subject.evalKey || e.suite !== subject.suite || e.source.kind !== 'mini-checkpoint') continue;
     const c = e.source.checkpoint;
     if (c?.runId !== ck.runId || c.stage !== ck.stage) continue;
-    history.push({ evalKey: e.evalKey, step: c.step, stage: c.stage, detectorScoring: e.detectorScoring, arenaWinRate: e.arenaWinRate });
+    history.push({
+      evalKey: e.evalKey,
+      step: c.step,
+      stage: c.stage,
+      detectorScoring: e.detectorScoring,
+      arenaWinRate: e.arenaWinRate,
+    });
   }
-  history.push({ evalKey: subject.evalKey, step: ck.step, stage: ck.stage, detectorScoring: subject.headline.detectorScoring, arenaWinRate: subject.headline.arenaWinRate });
+  history.push({
+    evalKey: subject.evalKey,
+    step: ck.step,
+    stage: ck.stage,
+    detectorScoring: subject.headline.detectorScoring,
+    arenaWinRate: subject.headline.arenaWinRate,
+  });
   return history.sort((a, b) => a.step - b.step);
 }

@@ -64,7 +64,8 @@ export interface StopOptions {
 }
 
 /** What `stopProcessGroup` did. */
-export type StopResult = { result: 'stopped' } | { result: 'gone' } | { result: 'refused'; reason: string } | { result: 'stuck'; reason: string };
+export type StopResult =
+  { result: 'stopped' } | { result: 'gone' } | { result: 'refused'; reason: string } | { result: 'stuck'; reason: string };
 
 /**
  * Stops a group we started (in this or an earlier process): SIGTERM, SIGKILL after the grace period, then waits until
@@ -113,7 +114,11 @@ export interface SpawnGroupOptions {
  * Starts `command args…` detached, in its own process group, stdin ignored and stdout/stderr piped. Rejects with the
  * spawn error (e.g. ENOENT for a missing command) when the process could not be started.
  */
-export async function spawnProcessGroup(command: string, args: readonly string[], options: SpawnGroupOptions = {}): Promise<ProcessGroup> {
+export async function spawnProcessGroup(
+  command: string,
+  args: readonly string[],
+  options: SpawnGroupOptions = {},
+): Promise<ProcessGroup> {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const pid = child.pid;
@@ -152,10 +157,14 @@ export function startGroupGuardian(leader: ProcessIdentity): void {
   const code = [
     "const fs=require('fs');const [a,g,t]=process.argv.slice(1);const A=Number(a),G=Number(g);",
     "const alive=(p)=>{try{process.kill(p,0);return true}catch(e){return e.code==='EPERM'}};",
-    "const start=(p)=>{try{const s=fs.readFileSync('/proc/'+p+'/stat','utf8');return s.slice(s.lastIndexOf(')')+2).split(' ')[19]}catch{return null}};",
+    "const start=(p)=>{try{const s=fs.readFileSync('/proc/'+p+'/stat','utf8');",
+    "return s.slice(s.lastIndexOf(')')+2).split(' ')[19]}catch{return null}};",
     'setInterval(()=>{if(!alive(-G))process.exit(0);const s=start(G);if(s!==null&&s!==t)process.exit(0);',
     "if(process.ppid!==A||!alive(A)){try{process.kill(-G,'SIGKILL')}catch{}process.exit(0)}},250);",
   ].join('');
-  const guardian = spawn(process.execPath, ['-e', code, String(process.pid), String(leader.pid), leader.startTicks], { detached: true, stdio: 'ignore' });
+  const guardian = spawn(process.execPath, ['-e', code, String(process.pid), String(leader.pid), leader.startTicks], {
+    detached: true,
+    stdio: 'ignore',
+  });
   guardian.unref();
 }

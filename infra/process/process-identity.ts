@@ -77,15 +77,23 @@ export function canVerifyProcesses(): boolean {
  */
 export function verifyOwnProcess(expected: ProcessIdentity | null | undefined, pid = expected?.pid): OwnershipCheck {
   if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return { status: 'gone', reason: 'no pid recorded' };
-  if (!canVerifyProcesses()) return { status: 'foreign', reason: `cannot verify pid ${pid}: /proc is not available on this system` };
+  if (!canVerifyProcesses())
+    return { status: 'foreign', reason: `cannot verify pid ${pid}: /proc is not available on this system` };
   const now = readProcessIdentity(pid);
   if (now === null) return { status: 'gone', reason: `no process has pid ${pid}` };
   if (expected === null || expected === undefined || expected.pid !== pid) {
-    return { status: 'foreign', reason: `pid ${pid} is alive but no identity was recorded for it, so it cannot be verified as ours` };
+    return {
+      status: 'foreign',
+      reason: `pid ${pid} is alive but no identity was recorded for it, so it cannot be verified as ours`,
+    };
   }
-  if (now.bootId !== expected.bootId) return { status: 'foreign', reason: `pid ${pid} was recorded in an earlier boot; the process now holding it is another one` };
+  if (now.bootId !== expected.bootId)
+    return { status: 'foreign', reason: `pid ${pid} was recorded in an earlier boot; the process now holding it is another one` };
   if (now.startTicks !== expected.startTicks) {
-    return { status: 'foreign', reason: `pid ${pid} now belongs to a process started at tick ${now.startTicks}, not ours (tick ${expected.startTicks}): the pid was reused` };
+    return {
+      status: 'foreign',
+      reason: `pid ${pid} now belongs to a process started at tick ${now.startTicks}, not ours (tick ${expected.startTicks}): the pid was reused`,
+    };
   }
   if (expected.exe !== null && now.exe !== null && now.exe !== expected.exe) {
     return { status: 'foreign', reason: `pid ${pid} runs ${now.exe}, not ${expected.exe}` };

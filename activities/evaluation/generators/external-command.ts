@@ -28,7 +28,8 @@ async function runCommand(command: string, args: string[], cwd: string, shard: n
   try {
     group = await spawnProcessGroup(command, args, { cwd });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw realgenFailure('ConfigInvalid', `generator command ${command} not found`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw realgenFailure('ConfigInvalid', `generator command ${command} not found`);
     throw err;
   }
   let tail = '';
@@ -41,7 +42,10 @@ async function runCommand(command: string, args: string[], cwd: string, shard: n
   const stop = () => void group.stop(graceMs);
   signal?.addEventListener('abort', stop, { once: true });
   const started = Date.now();
-  const beat = setInterval(() => heartbeat({ shard, command: 'running', seconds: Math.round((Date.now() - started) / 1000) }), 5000);
+  const beat = setInterval(
+    () => heartbeat({ shard, command: 'running', seconds: Math.round((Date.now() - started) / 1000) }),
+    5000,
+  );
   try {
     // `closed`: the command and everything holding its output are done.
     const { code } = await group.closed;
@@ -72,14 +76,20 @@ export function externalCommandGenerator({ store, deps }: EvaluationContext, com
         const prompts = path.join(dir, 'prompts.txt');
         const promptsJsonl = path.join(dir, 'prompts.jsonl');
         await writeFile(prompts, `${todo.map((it) => it.prompt.replace(/[\r\n]+/g, ' ')).join('\n')}\n`);
-        await writeFile(
-          promptsJsonl,
-          `${todo.map((it) => JSON.stringify({ id: it.id, index: it.index, category: it.category, prompt: it.prompt, longPrompt: it.longPrompt })).join('\n')}\n`,
+        const records = todo.map(({ id, index, category, prompt, longPrompt }) =>
+          JSON.stringify({ id, index, category, prompt, longPrompt }),
         );
+        await writeFile(promptsJsonl, `${records.join('\n')}\n`);
         const values = { prompts, promptsJsonl, outDir, seed: String(input.spec.config.seed) };
         // The same share of the GPU worker's shutdown grace as the external trainer adapter gives its upstream.
         const graceMs = Math.max(1, Math.floor(input.spec.config.workers.gpu.shutdownGraceSeconds * 0.6)) * 1000;
-        await runCommand(command, args.map((a) => substitute(a, values)), dir, input.shard, graceMs);
+        await runCommand(
+          command,
+          args.map((a) => substitute(a, values)),
+          dir,
+          input.shard,
+          graceMs,
+        );
         deps.onGeneratorCall?.(todo.length);
         const written = new Set(await readdir(outDir));
         const missing: string[] = [];
@@ -90,11 +100,18 @@ export function externalCommandGenerator({ store, deps }: EvaluationContext, com
             continue;
           }
           const key = `${imagesPrefix}${it.id}.${ext}`;
-          await putBytes(store, key, await readFile(path.join(outDir, `${it.id}.${ext}`)), CONTENT_TYPES[ext] ?? 'application/octet-stream');
+          await putBytes(
+            store,
+            key,
+            await readFile(path.join(outDir, `${it.id}.${ext}`)),
+            CONTENT_TYPES[ext] ?? 'application/octet-stream',
+          );
           uploaded.set(it.id, key);
         }
         if (missing.length > 0) {
-          throw new Error(`generator command wrote no image for ${missing.length} item(s): ${missing.join(', ')} (expected <outDir>/<id>.png|jpg|webp)`);
+          throw new Error(
+            `generator command wrote no image for ${missing.length} item(s): ${missing.join(', ')} (expected <outDir>/<id>.png|jpg|webp)`,
+          );
         }
       } finally {
         await rm(dir, { recursive: true, force: true });

@@ -21,15 +21,26 @@ export function miniCheckpointGenerator({ store, caches, deps }: EvaluationConte
       for (let start = 0; start < todo.length; start += batchSize) {
         throwIfCancelled();
         const batch = todo.slice(start, start + batchSize);
-        const images = await generateWithCheckpoint(generator, tokenizer, parts, batch.map((it) => ({ id: it.id, prompt: it.prompt, category: it.category })), {
-          seed: spec.config.seed,
-        });
+        const images = await generateWithCheckpoint(
+          generator,
+          tokenizer,
+          parts,
+          batch.map((it) => ({ id: it.id, prompt: it.prompt, category: it.category })),
+          {
+            seed: spec.config.seed,
+          },
+        );
         deps.onGeneratorCall?.(images.length);
         for (const img of images) await putBytes(store, `${imagesPrefix}${img.id}.png`, await encodePng(img.image), 'image/png');
         done += images.length;
         heartbeat({ shard: input.shard, generated: done, of: items.length });
       }
     }
-    return items.map((it) => ({ id: it.id, category: it.category, key: `${imagesPrefix}${it.id}.png`, usedPrompt: rewritePrompt(parts, it.prompt, it.category) }));
+    return items.map((it) => ({
+      id: it.id,
+      category: it.category,
+      key: `${imagesPrefix}${it.id}.png`,
+      usedPrompt: rewritePrompt(parts, it.prompt, it.category),
+    }));
   };
 }

@@ -9,10 +9,15 @@ export function uploadedImagesGenerator({ store }: EvaluationContext, s3Prefix: 
   return async ({ input, items }) => {
     const prefix = s3Prefix.endsWith('/') ? s3Prefix : `${s3Prefix}/`;
     const index = await getJson<ImagesIndex>(store, `${prefix}${IMAGES_INDEX}`);
-    if (index === null) throw realgenFailure('DatasetMissing', `no ${IMAGES_INDEX} under ${prefix}; upload the folder with realgen eval --images`);
+    if (index === null)
+      throw realgenFailure('DatasetMissing', `no ${IMAGES_INDEX} under ${prefix}; upload the folder with realgen eval --images`);
     const missing = items.filter((it) => index.files[it.id] === undefined).map((it) => it.id);
     if (missing.length > 0) {
-      throw realgenFailure('DatasetMissing', `uploaded images ${prefix} lack ${missing.length} item(s) of shard ${input.shard}: ${missing.join(', ')}`, { missing });
+      throw realgenFailure(
+        'DatasetMissing',
+        `uploaded images ${prefix} lack ${missing.length} item(s) of shard ${input.shard}: ${missing.join(', ')}`,
+        { missing },
+      );
     }
     return items.map((it) => ({ id: it.id, category: it.category, key: index.files[it.id]?.key ?? '', usedPrompt: it.prompt }));
   };

@@ -11,7 +11,8 @@ import type { JudgeBackend } from './judge-backend';
 export function localJudge(caches: EvaluationCaches, spec: EvalSpec, detectorName: string): JudgeBackend {
   return async (pairs, shard) => {
     const ref = spec.config.evaluation.detectors.find((d) => d.name === detectorName);
-    if (ref === undefined) throw realgenFailure('ConfigInvalid', `evaluation.judge.detector ${detectorName} is not an evaluation detector`);
+    if (ref === undefined)
+      throw realgenFailure('ConfigInvalid', `evaluation.judge.detector ${detectorName} is not an evaluation detector`);
     const detector = await caches.detector(spec, ref.manifest);
     const scorer: RealnessScorer = async (imgs) =>
       (await detector.scoreEncoded(imgs)).map((r) => {
@@ -24,7 +25,12 @@ export function localJudge(caches: EvaluationCaches, spec: EvalSpec, detectorNam
       const r = await judgePairLocally({ generated: p.generated, real: p.real }, scorer);
       if ('error' in r) items.push({ id: p.id, category: p.category, error: r.error });
       else {
-        items.push({ id: p.id, category: p.category, verdict: { outcome: r.outcome, score: r.score, consistent: r.consistent, unparseable: r.unparseable }, detail: r.scores });
+        items.push({
+          id: p.id,
+          category: p.category,
+          verdict: { outcome: r.outcome, score: r.score, consistent: r.consistent, unparseable: r.unparseable },
+          detail: r.scores,
+        });
       }
       heartbeat({ shard, judged: i + 1, of: pairs.length });
     }

@@ -42,7 +42,9 @@ after(() => {
 describe('process group helper', () => {
   it('stops a group that ignores SIGTERM with SIGKILL after the grace, grandchildren included', async () => {
     const group = await spawnProcessGroup('bash', ['-c', "trap '' TERM; sleep 300 & echo $!; wait"]);
-    const grandchild = await new Promise<number>((resolve) => group.child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const grandchild = await new Promise<number>((resolve) =>
+      group.child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    );
     assert.ok(running(grandchild));
     let escalated = false;
     const started = Date.now();
@@ -56,7 +58,9 @@ describe('process group helper', () => {
 
   it('ends with SIGTERM alone when the group obeys, and reaps a straggler the leader left behind', async () => {
     const group = await spawnProcessGroup('bash', ['-c', 'sleep 300 & echo $!; exit 0']);
-    const straggler = await new Promise<number>((resolve) => group.child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const straggler = await new Promise<number>((resolve) =>
+      group.child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    );
     assert.deepEqual(await group.exited, { code: 0, signal: null });
     assert.ok(running(straggler), 'the leader is gone, its group member is not');
     await group.reap();
@@ -64,7 +68,10 @@ describe('process group helper', () => {
   });
 
   it('rejects with the spawn error for a missing command', async () => {
-    await assert.rejects(spawnProcessGroup('/nonexistent/realgen-generator', []), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+    await assert.rejects(
+      spawnProcessGroup('/nonexistent/realgen-generator', []),
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
   });
 
   it('never signals a pid that now belongs to another process (reused pid)', async () => {
