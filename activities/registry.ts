@@ -3,7 +3,6 @@
  * workflows proxy `CpuQueueActivities` / `GpuQueueActivities` (types only), so the types say what runs where.
  * Activity names are the object keys and are recorded in histories: never rename one.
  */
-import type { Client } from '@temporalio/client';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { createCheckpointActivities, createCheckpointDiscovery } from './checkpoint-activities';
@@ -24,8 +23,6 @@ export interface ActivityDeps {
   workDir: string;
   /** Starts trainer processes per backend (tests swap in a fixture trainer). */
   launcher: TrainerLauncher;
-  /** A Temporal client, built on first use (workers only hold a NativeConnection). */
-  client: () => Promise<Client>;
 }
 
 /** GPU queue: trainers, checkpoint commits of the smoke test, image generation and detector scoring. */
@@ -48,7 +45,7 @@ export function gpuQueueActivities(deps: Pick<ActivityDeps, 'config' | 'store' |
 }
 
 /** CPU queue: checkpoint resolution and verification, discovery, data preparation, evaluation planning/judging/reports. */
-export function cpuQueueActivities(deps: Pick<ActivityDeps, 'store' | 'workDir' | 'client'>) {
+export function cpuQueueActivities(deps: Pick<ActivityDeps, 'store' | 'workDir'>) {
   const checkpoints = createCheckpointActivities({ store: deps.store, workDir: deps.workDir, producer: PRODUCER });
   const data = createDataActivities({ store: deps.store });
   return {
@@ -56,7 +53,7 @@ export function cpuQueueActivities(deps: Pick<ActivityDeps, 'store' | 'workDir' 
     verifyCheckpoint: checkpoints.verifyCheckpoint,
     prepareData: data.prepareData,
     ...createCheckpointDiscovery({ store: deps.store }),
-    ...evaluationCpuActivities({ store: deps.store, workDir: deps.workDir, client: deps.client }),
+    ...evaluationCpuActivities({ store: deps.store, workDir: deps.workDir }),
   };
 }
 

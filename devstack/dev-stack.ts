@@ -15,7 +15,7 @@ import { DEFAULT_STATE_DIR } from '../configs/dev-endpoints';
 import { ensureSearchAttributes, startDevSearchAttributeArgs } from './search-attributes';
 import { minioHealthy, temporalHealthy, waitUntil } from './health';
 import { assertPortsFree, autoPorts, DEFAULT_PORTS, type StackPorts } from './ports';
-import { isAlive, stopGroup } from './processes';
+import { isAlive, recordIdentity, stopGroup } from './processes';
 import { ensureSecret, readStackState, writeStackState, type StackState } from './stack-state';
 import { ensureTools, MINIO_BIN, readVersions, TEMPORAL_BIN } from './stack-binaries';
 
@@ -93,6 +93,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     if (child.pid === undefined) throw new Error(`could not start ${TEMPORAL_BIN}`);
     temporal = {
       pid: child.pid,
+      ...recordIdentity(child.pid),
       address,
       uiUrl: `http://127.0.0.1:${ports.temporalUi}`,
       dbFile,
@@ -129,6 +130,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     if (child.pid === undefined) throw new Error(`could not start ${MINIO_BIN}`);
     minio = {
       pid: child.pid,
+      ...recordIdentity(child.pid),
       endpoint: `http://127.0.0.1:${ports.minio}`,
       consoleUrl: `http://127.0.0.1:${ports.minioConsole}`,
       dataDir,
@@ -156,10 +158,11 @@ export async function stackDown(stateDir = DEFAULT_STATE_DIR, log: (l: string) =
     return;
   }
   for (const [name, svc] of [['temporal', state.temporal], ['minio', state.minio]] as const) {
-    if (isAlive(svc.pid)) {
-      await stopGroup(svc.pid);
-      log(`${name}: stopped pid ${svc.pid}`);
-    } else log(`${name}: not running`);
+    const r = await stopGroup(svc);
+    if (r.result === 'stopped') log(`${name}: stopped pid ${svc.pid}`);
+    else if (r.result === 'gone') log(`${name}: not running`);
+    else if (r.result === 'refused') log(`${name}: NOT stopped: ${r.reason}; not signalled`);
+    else log(`${name}: NOT stopped: ${r.reason}`);
   }
 }
 

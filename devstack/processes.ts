@@ -1,6 +1,27 @@
-/** Liveness and stopping of the stack's server processes (each started detached, as its own process group). */
-import { setTimeout as delay } from 'node:timers/promises';
+/**
+ * Liveness and stopping of the stack's server processes (each started detached, as its own process group). A
+ * process is signalled only when it is verifiably the one `up` started (infra/process/process-identity.ts): after a
+ * reboot or a crash, the recorded pid may belong to anything.
+ */
+import { stopProcessGroup, type StopResult } from '../infra/process/process-group';
+import { readProcessIdentity, verifyOwnProcess, type ProcessIdentity } from '../infra/process/process-identity';
 
+/**
+ * A server process as `up` recorded it. `identity` (pid, boot, start time, executable) is what `down` verifies before
+ * signalling; state files of older versions lack it, and their pids are then never signalled.
+ */
+export interface RecordedProcess {
+  pid: number;
+  identity?: ProcessIdentity;
+}
+
+/** Whether the recorded server is running and is the process `up` started. */
+export function isOwnAlive(svc: RecordedProcess | null | undefined): boolean {
+  if (svc === null || svc === undefined || svc.pid <= 0) return false;
+  return verifyOwnProcess(svc.identity, svc.pid).status === 'own';
+}
+
+/** Whether any process has this pid (for servers just spawned, before an identity exists). */
 export function isAlive(pid: number | null | undefined): boolean {
   if (pid === null || pid === undefined || pid <= 0) return false;
   try {
@@ -11,23 +32,19 @@ export function isAlive(pid: number | null | undefined): boolean {
   }
 }
 
-/** Stops a process group: SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopGroup(pid: number, graceMs = 10_000): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  if (!isAlive(pid)) return;
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await delay(100);
-  if (isAlive(pid)) signal('SIGKILL');
-  while (isAlive(pid)) await delay(50);
+/** The identity of a process we just started (spawn returns after its exec), to verify before any later signal. */
+export function recordIdentity(pid: number): { identity?: ProcessIdentity } {
+  const identity = readProcessIdentity(pid);
+  return identity === null ? {} : { identity };
+}
+
+/**
+ * Stops the process group of a recorded server: SIGTERM, then SIGKILL after `graceMs`. Only a process verified as the
+ * one we started is signalled; anything else (a reused pid, a state file without identity) is left alone and the
+ * result says why.
+ */
+export async function stopGroup(svc: RecordedProcess, graceMs = 10_000): Promise<StopResult> {
+  const check = verifyOwnProcess(svc.identity, svc.pid);
+  if (check.status !== 'own') return check.status === 'gone' ? { result: 'gone' } : { result: 'refused', reason: check.reason };
+  return await stopProcessGroup(svc.identity as ProcessIdentity, { graceMs, killWaitMs: 60_000 });
 }

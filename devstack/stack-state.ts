@@ -5,12 +5,13 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_STATE_DIR, DEV_ENDPOINTS_SCHEMA, devEndpointsFile, type DevEndpoints } from '../configs/dev-endpoints';
+import type { RecordedProcess } from './processes';
 
 /** What `up` recorded about the running servers. */
 export interface StackState {
   stateDir: string;
-  temporal: { pid: number; address: string; uiUrl: string; dbFile: string; log: string; version: string };
-  minio: { pid: number; endpoint: string; consoleUrl: string; dataDir: string; log: string; version: string };
+  temporal: RecordedProcess & { address: string; uiUrl: string; dbFile: string; log: string; version: string };
+  minio: RecordedProcess & { endpoint: string; consoleUrl: string; dataDir: string; log: string; version: string };
   secrets: { accessKeyFile: string; secretKeyFile: string };
 }
 

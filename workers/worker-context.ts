@@ -1,13 +1,11 @@
 /**
- * What every worker process needs, built once from the run config: the Temporal connection, a lazily built client,
+ * What every worker process needs, built once from the run config: the Temporal connection,
  * the checkpoint store and a scratch folder. Which activities a queue serves is decided in activities/registry.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
-import { connectClient } from '../infra/temporal/temporal-client';
 import { defaultLauncher } from '../activities/training/external-launcher';
 import type { TrainerLauncher } from '../activities/training/trainer-launchers';
 import type { ActivityDeps } from '../activities/registry';
@@ -28,7 +26,7 @@ export interface WorkerContext extends ActivityDeps {
   workDir: string;
   /** Starts trainer processes per backend (tests swap in a fixture trainer). */
   launcher: TrainerLauncher;
-  /** Closes the Temporal connection and the activities' client (if one was built); removes a default scratch folder. */
+  /** Closes the Temporal connection; removes a default scratch folder. */
   close(): Promise<void>;
 }
 
@@ -77,8 +75,6 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
   // Unique per context (tests run several in one process), removed again by close().
   const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), `realgen-worker-${process.pid}-`)));
-  // A client for activities that talk to Temporal, built on first use (workers only need the NativeConnection).
-  let client: Promise<Client> | undefined;
   return {
     loaded,
     config,
@@ -86,10 +82,8 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
     store,
     workDir,
     launcher: options.launcher ?? defaultLauncher,
-    client: () => (client ??= connectClient(loaded)),
     async close() {
       await connection.close();
-      if (client) await (await client).connection.close();
       // The per-process scratch folder holds downloaded checkpoints and models: hundreds of MB per worker.
       if (options.workDir === undefined) await rm(workDir, { recursive: true, force: true });
     },

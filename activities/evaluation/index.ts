@@ -1,17 +1,39 @@
-/** RealBench evaluation activities, split by the task-queue class that serves them. */
-import { createEvaluationActivities, type EvaluationActivityDeps } from './evaluation-activities';
+/**
+ * RealBench evaluation activities (docs/evaluation.md): plan → per shard generate (GPU) → score (GPU) → judge (CPU)
+ * → aggregate (CPU), grouped by the task-queue class that serves them. One file per step:
+ *
+ *   plan.ts       planEvaluation      evaluation digest, shards, plan.json
+ *   generate.ts   generateShard       one backend per source in generators/ (mini checkpoint, uploaded folder, command)
+ *   score.ts      scoreShard          every evaluation detector → scores.json
+ *   judge.ts      judgeShard          arena judge backends in judges/ (local detector, OpenAI-compatible model)
+ *   aggregate.ts  aggregateEvaluation statistics, history, charts, grid, report and leaderboard entry
+ *
+ * Every shard step first looks for its output object and returns at once when it exists, so a retried activity or a
+ * restarted evaluation never recomputes a finished shard; within a shard, generation also skips images already
+ * uploaded. Output objects are written last (after the images they reference).
+ */
+import { createAggregateEvaluation } from './aggregate';
+import { createEvaluationContext, type EvaluationActivityDeps } from './evaluation-context';
+import { createGenerateShard } from './generate';
+import { createJudgeShard } from './judge';
+import { createPlanEvaluation } from './plan';
+import { createScoreShard } from './score';
 
-export { createEvaluationActivities, type EvaluationActivities, type EvaluationActivityDeps } from './evaluation-activities';
+export type { EvaluationActivityDeps } from './evaluation-context';
 export type * from '../../contracts/evaluation';
 
-/** GPU queue: generation and detector scoring. */
+/** GPU queue: generation and detector scoring (sharing one set of loaded models). */
 export function evaluationGpuActivities(deps: EvaluationActivityDeps) {
-  const a = createEvaluationActivities(deps);
-  return { generateShard: a.generateShard, scoreShard: a.scoreShard };
+  const ctx = createEvaluationContext(deps);
+  return { generateShard: createGenerateShard(ctx), scoreShard: createScoreShard(ctx) };
 }
 
-/** CPU queue: planning, arena judging, aggregation/reports, joining an evaluation. */
+/** CPU queue: planning, arena judging, aggregation and reports. */
 export function evaluationCpuActivities(deps: EvaluationActivityDeps) {
-  const a = createEvaluationActivities(deps);
-  return { planEvaluation: a.planEvaluation, judgeShard: a.judgeShard, aggregateEvaluation: a.aggregateEvaluation, awaitEvaluation: a.awaitEvaluation };
+  const ctx = createEvaluationContext(deps);
+  return {
+    planEvaluation: createPlanEvaluation(ctx),
+    judgeShard: createJudgeShard(ctx),
+    aggregateEvaluation: createAggregateEvaluation(ctx),
+  };
 }

@@ -8,7 +8,6 @@
  * - Cancellation (workflow cancel, pause, worker shutdown) sends SIGTERM — the trainer checkpoints and exits — and
  *   SIGKILL after the grace period; pending commits finish before the attempt ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +15,7 @@ import { Context, CancelledFailure } from '@temporalio/activity';
 import type { RunConfig, StageConfig } from '../../configs/schema';
 import { segmentHeartbeatSeconds } from '../../contracts/heartbeat-timeout';
 import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
+import { spawnProcessGroup, type ProcessGroup } from '../../infra/process/process-group';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { realgenFailure, type FailureType } from '../../contracts/failures';
 import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type TrainerEvent } from '../../contracts/trainer-protocol';
@@ -87,36 +87,6 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
     else if (entry.isFile()) out.push(rel);
   }
   return out.sort();
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits (up to `ms`) until no process of the group is left; SIGKILLs stragglers first. */
-async function reapGroup(pid: number, ms = 5000): Promise<void> {
-  if (!groupAlive(pid)) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + ms;
-  while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // group already gone
-  }
 }
 
 export function createTrainerSupervisor(deps: SupervisorDeps) {
@@ -253,20 +223,22 @@ interface SuperviseArgs {
 
 async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult> {
   const { ctx, deps, input } = a;
-  const child = spawn(a.launch.command, a.launch.args, {
-    cwd: a.launch.cwd,
+  let group: ProcessGroup;
+  try {
     // Its own process group, so the whole tree (accelerate, torchrun workers) is signalled and reaped together.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      ...a.launch.env,
-      REALGEN_JOB_SPEC: a.jobFile,
-      CUDA_VISIBLE_DEVICES: a.gpuIds.join(','),
-    },
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw realgenFailure('TrainerCrashed', `could not start ${a.launch.command}`);
+    group = await spawnProcessGroup(a.launch.command, a.launch.args, {
+      cwd: a.launch.cwd,
+      env: {
+        ...process.env,
+        ...a.launch.env,
+        REALGEN_JOB_SPEC: a.jobFile,
+        CUDA_VISIBLE_DEVICES: a.gpuIds.join(','),
+      },
+    });
+  } catch (err) {
+    throw realgenFailure('TrainerCrashed', `could not start ${a.launch.command}: ${(err as Error).message}`);
+  }
+  const { child, pid } = group;
   ctx.log.info('trainer started', { pid, command: a.launch.command, gpus: a.gpuIds.join(',') });
 
   let step = a.startStep;
@@ -281,17 +253,11 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
   const stderrTail: string[] = [];
   let commits: Promise<void> = Promise.resolve();
 
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const stopGroup = async () => {
+  const stopGroup = () => {
     if (stopping) return;
     stopping = true;
     a.beat({ phase: 'stopping' });
-    signalGroup(child, 'SIGTERM');
-    const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), deps.graceSeconds * 1000);
-    await exited;
-    clearTimeout(killer);
+    void group.stop(deps.graceSeconds * 1000);
   };
 
   // --- watchdog: progress must keep coming ---
@@ -301,7 +267,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
     watchdog = setTimeout(() => {
       stalled = true;
       ctx.log.warn('trainer stalled; killing its process group', { pid, stallSeconds: a.stallMs / 1000 });
-      signalGroup(child, 'SIGKILL');
+      group.signal('SIGKILL');
     }, a.stallMs);
   };
   armWatchdog();
@@ -311,7 +277,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
   const onCancel = () => {
     cancelError = ctx.cancellationSignal.reason ?? new CancelledFailure('cancelled');
     ctx.log.info('cancellation requested; asking the trainer to checkpoint and exit', { pid });
-    void stopGroup();
+    stopGroup();
   };
   if (ctx.cancellationSignal.aborted) onCancel();
   else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
@@ -346,7 +312,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
       } catch (err) {
         commitError = err;
         ctx.log.error('checkpoint commit failed; stopping the trainer', { error: (err as Error).message });
-        signalGroup(child, 'SIGKILL');
+        group.signal('SIGKILL');
       }
     });
   };
@@ -395,11 +361,11 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
     if (stderrTail.length > 40) stderrTail.shift();
   });
 
-  const { code, signal } = await exited;
+  const { code, signal } = await group.exited;
   if (watchdog) clearTimeout(watchdog);
   ctx.cancellationSignal.removeEventListener('abort', onCancel);
   // Anything the trainer left behind in its group is ended too, and we wait until it is gone.
-  await reapGroup(pid);
+  await group.reap();
   await linesClosed;
   await commits;
 

@@ -64,11 +64,15 @@ async function killGpuWorker(): Promise<void> {
   gpu = null;
 }
 
-/** Stops one server and starts it again on the same port and data (the other one is reused as it is). */
+/**
+ * Stops one server and starts it again on the same port and data (the other one is reused as it is). `whileDown` is
+ * called before the stop, so that what it waits for cannot happen unseen while the stop is in progress.
+ */
 async function restartServer(which: 'temporal' | 'minio', whileDown?: () => Promise<void>): Promise<void> {
   const svc = which === 'temporal' ? state.temporal : state.minio;
-  await stopGroup(svc.pid);
-  await whileDown?.();
+  const down = whileDown?.();
+  await stopGroup(svc);
+  await down;
   const port = (u: string) => Number(u.split(':').at(-1));
   state = await stackUp({
     stateDir,

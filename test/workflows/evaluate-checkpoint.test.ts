@@ -11,7 +11,6 @@ import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { evaluationCpuActivities, evaluationGpuActivities } from '../../activities/evaluation';
-import { createEvaluationActivities } from '../../activities/evaluation/evaluation-activities';
 import { getJson, objectExists } from '../../activities/evaluation/layout';
 import type { EvaluationResult } from '../../contracts/evaluation';
 import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
@@ -134,7 +133,7 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
       connection: ctx.connection,
       taskQueue: ctx.config.taskQueues.cpu,
       workflowBundle: bundle,
-      activities: evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir, client }),
+      activities: evaluationCpuActivities({ store: ctx.store, workDir: ctx.workDir }),
       maxConcurrentActivityTaskExecutions: 4,
     });
     cpuRunning = cpuWorker.run();
@@ -156,9 +155,9 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
     try {
       const [h1, h2] = await Promise.all([start(workflowId, input), start(workflowId, input)]);
       assert.equal(h1.firstExecutionRunId, h2.firstExecutionRunId, 'the second request joined the running evaluation');
-      // A third party joins through the awaitEvaluation activity.
-      const joiner = createEvaluationActivities({ store: ctx.store, workDir: ctx.workDir, client, awaitPollSeconds: 0.2 });
-      const [r1, r2, r3] = (await Promise.all([h1.result(), h2.result(), joiner.awaitEvaluation(workflowId)])) as [EvaluationResult, EvaluationResult, EvaluationResult];
+      // A third party joins by the business id alone.
+      const joined = client.workflow.getHandle(workflowId);
+      const [r1, r2, r3] = (await Promise.all([h1.result(), h2.result(), joined.result()])) as [EvaluationResult, EvaluationResult, EvaluationResult];
       assert.deepEqual(r1, r2);
       assert.deepEqual(r3, r1);
       assert.equal(generatorCalls, SMOKE_ITEMS, 'every image generated exactly once');

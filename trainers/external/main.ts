@@ -19,7 +19,6 @@
  *  - reports an upstream that exits non-zero as `Crash` (or `OutOfMemory` when its stderr says CUDA out of
  *    memory), with the tail of its stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +26,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { validateConfig } from '../../configs/load';
 import { freePort } from '../../infra/net/free-port';
 import type { TrainerErrorKind } from '../../contracts/trainer-protocol';
+import { spawnProcessGroup, startGroupGuardian, type ProcessGroup } from '../../infra/process/process-group';
 import { emit, readJobSpec, TrainerFailure } from '../shared/protocol-io';
 import { CheckpointWatcher, type CompleteFolder } from './checkpoint-watcher';
 import { renderLaunch, slotProblem, TemplateError, upstreamMaxSteps, type ExternalTrainerConfig } from './launch-template';
@@ -68,25 +68,6 @@ async function linkTree(src: string, dest: string): Promise<void> {
       }
     }
   }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // group already gone
-  }
-}
-
-/**
- * A detached watcher in its own process group: when this adapter dies (even by SIGKILL, which the supervisor
- * sends to our group only), it SIGKILLs the upstream's group, so no GPU process outlives us.
- */
-function startGuardian(upstreamPgid: number): void {
-  const code = `const [a,g]=process.argv.slice(1).map(Number);const alive=(p)=>{try{process.kill(p,0);return true}catch(e){return e.code==='EPERM'}};setInterval(()=>{if(!alive(-g))process.exit(0);if(process.ppid!==a||!alive(a)){try{process.kill(-g,'SIGKILL')}catch{}process.exit(0)}},250);`;
-  const guardian = spawn(process.execPath, ['-e', code, String(process.pid), String(upstreamPgid)], { detached: true, stdio: 'ignore' });
-  guardian.unref();
 }
 
 async function readResumeMeta(resumeDir: string): Promise<ExternalCheckpointMeta | null> {
@@ -159,31 +140,28 @@ async function main(): Promise<number> {
     return 0;
   }
   log(`starting ${[launch.command, ...launch.args].join(' ')}${launch.cwd ? ` (in ${launch.cwd})` : ''}; step offset ${stepOffset}, stop at ${job.stopAtStep}`);
-  const child = spawn(launch.command, launch.args, {
-    cwd: launch.cwd,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Unbuffered Python output, so metric lines arrive as they are printed.
-    // REALGEN_RESUME_DIR: the resumed checkpoint's folder, for wrappers that resume from the environment
-    // (upstream/realgen_config.py sets train.lora_path to <it>/lora).
-    env: {
-      ...process.env,
-      PYTHONUNBUFFERED: '1',
-      ...launch.env,
-      CUDA_VISIBLE_DEVICES: job.gpuIds.join(','),
-      ...(job.resumeDir !== null ? { REALGEN_RESUME_DIR: job.resumeDir } : {}),
-    },
-  });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  if (child.pid === undefined) {
-    const e = await spawnError;
-    throw new TrainerFailure('ConfigInvalid', `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${e.message}`);
+  let group: ProcessGroup;
+  try {
+    group = await spawnProcessGroup(launch.command, launch.args, {
+      cwd: launch.cwd,
+      // Unbuffered Python output, so metric lines arrive as they are printed.
+      // REALGEN_RESUME_DIR: the resumed checkpoint's folder, for wrappers that resume from the environment
+      // (upstream/realgen_config.py sets train.lora_path to <it>/lora).
+      env: {
+        ...process.env,
+        PYTHONUNBUFFERED: '1',
+        ...launch.env,
+        CUDA_VISIBLE_DEVICES: job.gpuIds.join(','),
+        ...(job.resumeDir !== null ? { REALGEN_RESUME_DIR: job.resumeDir } : {}),
+      },
+    });
+  } catch (err) {
+    throw new TrainerFailure('ConfigInvalid', `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${(err as Error).message}`);
   }
-  const upstreamPid = child.pid;
-  startGuardian(upstreamPid);
+  const { child } = group;
+  const exited = group.exited.then((x) => ({ ...x, at: Date.now() }));
+  // A detached guardian SIGKILLs the upstream's group if this adapter dies (the supervisor signals our group only).
+  startGroupGuardian(group.leader);
   let alive = true;
   void exited.then(() => {
     alive = false;
@@ -195,12 +173,7 @@ async function main(): Promise<number> {
   const stopUpstream = () => {
     if (stopping || !alive) return;
     stopping = true;
-    signalGroup(child, 'SIGTERM');
-    const killer = setTimeout(() => {
-      log(`upstream still running ${graceMs / 1000} s after SIGTERM; SIGKILL`);
-      signalGroup(child, 'SIGKILL');
-    }, graceMs);
-    void exited.then(() => clearTimeout(killer));
+    void group.stop(graceMs, () => log(`upstream still running ${graceMs / 1000} s after SIGTERM; SIGKILL`));
   };
   requestStop = stopUpstream;
   if (stopReason === 'signal') stopUpstream();
@@ -239,8 +212,8 @@ async function main(): Promise<number> {
     Object.assign(pending, parsed.metrics);
     for (const k of parsed.keyed) if (!pendingKeyed.includes(k)) pendingKeyed.push(k);
   };
-  const outLines = createInterface({ input: child.stdout! });
-  const errLines = createInterface({ input: child.stderr! });
+  const outLines = createInterface({ input: child.stdout });
+  const errLines = createInterface({ input: child.stderr });
   outLines.on('line', (l) => onLine(l, false));
   errLines.on('line', (l) => onLine(l, true));
   const streamsClosed = Promise.all([new Promise((r) => outLines.once('close', r)), new Promise((r) => errLines.once('close', r))]);
@@ -311,8 +284,8 @@ async function main(): Promise<number> {
 
   const x = await exited;
   await Promise.race([streamsClosed, delay(2000)]);
-  // Anything else left in the upstream's group goes too (e.g. dataloader workers).
-  signalGroup(child, 'SIGKILL');
+  // Anything else left in the upstream's group goes too (e.g. dataloader workers), and is gone before we go on.
+  await group.reap();
   for (const t of timers) clearInterval(t);
   flush();
   // Final scans, referenced to the exit time: only folders complete before the upstream ended count.

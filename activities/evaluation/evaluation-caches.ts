@@ -1,0 +1,101 @@
+/**
+ * What an evaluation worker loads once and shares between activities: realgen-mini generators, detectors, downloaded
+ * checkpoints and the RealBench mirror. Each load runs once per key and concurrent callers share its promise; a failed
+ * load is forgotten so that a retried activity tries again.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../../configs/load';
+import type { EvalSpec } from '../../contracts/evaluation';
+import type { Tokenizer } from '../../domain/mini/tokenizer';
+import { OnnxDetector } from '../../infra/detectors/onnx-detector';
+import { BASE_PARTS, loadCheckpointParts, type CheckpointParts } from '../../infra/mini/checkpoint-generator';
+import type { MiniGenerator } from '../../infra/mini/generator';
+import { configPath, loadGenerator as loadMiniGenerator } from '../../infra/mini/mini-world';
+import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { heartbeat } from '../heartbeat';
+import { loadedOf } from './eval-spec';
+import { realBenchDir } from './realbench-source';
+
+/** A loaded realgen-mini generator with its tokenizer. */
+export interface LoadedGenerator {
+  generator: MiniGenerator;
+  tokenizer: Tokenizer;
+}
+
+/** How the caches load things (tests replace the loaders). */
+export interface EvaluationLoaders {
+  store: CheckpointStore;
+  /** Scratch folder (checkpoint downloads, command outputs, a RealBench mirror). */
+  workDir: string;
+  /** Loads the realgen-mini generator of a config. @default infra/mini/mini-world loadGenerator */
+  loadGenerator?: (loaded: LoadedConfig) => Promise<LoadedGenerator>;
+  /** Loads a detector from its manifest file. @default OnnxDetector.load */
+  loadDetector?: (manifestFile: string) => Promise<OnnxDetector>;
+}
+
+/** Runs `fn` once per key and shares the promise (a failed load is forgotten so a retry can try again). */
+export function memo<T>(): (key: string, fn: () => Promise<T>) => Promise<T> {
+  const cache = new Map<string, Promise<T>>();
+  return (key, fn) => {
+    let p = cache.get(key);
+    if (p === undefined) {
+      p = fn();
+      cache.set(key, p);
+      p.catch(() => cache.delete(key));
+    }
+    return p;
+  };
+}
+
+/** The per-worker caches of one set of evaluation activities. */
+export interface EvaluationCaches {
+  /** The spec's realgen-mini generator and tokenizer. */
+  generator(spec: EvalSpec): Promise<LoadedGenerator>;
+  /** The detector of a manifest named in the spec's config. */
+  detector(spec: EvalSpec, manifest: string): Promise<OnnxDetector>;
+  /** The checkpoint's policy and adapter (the base generator's parts without a checkpoint). */
+  checkpointParts(spec: EvalSpec): Promise<CheckpointParts>;
+  /** The local RealBench folder (mirrored from S3 when the config says so). */
+  benchDir(spec: EvalSpec): Promise<string>;
+}
+
+export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCaches {
+  const { store } = deps;
+  const generators = memo<LoadedGenerator>();
+  const detectors = memo<OnnxDetector>();
+  const checkpoints = memo<CheckpointParts>();
+  const benches = memo<string>();
+  const loadDetector = deps.loadDetector ?? ((file: string) => OnnxDetector.load(file));
+  const loadGenerator = deps.loadGenerator ?? loadMiniGenerator;
+  return {
+    generator(spec) {
+      const loaded = loadedOf(spec);
+      return generators(`${configPath(loaded, spec.config.models.generator)}|${spec.config.models.tokenizer ?? ''}`, () =>
+        loadGenerator(loaded),
+      );
+    },
+    detector(spec, manifest) {
+      const file = configPath(loadedOf(spec), manifest);
+      return detectors(file, () => loadDetector(file));
+    },
+    checkpointParts(spec) {
+      const src = spec.source;
+      if (src.kind !== 'mini-checkpoint' || src.ref === null) return Promise.resolve(BASE_PARTS);
+      const ref = src.ref;
+      return checkpoints(ref.manifestSha256, async () => {
+        const dir = path.join(deps.workDir, 'eval-checkpoints', ref.manifestSha256.slice(0, 16));
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        await store.downloadCheckpoint(ref, dir);
+        return await loadCheckpointParts(dir);
+      });
+    },
+    benchDir(spec) {
+      const s = spec.config.realbench.source;
+      return benches(`${spec.configBaseDir}|${s.dir ?? ''}|${s.s3Prefix ?? ''}`, () =>
+        realBenchDir(store, spec.config, spec.configBaseDir, deps.workDir, (n) => heartbeat({ realbenchFiles: n })),
+      );
+    },
+  };
+}
