@@ -43,7 +43,9 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
   };
   const line = (resumePath: string | null, maxSteps: number) => {
     const r = renderLaunch(trainer, { ...values, resumePath, maxSteps: String(maxSteps) }, loaded.baseDir, `stages[${stage.stage - 1}].trainer`);
-    const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`)];
+    // Secret entries show where the value comes from, never the value.
+    const secrets = Object.entries(r.secretEnv).map(([k, ref]) => `${k}=${ref.env !== undefined ? `<secret-from-env-${ref.env}>` : '<secret-from-file>'}`);
+    const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`), ...secrets];
     return `${r.cwd ? `cd ${displayQuote(r.cwd)} && ` : ''}${env.join(' ')} ${[r.command, ...r.args].map(displayQuote).join(' ')}`;
   };
   const adapter = externalLauncher(trainer, path.join(attemptDir, 'job.json'));

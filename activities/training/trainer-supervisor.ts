@@ -9,7 +9,7 @@
  *   SIGKILL after the grace period; pending commits finish before the attempt ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Context, CancelledFailure } from '@temporalio/activity';
@@ -21,6 +21,7 @@ import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerEvent } from '../
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import type { TrainerLauncher } from './trainer-launchers';
+import { resolveTrainerSecrets } from './trainer-secrets';
 
 export interface TrainerSegmentInput {
   runId: string;
@@ -126,7 +127,9 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
       if (stageConfig === undefined) throw realgenFailure('ConfigInvalid', `stages[${input.stage - 1}] does not exist`);
       const attemptDir = path.join(deps.workDir, input.runId, stageKey, `segment-${input.segment}-attempt-${ctx.info.attempt}`);
       await rm(attemptDir, { recursive: true, force: true });
-      await mkdir(attemptDir, { recursive: true });
+      // Private: the job spec holds the run config (secret references only, but still nobody else's business).
+      await mkdir(attemptDir, { recursive: true, mode: 0o700 });
+      await chmod(attemptDir, 0o700);
       let lastBeat: SegmentHeartbeat = { step: 0, lastCheckpoint: null, phase: 'resolving' };
       const beat = (b: Partial<SegmentHeartbeat>) => {
         lastBeat = { ...lastBeat, ...b };
@@ -182,8 +185,10 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             seed: input.config.seed,
           };
           const jobFile = path.join(attemptDir, 'job.json');
-          await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`);
-          const launch = deps.launcher(stageConfig.trainer, jobFile);
+          await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`, { mode: 0o600 });
+          const launcher = deps.launcher(stageConfig.trainer, jobFile);
+          const secrets = resolveTrainerSecrets(stageConfig.trainer, input.stage, input.configBaseDir);
+          const launch = { ...launcher, env: { ...launcher.env, ...secrets } };
           return await superviseProcess({
             ctx,
             deps,
