@@ -310,6 +310,11 @@ export const RunConfigSchema = strict({
   name: str(),
   /** Seed of every random stream of the run. @default 42 */
   seed: int(0, 2 ** 31 - 1).default(42),
+  /**
+   * Let a stage resume from a checkpoint trained with a different config (digest); the change is recorded in the
+   * next checkpoint's manifest. Without it such a resume fails. No default, so configs without it keep their digest.
+   */
+  allowConfigChange: bool().optional(),
   temporal: TemporalSchema.prefault({}),
   storage: StorageSchema,
   taskQueues: TaskQueuesSchema.prefault({}),

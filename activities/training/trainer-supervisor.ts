@@ -18,6 +18,7 @@ import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { realgenFailure, type FailureType } from '../../contracts/failures';
 import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerEvent } from '../../contracts/trainer-protocol';
+import { decideConfigChange } from '../../domain/checkpoints/config-change';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import type { TrainerLauncher } from './trainer-launchers';
@@ -118,6 +119,17 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Compares the resumed checkpoint's config digest with this run's (domain/checkpoints/config-change.ts): a change
+ * without `allowConfigChange` fails the segment non-retryably naming both digests.
+ */
+async function checkConfigChange(store: CheckpointStore, parent: CheckpointRef, input: TrainerSegmentInput): Promise<{ from: string; to: string; parentStep: number } | null> {
+  const { manifest } = await store.readManifest(parent.prefix);
+  const decision = decideConfigChange(manifest.configDigest, parent.step, input.configDigest, input.config.allowConfigChange === true);
+  if (!decision.ok) throw realgenFailure('ConfigInvalid', `stage ${input.stage}: ${decision.message}`);
+  return decision.change;
+}
+
 export function createTrainerSupervisor(deps: SupervisorDeps) {
   return {
     async runTrainerSegment(input: TrainerSegmentInput): Promise<TrainerSegmentResult> {
@@ -143,6 +155,8 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         for (const s of latest.skipped) ctx.log.warn('skipped checkpoint', { step: s.step, reason: s.reason });
         let lastCheckpoint = latest.ref;
         const startStep = latest.ref?.step ?? 0;
+        const configChange = latest.ref ? await checkConfigChange(deps.store, latest.ref, input) : null;
+        if (configChange) ctx.log.warn('resuming with a changed config (allowConfigChange)', configChange);
         beat({ step: startStep, lastCheckpoint: lastCheckpoint?.prefix ?? null });
         if (startStep >= input.stopAtStep) {
           return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete' };
@@ -201,6 +215,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             startStep,
             lastCheckpoint,
             beat,
+            configChange,
             setLast: (ref) => (lastCheckpoint = ref),
           });
         } finally {
@@ -225,6 +240,8 @@ interface SuperviseArgs {
   startStep: number;
   lastCheckpoint: CheckpointRef | null;
   beat: (b: Partial<SegmentHeartbeat>) => void;
+  /** A config change accepted at resume, recorded in the first checkpoint this attempt commits. */
+  configChange: { from: string; to: string; parentStep: number } | null;
   setLast: (ref: CheckpointRef) => void;
 }
 
@@ -311,7 +328,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
           configDigest: input.configDigest,
           parent: lastCheckpoint ? { step: lastCheckpoint.step, manifestSha256: lastCheckpoint.manifestSha256 } : null,
           producer: deps.producer,
-          meta: { segment: input.segment, attempt: ctx.info.attempt },
+          meta: { segment: input.segment, attempt: ctx.info.attempt, ...(a.configChange && committed.length === 0 ? { configChange: a.configChange } : {}) },
           onFileUploaded: () => a.beat({}),
         });
         lastCheckpoint = ref;

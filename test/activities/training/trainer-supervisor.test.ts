@@ -184,4 +184,55 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
         err.type === 'ConfigInvalid' && err.nonRetryable === true && /stages\[0\]\.trainer\.env\.HF_TOKEN: environment variable RG_TEST_UNSET_TOKEN is not set/.test(err.message),
     );
   });
+
+  it('refuses to resume under a changed config digest unless allowConfigChange is set, and records the change', async () => {
+    await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-cfg', 2));
+    const other = 'f'.repeat(64);
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor().runTrainerSegment, { ...input('sup-cfg', 4), configDigest: other }),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(loaded.digest) && err.message.includes(other) && /allowConfigChange/.test(err.message),
+    );
+    assert.equal((await store.latestValidCheckpoint('sup-cfg', 'stage-1')).ref?.step, 2, 'nothing was trained under the new config');
+    const allowed = { ...input('sup-cfg', 4), configDigest: other };
+    allowed.config.allowConfigChange = true;
+    const result = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, allowed)) as TrainerSegmentResult;
+    assert.equal(result.step, 4);
+    const { manifest } = await store.readManifest(result.lastCheckpoint!.prefix);
+    assert.equal(manifest.configDigest, other);
+    assert.deepEqual(manifest.meta?.configChange, { from: loaded.digest, to: other, parentStep: 2 });
+    assert.equal(manifest.parent?.step, 2);
+  });
+
+  it('classifies a missing or corrupt model file of the built-in trainer as non-retryable, naming the path', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-badmodel-'));
+    const builtin = createTrainerSupervisor({
+      store,
+      workDir: mkdtempSync(path.join(os.tmpdir(), 'realgen-sup-')),
+      gpuPool: new GpuPool([], 1, 1),
+      launcher: builtinLauncher,
+      producer: { name: 'test', version: '1' },
+      graceSeconds: 5,
+    });
+    const missing = path.join(dir, 'missing', 'generator.json');
+    const withGenerator = (generator: string) => {
+      const inp = input('sup-model', 2);
+      inp.config.stages[0]!.trainer = { backend: 'builtin' };
+      inp.config.stages[0]!.grpo.ratioNorm = false;
+      inp.config.models.generator = generator;
+      return inp;
+    };
+    await assert.rejects(
+      new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(missing)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(missing),
+    );
+    // A generator description whose ONNX graph is garbage.
+    const spec = path.join(dir, 'generator.json');
+    writeFileSync(spec, readFileSync(path.join(repo, 'models', 'realgen-mini', 'generator.json')));
+    writeFileSync(path.join(dir, 'generator.onnx'), Buffer.from('this is not an onnx graph'));
+    await assert.rejects(
+      new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(spec)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(spec),
+    );
+  });
 });
