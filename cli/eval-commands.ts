@@ -26,13 +26,13 @@ import { realBenchDir } from '../activities/evaluation/realbench-source';
 import type { EvalSource, EvaluationResult } from '../contracts/evaluation';
 import { applyEnvOverrides, loadConfig, type LoadedConfig } from '../configs/load';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
-import { CheckpointStore } from '../infra/s3/checkpoint-store';
+import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { configPath } from '../infra/mini/mini-world';
 import { REALBENCH_SUITES, loadRealBench, selectSuite, type RealBenchSuite } from '../infra/realbench/realbench';
 import { buildLeaderboard, type LeaderboardRow } from '../domain/report/leaderboard';
 import { fmtCi, fmtRate, fmtScore } from '../domain/report/render-report';
 import type { EvaluationReport, Headline } from '../domain/report/report-model';
-import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
+import { openStore } from '../infra/s3/open-store';
 import { REPO_ROOT } from '../devstack/dev-stack';
 import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../contracts/ids';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
@@ -45,12 +45,12 @@ import { connectClient } from '../infra/temporal/temporal-client';
 const DEFAULT_CONFIG = path.join(REPO_ROOT, 'configs', 'mini.yaml');
 const IMAGE_FILE = /^(\d{5})\.(png|jpe?g|webp)$/i;
 
-/** A store on the config's bucket (credentials resolved here, on the operator's machine). */
-export async function storeFor(loaded: LoadedConfig): Promise<CheckpointStore> {
-  const config = applyEnvOverrides(loaded.config);
-  const store = new CheckpointStore({ client: createS3Client(config.storage, resolveS3Credentials(config, loaded.baseDir)), bucket: config.storage.bucket });
-  await store.ensureBucket(config.storage.region);
-  return store;
+/**
+ * A store on the config's bucket (credentials resolved here, on the operator's machine). Read paths pass
+ * `create: false` and never create the bucket (infra/s3/open-store.ts).
+ */
+export async function storeFor(loaded: LoadedConfig, options: { create: boolean } = { create: false }): Promise<CheckpointStore> {
+  return await openStore(loaded, options);
 }
 
 /**
@@ -168,7 +168,8 @@ async function evalAction(opts: EvalOptions): Promise<void> {
   if (!(REALBENCH_SUITES as readonly string[]).includes(suite)) throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
   const chosen = [opts.checkpoint !== undefined, opts.base === true, opts.images !== undefined, opts.command !== undefined].filter(Boolean).length;
   if (chosen !== 1) throw new Error('choose exactly one of --checkpoint PREFIX, --base, --images DIR, --command CMD');
-  const store = await storeFor(loaded);
+  // Only uploading an images folder writes from here; every other source just reads.
+  const store = await storeFor(loaded, { create: opts.images !== undefined });
   let workflowId: string;
   let source: EvalSource;
   let name: string;
