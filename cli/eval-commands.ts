@@ -33,6 +33,7 @@ import { buildLeaderboard, type LeaderboardRow } from '../domain/report/leaderbo
 import { fmtCi, fmtRate, fmtScore } from '../domain/report/render-report';
 import type { EvaluationReport, Headline } from '../domain/report/report-model';
 import { openStore } from '../infra/s3/open-store';
+import { imagesFolderError, imagesFolderProblems } from '../infra/image/images-folder';
 import { REPO_ROOT } from '../devstack/dev-stack';
 import { assertEvalName, evalBaseWorkflowId, evalCommandWorkflowId, evalImagesWorkflowId, evalKeyOfWorkflowId } from '../contracts/ids';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
@@ -73,6 +74,9 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
   if (missing.length > 0) {
     throw new Error(`${dir}: no image for ${missing.length} of the suite's ${requiredIds.length} items: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`);
   }
+  // Symlinks out of the folder and files that are not images are refused, all listed, before any upload.
+  const problems = await imagesFolderProblems(dir, [...requiredIds].sort().flatMap((id) => (byId.has(id) ? [byId.get(id)!.file] : [])));
+  if (problems.length > 0) throw imagesFolderError(dir, problems);
   const index: ImagesIndex = { schema: 'realgen/images-upload@1', name, digest: '', files: {} };
   for (const id of [...requiredIds].sort()) {
     const f = byId.get(id);
