@@ -21,6 +21,8 @@ export interface LeaderboardRow {
   arenaCi: [number, number] | null;
   /** Bradley–Terry rating (real photos = 1000) with its bootstrap interval; null without judged pairs. */
   bt: { rating: number; ci: [number, number] } | null;
+  /** Images that failed in this evaluation; rows with failures rank below every complete row. */
+  failedImages: number;
 }
 
 export interface LeaderboardOptions {
@@ -58,7 +60,11 @@ export function comparisonsOf(entries: readonly LeaderboardEntry[], names: reado
   return out;
 }
 
-/** Builds the rows (best Bradley–Terry rating first; entries without pairs last, by name). */
+/**
+ * Builds the rows: complete evaluations first, then those with failed images (a partial evaluation is never
+ * ranked above a complete one: its failures may have removed exactly the pairs it would have lost); within each
+ * group best Bradley–Terry rating first, entries without pairs last, by name.
+ */
 export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: LeaderboardOptions = {}): Leaderboard {
   const selected = options.suite === undefined ? [...entries] : entries.filter((e) => e.suite === options.suite);
   selected.sort((x, y) => (x.evalKey < y.evalKey ? -1 : x.evalKey > y.evalKey ? 1 : 0));
@@ -73,9 +79,11 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
       arenaWinRate: e.arenaWinRate,
       arenaCi: e.arenaCi,
       bt: rating === undefined ? null : { rating: rating.rating, ci: [rating.lower, rating.upper] },
+      failedImages: e.failedImages ?? 0,
     };
   });
   rows.sort((a, b) => {
+    if ((a.failedImages > 0) !== (b.failedImages > 0)) return a.failedImages > 0 ? 1 : -1;
     if (a.bt && b.bt && a.bt.rating !== b.bt.rating) return b.bt.rating - a.bt.rating;
     if (a.bt && !b.bt) return -1;
     if (!a.bt && b.bt) return 1;
