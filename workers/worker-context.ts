@@ -2,7 +2,6 @@
  * What every worker process needs, built once from the run config: the Temporal connection, the S3 client and
  * checkpoint store, and the activity implementations per task-queue class.
  */
-import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
@@ -19,6 +18,9 @@ import type { RunConfig } from '../configs/schema';
 import { CheckpointStore, type StoreLogger } from '../infra/s3/checkpoint-store';
 import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import { temporalTls } from '../infra/temporal/temporal-tls';
+import { openWorkerTempDir } from '../infra/workdir/worker-temp';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
 
 export const PRODUCER = { name: 'realgen', version: '0.1.0' };
 
@@ -75,7 +77,8 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
-  const workDir = options.workDir ?? path.join(os.tmpdir(), `realgen-worker-${process.pid}`);
+  // Scratch under the state folder (not /tmp): private, removed on exit, swept at the next start after a crash.
+  const workDir = options.workDir ?? openWorkerTempDir(path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'tmp'));
   return { loaded, config, connection, store, workDir, launcher: options.launcher ?? defaultLauncher };
 }
 
