@@ -3,7 +3,6 @@
  * workflow, their reports, and the leaderboard across every evaluation in the bucket.
  */
 import { readFile, readdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -94,7 +93,7 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
 }
 
 async function suiteIds(store: CheckpointStore, loaded: LoadedConfig, suite: RealBenchSuite): Promise<string[]> {
-  const dir = await realBenchDir(store, loaded.config, loaded.baseDir, path.join(os.tmpdir(), 'realgen-cli'));
+  const dir = await realBenchDir(store, loaded.config, loaded.baseDir, path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'cache', 'cli'));
   return selectSuite((await loadRealBench(dir)).items, suite).map((it) => it.id);
 }
 
