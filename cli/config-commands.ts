@@ -16,10 +16,11 @@ export function registerConfigCommands(program: Command): void {
           const stages = loaded.config.stages.filter((s) => s.enabled).map((s) => `${s.stage}:${s.trainer.backend}`).join(' ');
           console.log(`${file}: ok (${loaded.config.name}; stages ${stages}; digest ${loaded.digest.slice(0, 12)})`);
         } catch (err) {
-          if (!(err instanceof ConfigError)) throw err;
+          // Any failure is reported against its file and the next file is still checked.
+          const problems = err instanceof ConfigError ? err.problems : [{ path: '(file)', message: (err as Error).message.split('\n')[0] ?? 'error' }];
           bad++;
-          console.log(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
-          for (const p of err.problems) console.log(`  ${p.path}: ${p.message}`);
+          console.log(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
+          for (const p of problems) console.log(`  ${p.path}: ${p.message}`);
         }
       }
       if (bad > 0) process.exitCode = 1;

@@ -8,8 +8,8 @@ import type { Worker } from '@temporalio/worker';
 import { loadConfig, type LoadedConfig } from '../configs/load';
 import { resolveEndpoints, type EndpointSources } from '../configs/resolve-endpoints';
 import type { RunConfig } from '../configs/schema';
-import { CheckpointStore } from '../infra/s3/checkpoint-store';
-import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
+import type { CheckpointStore } from '../infra/s3/checkpoint-store';
+import { openStore } from '../infra/s3/open-store';
 import { temporalTls } from '../infra/temporal/temporal-tls';
 import { createWorker, type WorkerClass } from '../workers/create-workers';
 import { createWorkerContext, type WorkerContext } from '../workers/worker-context';
@@ -21,8 +21,11 @@ export interface CliContext {
   readonly sources: EndpointSources;
   /** The Temporal client (connected on first use); the error names the address tried and how to start a stack. */
   client(): Promise<Client>;
-  /** A checkpoint store on the config's bucket (created if missing). */
-  store(): Promise<CheckpointStore>;
+  /**
+   * A checkpoint store on the config's bucket. Read paths never create the bucket (a missing one is an error saying
+   * so); `create: true` is for commands that write (infra/s3/open-store.ts).
+   */
+  store(options?: { create: boolean }): Promise<CheckpointStore>;
   /**
    * Runs `fn` with workers of `classes` inside this process (the standard workers of workers/create-workers.ts);
    * they shut down gracefully when `fn` settles, and a worker that fails fails the call.
@@ -57,34 +60,15 @@ export async function connectTemporal(config: RunConfig, baseDir: string, source
 export async function withContext<T>(configFile: string, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const { loaded, sources } = loadResolved(configFile);
   let client: Promise<Client> | undefined;
-  let store: Promise<CheckpointStore> | undefined;
+  const stores: { read?: Promise<CheckpointStore>; create?: Promise<CheckpointStore> } = {};
   const workerContexts: WorkerContext[] = [];
   const ctx: CliContext = {
     loaded,
     config: loaded.config,
     sources,
     client: () => (client ??= connectTemporal(loaded.config, loaded.baseDir, sources)),
-    store: () =>
-      (store ??= (async () => {
-        const s = new CheckpointStore({
-          client: createS3Client(loaded.config.storage, resolveS3Credentials(loaded.config, loaded.baseDir)),
-          bucket: loaded.config.storage.bucket,
-        });
-        try {
-          await s.ensureBucket(loaded.config.storage.region);
-        } catch (err) {
-          // Only an unreachable server gets the hint; an S3 answer (access denied, …) is passed on as it is.
-          const unreachable = /\b(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH)\b/.exec(
-            `${(err as NodeJS.ErrnoException).code} ${(err as Error).message}`,
-          );
-          if (!unreachable) throw err;
-          throw new Error(
-            `cannot reach S3 at ${loaded.config.storage.endpoint} (from ${sources.s3}): ${unreachable[1]}. ` +
-              'Start the embedded stack with `realgen dev up`, or point REALGEN_S3_ENDPOINT / storage.endpoint at a running server.',
-          );
-        }
-        return s;
-      })()),
+    store: (options = { create: false }) =>
+      (stores[options.create ? 'create' : 'read'] ??= openStore(loaded, { create: options.create, endpointSource: sources.s3 })),
     withWorkers: async <T>(classes: readonly WorkerClass[], fn: () => Promise<T>): Promise<T> => {
       // The worker context resolves the same file under the same environment, so it sees the same endpoints.
       const wctx = await createWorkerContext(configFile);
@@ -99,7 +83,7 @@ export async function withContext<T>(configFile: string, fn: (ctx: CliContext) =
   try {
     return await fn(ctx);
   } finally {
-    for (const w of workerContexts) await w.connection.close();
+    for (const w of workerContexts) await w.close();
     if (client) await (await client.catch(() => null))?.connection.close();
   }
 }

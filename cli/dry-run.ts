@@ -44,9 +44,12 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
   };
   const line = (resumePath: string | null, maxSteps: number) => {
     const r = renderLaunch(trainer, { ...values, resumePath, maxSteps: String(maxSteps) }, loaded.baseDir, `stages[${stage.stage - 1}].trainer`);
+    // Secret entries show where the value comes from, never the value.
+    const secrets = Object.entries(r.secretEnv).map(([k, ref]) => `${k}=${ref.env !== undefined ? `<secret-from-env-${ref.env}>` : '<secret-from-file>'}`);
     const env = [
       `CUDA_VISIBLE_DEVICES=${slot.join(',')}`,
       ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`),
+      ...secrets,
       // The adapter exports it on a resume (trainers/external/upstream/realgen_config.py reads it).
       ...(resumePath !== null ? [`REALGEN_RESUME_DIR=${displayQuote(resumePath)}`] : []),
     ];

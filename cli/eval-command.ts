@@ -3,7 +3,6 @@
  * command, through the `evaluateCheckpoint` workflow (embedded workers by default).
  */
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { sha256Hex } from '../activities/evaluation/layout';
@@ -22,6 +21,7 @@ import {
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { configPath } from '../infra/mini/mini-world';
 import { REALBENCH_SUITES, loadRealBench, selectSuite, type RealBenchSuite } from '../infra/realbench/realbench';
+import { REPO_ROOT } from '../lib/repo-root';
 import type { EvaluateCheckpointInput } from '../workflows/evaluate-checkpoint';
 import { withContext, type CliContext } from './context';
 import { uploadImagesFolder } from './images-upload';
@@ -29,7 +29,8 @@ import { addConfigOption, configFileOf } from './options';
 import { headlineTable, printReportLinks } from './report-output';
 
 async function suiteIds(store: CheckpointStore, loaded: LoadedConfig, suite: RealBenchSuite): Promise<string[]> {
-  const dir = await realBenchDir(store, loaded.config, loaded.baseDir, path.join(os.tmpdir(), 'realgen-cli'));
+  // The CLI's RealBench copy lives under the state folder, not /tmp.
+  const dir = await realBenchDir(store, loaded.config, loaded.baseDir, path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'cache', 'cli'));
   return selectSuite((await loadRealBench(dir)).items, suite).map((it) => it.id);
 }
 
@@ -53,7 +54,8 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
     throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
   const chosen = [opts.checkpoint !== undefined, opts.base === true, opts.images !== undefined, opts.command !== undefined].filter(Boolean).length;
   if (chosen !== 1) throw new Error('choose exactly one of --checkpoint PREFIX, --base, --images DIR, --command CMD');
-  const store = await ctx.store();
+  // Only uploading an images folder writes from here; every other source just reads.
+  const store = await ctx.store({ create: opts.images !== undefined });
   let workflowId: string;
   let source: EvalSource;
   let name: string;

@@ -3,6 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGES_INDEX, blobKey, objectExists, putBytes, putJson, sha256Hex, type ImagesIndex } from '../activities/evaluation/layout';
 import { assertEvalName } from '../contracts/ids';
+import { imagesFolderError, imagesFolderProblems } from '../infra/image/images-folder';
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 
 const IMAGE_FILE = /^(\d{5})\.(png|jpe?g|webp)$/i;
@@ -30,6 +31,9 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
         `${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} (expected <5-digit index>.png|jpg|webp)`,
     );
   }
+  // Symlinks out of the folder and files that are not images are refused, all listed, before any upload.
+  const problems = await imagesFolderProblems(dir, [...requiredIds].sort().flatMap((id) => (byId.has(id) ? [byId.get(id)!.file] : [])));
+  if (problems.length > 0) throw imagesFolderError(dir, problems);
   const index: ImagesIndex = { schema: 'realgen/images-upload@1', name, digest: '', files: {} };
   for (const id of [...requiredIds].sort()) {
     const f = byId.get(id);

@@ -1,5 +1,6 @@
 /** `realgen mini sample|score`: a quick look at the realgen-mini generator and detectors. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { MAX_IMAGE_FILE_BYTES, readBoundedFile } from '../infra/bounded-file';
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { loadConfig } from '../configs/load';
@@ -20,15 +21,17 @@ export interface FileScores {
 /** Scores files with every evaluation detector of the config, the held-out one included. */
 export async function scoreFiles(configFile: string, files: string[]): Promise<FileScores[]> {
   const loaded = loadConfig(configFile);
+  // Every file is checked (regular, size-capped) before the first byte is read or a model is loaded.
+  const buffers = files.map((f) => {
+    try {
+      return readBoundedFile(f, MAX_IMAGE_FILE_BYTES);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(`${f}: cannot be read (${e.code ?? e.message})`);
+    }
+  });
   const detectors = await loadEvaluationDetectors(loaded);
   try {
-    const buffers = files.map((f) => {
-      try {
-        return readFileSync(f);
-      } catch (err) {
-        throw new Error(`${f}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-    });
     const rows: FileScores[] = files.map((file) => ({ file, scores: {} }));
     for (const d of detectors) {
       const results = await d.scoreEncoded(buffers);

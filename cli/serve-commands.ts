@@ -12,7 +12,22 @@ export function registerServeCommands(program: Command): void {
     .option('--max-wait-ms <ms>', 'how long a partial batch waits (default: reward.service.maxWaitMs)', intOption('--max-wait-ms', 0))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model', intOption('--threads', 1), 1)
     .option('--max-body-mib <n>', 'largest request body in MiB', intOption('--max-body-mib', 1), 64)
-    .action(async (opts: { config?: string; listen?: string; maxBatch?: number; maxWaitMs?: number; threads: number; maxBodyMib: number }) => {
+    .option('--max-images <n>', 'most images in one request (413 beyond)', intOption('--max-images', 1), 1024)
+    .option('--max-connections <n>', 'most open connections', intOption('--max-connections', 1), 64)
+    .option('--body-timeout-s <s>', 'seconds a request has to arrive (408 beyond)', intOption('--body-timeout-s', 1), 30)
+    .option('--insecure', 'allow a non-loopback --listen without reward.service.tokenFile')
+    .action(async (opts: {
+      config?: string;
+      listen?: string;
+      maxBatch?: number;
+      maxWaitMs?: number;
+      threads: number;
+      maxBodyMib: number;
+      maxImages: number;
+      maxConnections: number;
+      bodyTimeoutS: number;
+      insecure?: boolean;
+    }) => {
       const { loaded } = loadResolved(configFileOf(opts.config));
       const running = await startRewardService(loaded, {
         ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
@@ -20,6 +35,10 @@ export function registerServeCommands(program: Command): void {
         ...(opts.maxWaitMs !== undefined ? { maxWaitMs: opts.maxWaitMs } : {}),
         intraOpThreads: opts.threads,
         maxBodyBytes: opts.maxBodyMib * 1024 * 1024,
+        maxImagesPerRequest: opts.maxImages,
+        maxConnections: opts.maxConnections,
+        bodyTimeoutMs: opts.bodyTimeoutS * 1000,
+        insecure: opts.insecure === true,
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {

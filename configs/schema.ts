@@ -7,14 +7,57 @@
  * config (and so every workflow history it enters) carries no secret values.
  */
 import { z } from 'zod';
-import { bool, describeValue, int, num, oneOf, positive, str, strict } from './fields';
+import { bool, describeKind, describeValue, int, num, oneOf, positive, secretStrict, str, strict } from './fields';
+import { isPlainEnvName } from './plain-env';
+
+/** An environment variable name; a wrong value is described by kind only (it may be a secret pasted by mistake). */
+const envName = z
+  .string({ error: (iss) => `expected an environment variable name, got ${describeKind(iss.input)}` })
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: (iss) => `expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), got ${describeKind(iss.input)}` });
+
+const SECRET_REF_TEXT = '{ env: NAME } or { file: path } (secrets never go in the config text)';
 
 /** Where a secret comes from: `{ env: NAME }` or `{ file: path }` (relative paths: to the config file's folder). */
-export const SecretRefSchema = strict({ env: str('an environment variable name').optional(), file: str('a file path').optional() })
+export const SecretRefSchema = secretStrict({ env: envName.optional(), file: str('a file path').optional() }, SECRET_REF_TEXT)
   .refine((v) => (v.env === undefined) !== (v.file === undefined), {
     error: 'expected exactly one of env or file (secrets never go in the config text)',
   });
 export type SecretRef = z.infer<typeof SecretRefSchema>;
+
+/**
+ * A URL that may sit in a history: it must not carry credentials (`user:pass@`), which are secrets; the value is
+ * never echoed in an error.
+ */
+const url = () =>
+  z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }).refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), {
+    error: 'expected a URL without user:password@ (credentials are secrets: use an { env } or { file } field)',
+  });
+
+/**
+ * One environment variable of an external trainer. A plain string is allowed only for names known not to hold
+ * secrets (configs/plain-env.ts: WANDB_MODE, NCCL_*, …); any other value is `{ env: NAME }` / `{ file: path }`
+ * (resolved by the supervisor that launches the trainer, never written to a job spec or a history) or an explicit
+ * `{ plain: value }` that declares the value non-secret.
+ */
+export const TrainerEnvValueSchema = z.union([
+  z.string().max(4096),
+  secretStrict({ plain: z.string().max(4096) }, SECRET_REF_TEXT),
+  SecretRefSchema,
+], { error: (iss) => `expected a string, { plain: value }, { env: NAME } or { file: path }, got ${describeKind(iss.input)}` });
+export type TrainerEnvValue = z.infer<typeof TrainerEnvValueSchema>;
+
+const TrainerEnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }), TrainerEnvValueSchema)
+  .superRefine((env, ctx) => {
+    for (const [name, value] of Object.entries(env)) {
+      if (typeof value === 'string' && !isPlainEnvName(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${name} may hold a secret: expected { env: NAME } or { file: path } (or { plain: value } if it is not secret), got ${describeKind(value)}`,
+        });
+      }
+    }
+  });
 
 export const TemporalSchema = strict({
   /** host:port of the frontend. @default 127.0.0.1:7233 (env REALGEN_TEMPORAL_ADDRESS overrides) */
@@ -37,7 +80,7 @@ export const TemporalSchema = strict({
 
 export const StorageSchema = strict({
   /** S3 endpoint URL. @default http://127.0.0.1:9000 (env REALGEN_S3_ENDPOINT overrides) */
-  endpoint: z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }).default('http://127.0.0.1:9000'),
+  endpoint: url().default('http://127.0.0.1:9000'),
   /** @default us-east-1 */
   region: str().default('us-east-1'),
   /** Bucket holding every artifact of the runs. @default realgen */
@@ -202,8 +245,9 @@ const ExternalTrainerSchema = strict({
   backend: z.literal('external'),
   /** Executable to launch, e.g. `accelerate`. Placeholders: {gpus} {numProcesses} {outputDir} {resumePath} {maxSteps} {port}. */
   command: str(),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
+  args: z.array(z.string().max(4096)).default([]),
+  /** Environment of the trainer: plain strings only for known non-secret names, secrets as `{ env }` / `{ file }`. */
+  env: TrainerEnvSchema.default({}),
   workingDir: str('a folder path').optional(),
   /** Processes launched (paper: 7). @default 1 */
   numProcesses: int(1).default(1),
@@ -220,9 +264,6 @@ const ExternalTrainerSchema = strict({
   /** Regexes over stdout lines whose named groups become metrics. */
   metricPatterns: z.array(str()).default([]),
 });
-
-/** A URL field (http/https). */
-const url = () => z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` });
 
 /**
  * The native PyTorch Flow-GRPO trainer (trainers/torch, package `realgen_torch`), run from the torch venv that
@@ -342,7 +383,7 @@ const LocalJudgeSchema = strict({
 const OpenAiJudgeSchema = strict({
   backend: z.literal('openai'),
   /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1. */
-  baseUrl: z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }),
+  baseUrl: url(),
   model: str(),
   apiKey: SecretRefSchema,
   /** Requests in flight. @default 4 */
@@ -360,7 +401,7 @@ export const EvaluationSchema = strict({
   }),
   judge: z.discriminatedUnion('backend', [LocalJudgeSchema, OpenAiJudgeSchema], {
     error: (iss) =>
-      iss.code === 'invalid_union' ? `expected backend to be one of local | openai` : `expected a mapping, got ${describeValue(iss.input)}`,
+      iss.code === 'invalid_union' ? `expected backend to be one of local | openai` : `expected a mapping, got ${describeKind(iss.input)}`,
   }),
 });
 
@@ -370,6 +411,11 @@ export const ModelsSchema = strict({
   /** Descriptor slots of the stage-1 policy. */
   descriptors: str('a file path').optional(),
   tokenizer: str('a file path').optional(),
+  /**
+   * Extra folders model files may come from, besides the config's folder and the repository's `models/`
+   * (configs/model-paths.ts); a model path outside every root is refused.
+   */
+  roots: z.array(str('a folder path')).optional(),
 });
 
 export const RunConfigSchema = strict({
@@ -379,6 +425,11 @@ export const RunConfigSchema = strict({
   name: str(),
   /** Seed of every random stream of the run. @default 42 */
   seed: int(0, 2 ** 31 - 1).default(42),
+  /**
+   * Let a stage resume from a checkpoint trained with a different config (digest); the change is recorded in the
+   * next checkpoint's manifest. Without it such a resume fails. No default, so configs without it keep their digest.
+   */
+  allowConfigChange: bool().optional(),
   temporal: TemporalSchema.prefault({}),
   storage: StorageSchema,
   taskQueues: TaskQueuesSchema.prefault({}),

@@ -3,7 +3,6 @@
  * the checkpoint store and a scratch folder. Which activities a queue serves is decided in activities/registry.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { defaultLauncher } from '../activities/training/external-launcher';
@@ -14,6 +13,8 @@ import type { RunConfig } from '../configs/schema';
 import { CheckpointStore, type StoreLogger } from '../infra/s3/checkpoint-store';
 import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import { temporalTls } from '../infra/temporal/temporal-tls';
+import { openWorkerTempDir } from '../infra/workdir/worker-temp';
+import { REPO_ROOT } from '../lib/repo-root';
 
 export { PRODUCER } from '../activities/registry';
 
@@ -73,8 +74,10 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);
   const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
-  // Unique per context (tests run several in one process), removed again by close().
-  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), `realgen-worker-${process.pid}-`)));
+  // Scratch under the state folder (not /tmp): the process's folder is private, removed on exit and swept at the next
+  // start after a crash; each context gets its own folder in it (tests run several per process), removed by close().
+  const processDir = openWorkerTempDir(path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'tmp'));
+  const workDir = options.workDir ?? (await mkdtemp(path.join(processDir, 'ctx-')));
   return {
     loaded,
     config,

@@ -163,7 +163,7 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
     await putBytes(store, rk.md, renderMarkdown(report), 'text/markdown; charset=utf-8');
     await putBytes(store, rk.html, renderHtml(report, { charts: chartPngs, grid: gridPng }), 'text/html; charset=utf-8');
     await putJson(store, rk.json, report);
-    await putJson(store, rk.leaderboardEntry, leaderboardEntryOf(report, summary));
+    await putJson(store, rk.leaderboardEntry, leaderboardEntryOf(report, summary, plan.images));
     return {
       evalKey: spec.evalKey,
       name: spec.name,

@@ -16,6 +16,10 @@ import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { heartbeat } from '../heartbeat';
 import { loadedOf } from './eval-spec';
 import { realBenchDir } from './realbench-source';
+import { boundCacheDir } from '../../infra/workdir/worker-temp';
+
+/** Size bound of the downloaded-checkpoint cache of one worker. */
+const EVAL_CHECKPOINT_CACHE_BYTES = 2 * 1024 ** 3;
 
 /** A loaded realgen-mini generator with its tokenizer. */
 export interface LoadedGenerator {
@@ -88,6 +92,8 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
         await store.downloadCheckpoint(ref, dir);
+        // Evaluated checkpoints pile up in a long-lived worker: keep the newest within a size bound.
+        await boundCacheDir(path.join(deps.workDir, 'eval-checkpoints'), EVAL_CHECKPOINT_CACHE_BYTES, [dir]);
         return await loadCheckpointParts(dir);
       });
     },

@@ -8,7 +8,7 @@
  * - Cancellation (workflow cancel, pause, worker shutdown) sends SIGTERM — the trainer checkpoints and exits — and
  *   SIGKILL after the grace period; pending commits finish before the attempt ends.
  */
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Context, CancelledFailure } from '@temporalio/activity';
@@ -19,9 +19,11 @@ import { spawnProcessGroup, type ProcessGroup } from '../../infra/process/proces
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { realgenFailure, type FailureType } from '../../contracts/failures';
 import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type TrainerEvent } from '../../contracts/trainer-protocol';
+import { decideConfigChange } from '../../domain/checkpoints/config-change';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import type { TrainerLauncher } from './trainer-launchers';
+import { resolveTrainerSecrets } from './trainer-secrets';
 
 export interface TrainerSegmentInput {
   runId: string;
@@ -89,6 +91,17 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * Compares the resumed checkpoint's config digest with this run's (domain/checkpoints/config-change.ts): a change
+ * without `allowConfigChange` fails the segment non-retryably naming both digests.
+ */
+async function checkConfigChange(store: CheckpointStore, parent: CheckpointRef, input: TrainerSegmentInput): Promise<{ from: string; to: string; parentStep: number } | null> {
+  const { manifest } = await store.readManifest(parent.prefix);
+  const decision = decideConfigChange(manifest.configDigest, parent.step, input.configDigest, input.config.allowConfigChange === true);
+  if (!decision.ok) throw realgenFailure('ConfigInvalid', `stage ${input.stage}: ${decision.message}`);
+  return decision.change;
+}
+
 export function createTrainerSupervisor(deps: SupervisorDeps) {
   return {
     async runTrainerSegment(input: TrainerSegmentInput): Promise<TrainerSegmentResult> {
@@ -98,7 +111,9 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
       if (stageConfig === undefined) throw realgenFailure('ConfigInvalid', `stages[${input.stage - 1}] does not exist`);
       const attemptDir = path.join(deps.workDir, input.runId, stageKey, `segment-${input.segment}-attempt-${ctx.info.attempt}`);
       await rm(attemptDir, { recursive: true, force: true });
-      await mkdir(attemptDir, { recursive: true });
+      // Private: the job spec holds the run config (secret references only, but still nobody else's business).
+      await mkdir(attemptDir, { recursive: true, mode: 0o700 });
+      await chmod(attemptDir, 0o700);
       let lastBeat: SegmentHeartbeat = { step: 0, lastCheckpoint: null, phase: 'resolving' };
       const beat = (b: Partial<SegmentHeartbeat>) => {
         lastBeat = { ...lastBeat, ...b };
@@ -115,6 +130,8 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         for (const s of latest.skipped) ctx.log.warn('skipped checkpoint', { step: s.step, reason: s.reason });
         let lastCheckpoint = latest.ref;
         const startStep = latest.ref?.step ?? 0;
+        const configChange = latest.ref ? await checkConfigChange(deps.store, latest.ref, input) : null;
+        if (configChange) ctx.log.warn('resuming with a changed config (allowConfigChange)', configChange);
         beat({ step: startStep, lastCheckpoint: lastCheckpoint?.prefix ?? null });
         if (latest.ref && startStep < input.stopAtStep) {
           // Operators look for this line after a worker was lost or restarted.
@@ -169,8 +186,10 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             seed: input.config.seed,
           };
           const jobFile = path.join(attemptDir, 'job.json');
-          await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`);
-          const launch = deps.launcher(stageConfig.trainer, jobFile);
+          await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`, { mode: 0o600 });
+          const launcher = deps.launcher(stageConfig.trainer, jobFile);
+          const secrets = resolveTrainerSecrets(stageConfig.trainer, input.stage, input.configBaseDir);
+          const launch = { ...launcher, env: { ...launcher.env, ...secrets } };
           return await superviseProcess({
             ctx,
             deps,
@@ -183,6 +202,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             startStep,
             lastCheckpoint,
             beat,
+            configChange,
             setLast: (ref) => (lastCheckpoint = ref),
           });
         } finally {
@@ -218,6 +238,8 @@ interface SuperviseArgs {
   startStep: number;
   lastCheckpoint: CheckpointRef | null;
   beat: (b: Partial<SegmentHeartbeat>) => void;
+  /** A config change accepted at resume, recorded in the first checkpoint this attempt commits. */
+  configChange: { from: string; to: string; parentStep: number } | null;
   setLast: (ref: CheckpointRef) => void;
 }
 
@@ -300,7 +322,7 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
           configDigest: input.configDigest,
           parent: lastCheckpoint ? { step: lastCheckpoint.step, manifestSha256: lastCheckpoint.manifestSha256 } : null,
           producer: deps.producer,
-          meta: { segment: input.segment, attempt: ctx.info.attempt },
+          meta: { segment: input.segment, attempt: ctx.info.attempt, ...(a.configChange && committed.length === 0 ? { configChange: a.configChange } : {}) },
           onFileUploaded: () => a.beat({}),
         });
         lastCheckpoint = ref;

@@ -78,8 +78,11 @@ export function assembleReport(p: ReportParts): EvaluationReport {
   };
 }
 
-/** The leaderboard row of a report, with the raw pair outcomes Bradley–Terry needs. */
-export function leaderboardEntryOf(report: EvaluationReport, summary: EvaluationSummary): LeaderboardEntry {
+/**
+ * The leaderboard row of a report, with the raw pair outcomes Bradley–Terry needs. `plannedImages` is the suite's size:
+ * planned images that were not generated and scored count as failed, and such a row never ranks above a complete one.
+ */
+export function leaderboardEntryOf(report: EvaluationReport, summary: EvaluationSummary, plannedImages: number): LeaderboardEntry {
   return {
     schema: LEADERBOARD_ENTRY_SCHEMA,
     evalKey: report.evalKey,
@@ -92,5 +95,6 @@ export function leaderboardEntryOf(report: EvaluationReport, summary: Evaluation
     arenaCi: report.headline.arenaCi,
     positionConsistency: report.headline.positionConsistency,
     outcomes: summary.outcomes,
+    failedImages: Math.max(0, plannedImages - report.headline.images),
   };
 }

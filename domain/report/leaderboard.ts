@@ -34,6 +34,8 @@ export interface LeaderboardRow {
   arenaCi: [number, number] | null;
   /** Bradley–Terry rating (real photos = 1000) with its bootstrap interval; null without judged pairs. */
   bt: { rating: number; ci: [number, number] } | null;
+  /** Images that failed in this evaluation; rows with failures rank below every complete row. */
+  failedImages: number;
 }
 
 /** A detector column; held-out detectors (never used as a training reward) are marked. */
@@ -61,7 +63,8 @@ export interface Leaderboard {
   notes: string[];
 }
 
-export const LEADERBOARD_SORT_KEY = 'Bradley–Terry rating (desc), then mean non-held-out detector score (desc), then name';
+export const LEADERBOARD_SORT_KEY =
+  'complete evaluations before those with failed images, then Bradley–Terry rating (desc), then mean non-held-out detector score (desc), then name';
 
 /**
  * Row names: the entry's name, or `name@evalKey` where two selected entries share a name (so rows stay
@@ -104,10 +107,14 @@ export function heldInMean(row: Pick<LeaderboardRow, 'detectorScoring'>, heldout
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-/** Compares two rows by LEADERBOARD_SORT_KEY (nulls last at every level). */
+/**
+ * Compares two rows by LEADERBOARD_SORT_KEY (nulls last at every level). Complete evaluations come before those
+ * with failed images: a partial evaluation's failures may have removed exactly the pairs it would have lost.
+ */
 export function compareRows(heldout: ReadonlySet<string>) {
   const desc = (x: number | null, y: number | null) => (x === y ? 0 : x === null ? 1 : y === null ? -1 : y - x);
   return (a: LeaderboardRow, b: LeaderboardRow): number =>
+    Number(a.failedImages > 0) - Number(b.failedImages > 0) ||
     desc(a.bt?.rating ?? null, b.bt?.rating ?? null) ||
     desc(heldInMean(a, heldout), heldInMean(b, heldout)) ||
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -131,6 +138,7 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
       arenaWinRate: e.arenaWinRate,
       arenaCi: e.arenaCi,
       bt: ratingOf(name, comparisonsOf([e], [name]), bootstrap, seed),
+      failedImages: e.failedImages ?? 0,
     };
   });
   if (rows.length > 0) {
@@ -142,6 +150,7 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
       arenaWinRate: 0.5,
       arenaCi: null,
       bt: { rating: RATING_CENTER, ci: [RATING_CENTER, RATING_CENTER] },
+      failedImages: 0,
     });
   }
   rows.sort(compareRows(heldout));
@@ -161,6 +170,7 @@ export function buildLeaderboard(entries: readonly LeaderboardEntry[], options: 
       'Arena win rate: 50% = indistinguishable from the real photos.',
       'Detector columns: mean P(real) × 100; "held-out" detectors were never a training reward.',
       'The real photos are the reference: they have no detector scores here.',
+      'Rows with failed images rank below every complete row.',
       `Sorted by ${LEADERBOARD_SORT_KEY}.`,
     ],
   };

@@ -90,6 +90,11 @@ export interface LeaderboardEntry {
   arenaCi: [number, number] | null;
   positionConsistency: number | null;
   outcomes: PairOutcome[];
+  /**
+   * Images of the suite that could not be scored or judged (unreadable, missing, failed); absent in entries
+   * written before this field existed (read as 0). An entry with failures never ranks above a complete one.
+   */
+  failedImages?: number;
 }
 
 export type { Headline };

@@ -6,9 +6,13 @@
  * only split the same cores and make both slower, while waiting lets the next batch grow.
  *
  * A bad image settles its own promise with an error item; it never reaches the batch, so it can not fail it.
+ *
+ * Fairness: each submission names its source (one HTTP request); decoding and batch filling take images
+ * round-robin by source (lib/fair-queue.ts), so a 5000-image request cannot starve a concurrent 1-image one.
  */
 import { performance } from 'node:perf_hooks';
 import type { RgbImage } from '../image/decode';
+import { FairQueue } from '../../lib/fair-queue';
 import type { ScoreResult } from './detector';
 
 /** What the engine needs from a detector; `OnnxDetector` meets it. */
@@ -47,12 +51,14 @@ export interface BatchingStats {
 }
 
 interface DecodeJob {
+  source: unknown;
   prepare: () => Promise<Float32Array>;
   settle: (result: ScoreResult) => void;
   fail: (err: Error) => void;
 }
 
 interface ReadyItem {
+  source: unknown;
   tensor: Float32Array;
   queuedAt: number;
   settle: (result: ScoreResult) => void;
@@ -64,9 +70,9 @@ export class BatchingEngine {
   readonly maxWaitMs: number;
   readonly decodeConcurrency: number;
 
-  private readonly decodeQueue: DecodeJob[] = [];
+  private readonly decodeQueue = new FairQueue<DecodeJob>();
   private decoding = 0;
-  private readonly ready: ReadyItem[] = [];
+  private readonly ready = new FairQueue<ReadyItem>();
   private inferring = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -85,14 +91,18 @@ export class BatchingEngine {
     this.counters = { images: 0, errors: 0, batches: 0, batchSizes: new Array<number>(this.maxBatch + 1).fill(0), decodeMs: 0, inferenceMs: 0 };
   }
 
-  /** Scores one encoded image (JPEG, PNG or WebP, sniffed by content). Rejects only if its batch's inference fails. */
-  submit(buf: Buffer): Promise<ScoreResult> {
-    return this.enqueue(() => this.target.preprocess(buf));
+  /**
+   * Scores one encoded image (JPEG, PNG or WebP, sniffed by content). Rejects only if its batch's inference fails.
+   * `source` groups submissions for round-robin fairness (e.g. one object per request); by default each call is
+   * its own source.
+   */
+  submit(buf: Buffer, source: unknown = {}): Promise<ScoreResult> {
+    return this.enqueue(() => this.target.preprocess(buf), source);
   }
 
   /** Scores one RGB image already in memory. */
-  submitRgb(image: RgbImage): Promise<ScoreResult> {
-    return this.enqueue(() => this.target.preprocessRgb(image));
+  submitRgb(image: RgbImage, source: unknown = {}): Promise<ScoreResult> {
+    return this.enqueue(() => this.target.preprocessRgb(image), source);
   }
 
   /** A snapshot of the counters. */
@@ -108,7 +118,7 @@ export class BatchingEngine {
     await new Promise<void>((resolve) => this.drained.push(resolve));
   }
 
-  private enqueue(prepare: () => Promise<Float32Array>): Promise<ScoreResult> {
+  private enqueue(prepare: () => Promise<Float32Array>, source: unknown): Promise<ScoreResult> {
     if (this.closed) return Promise.reject(new Error(`${this.target.name}: the batching engine is closed`));
     this.outstanding++;
     return new Promise<ScoreResult>((resolve, reject) => {
@@ -116,7 +126,8 @@ export class BatchingEngine {
         this.outstanding--;
         if (this.outstanding === 0) for (const wake of this.drained.splice(0)) wake();
       };
-      this.decodeQueue.push({
+      this.decodeQueue.push(source, {
+        source,
         prepare,
         settle: (r) => {
           this.counters.images++;
@@ -145,7 +156,7 @@ export class BatchingEngine {
         .then(
           (tensor) => {
             this.counters.decodeMs += performance.now() - t0;
-            this.ready.push({ tensor, queuedAt: performance.now(), settle: job.settle, fail: job.fail });
+            this.ready.push(job.source, { source: job.source, tensor, queuedAt: performance.now(), settle: job.settle, fail: job.fail });
           },
           (err: unknown) => {
             // Any preprocessing failure is about this image alone (ImageInputError for bad bytes; a resize
@@ -165,7 +176,7 @@ export class BatchingEngine {
   /** Runs a batch now if one is due; otherwise arms the timer for the oldest queued tensor's deadline. */
   private schedule(): void {
     if (this.inferring || this.ready.length === 0) return;
-    const waited = performance.now() - (this.ready[0] as ReadyItem).queuedAt;
+    const waited = performance.now() - Math.min(...this.ready.heads().map((r) => r.queuedAt));
     const nothingMoreComing = this.closed && this.decoding === 0 && this.decodeQueue.length === 0;
     if (this.ready.length >= this.maxBatch || waited >= this.maxWaitMs || nothingMoreComing) {
       this.clearTimer();
@@ -187,7 +198,8 @@ export class BatchingEngine {
 
   private async runBatch(): Promise<void> {
     this.inferring = true;
-    const batch = this.ready.splice(0, this.maxBatch);
+    const batch: ReadyItem[] = [];
+    while (batch.length < this.maxBatch && this.ready.length > 0) batch.push(this.ready.shift() as ReadyItem);
     const t0 = performance.now();
     try {
       const scores = await this.target.inferTensors(batch.map((b) => b.tensor));

@@ -2,8 +2,7 @@
  * The detector manifest: everything needed to feed an ONNX detector correctly — input size, resize chain,
  * normalisation, colour order, and which output means "real". Checked against the graph when the detector loads.
  */
-import path from 'node:path';
-import { readJsonFile } from '../json-file';
+import { readJsonFile, resolveBeside } from '../json-file';
 import { z } from 'zod';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
@@ -52,5 +51,5 @@ export function readDetectorManifest(file: string): { manifest: DetectorManifest
   if (last && (last.size[0] !== data.input.size[0] || last.size[1] !== data.input.size[1])) {
     throw new Error(`${file}: input.resize ends at ${last.size.join('×')} but input.size is ${data.input.size.join('×')}`);
   }
-  return { manifest: data, onnxPath: path.resolve(path.dirname(file), data.onnx) };
+  return { manifest: data, onnxPath: resolveBeside(file, data.onnx, 'onnx') };
 }

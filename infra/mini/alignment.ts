@@ -6,14 +6,13 @@
  * Unlike LongCLIP's unnormalised dot product / 100, this is a cosine; the scale does not matter because each reward
  * key is z-scored per prompt group before the advantages are combined (spec §2.2).
  */
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { mapLimit } from '../detectors/onnx-detector';
 import { decodeToRgb, resizeRgb, type DecodeLimits, type ResizeStep, type RgbImage } from '../image/decode';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 import { rgbToChw } from '../image/tensor';
-import { readJsonFile } from '../json-file';
+import { readJsonFile, resolveBeside } from '../json-file';
 import type { Tokenizer } from '../../domain/mini/tokenizer';
 import { loadTokenizer } from './tokenizer-file';
 
@@ -111,12 +110,11 @@ export function readAlignManifest(file: string): ResolvedAlignManifest {
   if (shape !== undefined && (shape[1] !== 3 || shape[2] !== size[0] || shape[3] !== size[1])) {
     throw new Error(`${file}: image.shape ${JSON.stringify(shape)} disagrees with the resize chain ending at ${size.join('×')} (expected [N, 3, ${size[0]}, ${size[1]}])`);
   }
-  const dir = path.dirname(file);
   return {
     manifest: m,
-    imageOnnxPath: path.resolve(dir, m.imageOnnx),
-    textOnnxPath: path.resolve(dir, m.textOnnx),
-    tokenizerPath: path.resolve(dir, m.text.tokenizer),
+    imageOnnxPath: resolveBeside(file, m.imageOnnx, 'imageOnnx'),
+    textOnnxPath: resolveBeside(file, m.textOnnx, 'textOnnx'),
+    tokenizerPath: resolveBeside(file, m.text.tokenizer, 'text.tokenizer'),
     chain,
     size,
   };

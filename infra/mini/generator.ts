@@ -3,10 +3,9 @@
  * `models/realgen-mini/generator.json`. Inputs `x` [N,3,S,S] in [-1,1] space, `sigma` [N], `tokens` int64 [N,L];
  * output the velocity `v` [N,3,S,S].
  */
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { readJsonFile } from '../json-file';
+import { readJsonFile, resolveBeside } from '../json-file';
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 
 export const GeneratorSpecSchema = z.looseObject({
@@ -38,7 +37,7 @@ export class MiniGenerator {
   static async load(specFile: string, tuning: SessionTuning = {}): Promise<MiniGenerator> {
     const data = readJsonFile(specFile, GeneratorSpecSchema, 'generator description');
     const { options, provider } = sessionOptions(tuning);
-    const session = await ort.InferenceSession.create(path.resolve(path.dirname(specFile), data.onnx), options);
+    const session = await ort.InferenceSession.create(resolveBeside(specFile, data.onnx, 'onnx'), options);
     for (const name of ['x', 'sigma', 'tokens']) {
       if (!session.inputNames.includes(name)) throw new Error(`${specFile}: generator graph lacks input "${name}" (has ${session.inputNames.join(', ')})`);
     }

@@ -117,13 +117,15 @@ export class RewardScorer {
    * inference is not an item's fault, and the caller should retry the request).
    */
   async score(items: RewardItem[]): Promise<RewardResult[]> {
+    // One fairness source per call: the engines interleave this call's images with other calls' round-robin.
+    const source = {};
     const results: RewardResult[] = items.map(() => ({ scores: {} }));
     const fail = (i: number, key: string, error: string) => {
       const r = results[i] as RewardResult;
       (r.errors ??= {})[key] = error;
     };
     const detectorRuns = this.engines.map(async ({ key, engine }) => {
-      const scored = await Promise.all(items.map((item) => (Buffer.isBuffer(item.image) ? engine.submit(item.image) : engine.submitRgb(item.image))));
+      const scored = await Promise.all(items.map((item) => (Buffer.isBuffer(item.image) ? engine.submit(item.image, source) : engine.submitRgb(item.image, source))));
       scored.forEach((s, i) => {
         if (s.ok) (results[i] as RewardResult).scores[key] = s.pReal;
         else fail(i, key, s.error);

@@ -28,8 +28,8 @@ export function boundaryOf(contentType: string): string {
   return boundary;
 }
 
-/** Splits a body into its parts, in order. */
-export function parseMultipart(body: Buffer, boundary: string): FormPart[] {
+/** Splits a body into its parts, in order; stops (returning what it has) once it holds `maxParts` parts. */
+export function parseMultipart(body: Buffer, boundary: string, maxParts = Infinity): FormPart[] {
   const delimiter = Buffer.from(`--${boundary}`);
   const nextDelimiter = Buffer.from(`\r\n--${boundary}`);
   let pos = body.indexOf(delimiter);
@@ -49,6 +49,7 @@ export function parseMultipart(body: Buffer, boundary: string): FormPart[] {
     const dataEnd = body.indexOf(nextDelimiter, dataStart);
     if (dataEnd < 0) throw new MultipartError(`part ${parts.length + 1} ("${headers.name}") is not closed by the boundary`);
     parts.push({ ...headers, data: body.subarray(dataStart, dataEnd) });
+    if (parts.length >= maxParts) return parts;
     pos = dataEnd + nextDelimiter.length;
   }
 }

@@ -8,8 +8,13 @@
  *   GET  /healthz   loaded models and their execution provider
  *   GET  /metrics   Prometheus text
  *
- * Binds to loopback unless told otherwise. With a token file, every endpoint wants `Authorization: Bearer <token>`
- * (compared in constant time, never logged).
+ * Binds to loopback unless told otherwise; a non-loopback bind needs a token file (or an explicit `insecure`).
+ * With a token file, every endpoint wants `Authorization: Bearer <token>` (compared in constant time, never logged).
+ *
+ * One client cannot stall the others (docs/reward-service.md): a request carries at most `maxImagesPerRequest`
+ * images (413 otherwise), images of concurrent requests are batched round-robin by request, at most
+ * `maxConnections` connections are open, and a body must arrive within `bodyTimeoutMs` (408 otherwise). A client
+ * that goes away mid-body is counted as status 499, not as a server error.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +30,14 @@ import { boundaryOf, MultipartError, parseMultipart } from './multipart';
 
 /** Default largest request body: 64 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** Default most images in one score request (a trainer rank sends one micro-batch: tens of images). */
+export const DEFAULT_MAX_IMAGES_PER_REQUEST = 1024;
+/** Default most open connections (trainer ranks × a few). */
+export const DEFAULT_MAX_CONNECTIONS = 64;
+/** Default time a request's headers and body have to arrive, ms. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+/** Status recorded (never sent) when the client closed the connection before its body was complete (nginx's 499). */
+const CLIENT_CLOSED = 499;
 
 export interface RewardServiceOptions {
   scorer: RewardScorer;
@@ -32,9 +45,18 @@ export interface RewardServiceOptions {
   token?: string;
   /** Largest request body in bytes; larger ones get 413 without being read. @default 64 MiB */
   maxBodyBytes?: number;
+  /** Most images in one score request; more get 413 naming the limit. @default 1024 */
+  maxImagesPerRequest?: number;
+  /** Most connections open at once; further ones are closed at once. @default 64 */
+  maxConnections?: number;
+  /** Time a request's headers and body have to arrive, ms; a slower one gets 408 and is closed. @default 30000 */
+  bodyTimeoutMs?: number;
   /** Where start-up lines and server errors go. @default console.error */
   log?: (line: string) => void;
 }
+
+/** The client closed the connection before its body was complete: nobody to answer, nothing wrong here. */
+class ClientGone extends Error {}
 
 /** A request the client got wrong: HTTP status and a message naming the field. */
 class RequestError extends Error {
@@ -62,19 +84,26 @@ export class RewardService {
   readonly metrics = new ServiceMetrics();
   private readonly tokenDigest: Buffer | null;
   private readonly maxBodyBytes: number;
+  private readonly maxImages: number;
+  private readonly bodyTimeoutMs: number;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: RewardServiceOptions) {
     this.tokenDigest = options.token === undefined ? null : digest(options.token);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxImages = options.maxImagesPerRequest ?? DEFAULT_MAX_IMAGES_PER_REQUEST;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.log = options.log ?? ((line) => console.error(line));
-    this.server = http.createServer((req, res) => {
+    // Node checks header/request deadlines on this interval; keep it well under the body timeout.
+    const checkMs = Math.max(100, Math.min(1000, Math.floor(this.bodyTimeoutMs / 4)));
+    this.server = http.createServer({ connectionsCheckingInterval: checkMs, headersTimeout: this.bodyTimeoutMs, requestTimeout: 0 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log(`reward service: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
         if (!res.headersSent) send(res, 500, { error: `internal error: ${(err as Error).message}` });
         else res.destroy();
       });
     });
+    this.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
 
   get scorer(): RewardScorer {
@@ -121,7 +150,14 @@ export class RewardService {
   }
 
   /** `/healthz` body. */
-  health(): { status: 'ok'; provider: 'cuda' | 'cpu'; keys: string[]; models: ReturnType<RewardScorer['describe']>; maxBodyBytes: number } {
+  health(): {
+    status: 'ok';
+    provider: 'cuda' | 'cpu';
+    keys: string[];
+    models: ReturnType<RewardScorer['describe']>;
+    maxBodyBytes: number;
+    maxImagesPerRequest: number;
+  } {
     const models = this.scorer.describe();
     return {
       status: 'ok',
@@ -129,6 +165,7 @@ export class RewardService {
       keys: this.scorer.keys,
       models,
       maxBodyBytes: this.maxBodyBytes,
+      maxImagesPerRequest: this.maxImages,
     };
   }
 
@@ -145,12 +182,15 @@ export class RewardService {
     let items: RewardItem[] = [];
     let results: RewardResult[] = [];
     try {
-      const body = await readBody(req, this.maxBodyBytes);
-      items = parseScoreRequest(req.headers['content-type'] ?? '', body);
+      const body = await readBody(req, this.maxBodyBytes, this.bodyTimeoutMs);
+      items = parseScoreRequest(req.headers['content-type'] ?? '', body, this.maxImages);
       results = await this.scorer.score(items);
       send(res, 200, { keys: this.scorer.keys, results });
     } catch (err) {
-      if (err instanceof RequestError) {
+      if (err instanceof ClientGone) {
+        status = CLIENT_CLOSED;
+        res.destroy();
+      } else if (err instanceof RequestError) {
         status = err.status;
         refuse(req, res, err.status, err.message);
       } else {
@@ -167,7 +207,8 @@ export class RewardService {
 }
 
 /** Turns a score request body into items; throws `RequestError` (400/415) naming the field. */
-export function parseScoreRequest(contentType: string, body: Buffer): RewardItem[] {
+export function parseScoreRequest(contentType: string, body: Buffer, maxImages = DEFAULT_MAX_IMAGES_PER_REQUEST): RewardItem[] {
+  const tooMany = (n: number | string) => new RequestError(413, `images: ${n} images; the limit is ${maxImages} images per request (split the batch)`);
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
   let images: Buffer[];
   let prompts: Array<{ text: string; category?: string | null }> | undefined;
@@ -178,6 +219,9 @@ export function parseScoreRequest(contentType: string, body: Buffer): RewardItem
     } catch (err) {
       throw new RequestError(400, `body: malformed JSON (${(err as Error).message})`);
     }
+    // Counted before validating or decoding anything, so a huge list costs no more than its parse.
+    const listed = (raw as { images?: unknown } | null)?.images;
+    if (Array.isArray(listed) && listed.length > maxImages) throw tooMany(listed.length);
     const parsed = JsonRequestSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -194,7 +238,8 @@ export function parseScoreRequest(contentType: string, body: Buffer): RewardItem
   } else if (type === 'multipart/form-data') {
     let parts;
     try {
-      parts = parseMultipart(body, boundaryOf(contentType));
+      // Parts are counted as they are split: parsing stops one past the limit.
+      parts = parseMultipart(body, boundaryOf(contentType), 2 * maxImages + 1);
     } catch (err) {
       if (err instanceof MultipartError) throw new RequestError(400, err.message);
       throw err;
@@ -202,7 +247,10 @@ export function parseScoreRequest(contentType: string, body: Buffer): RewardItem
     images = [];
     const texts: string[] = [];
     for (const part of parts) {
-      if (part.name === 'image') images.push(part.data);
+      if (part.name === 'image') {
+        images.push(part.data);
+        if (images.length > maxImages) throw tooMany(`more than ${maxImages}`);
+      }
       else if (part.name === 'prompt') texts.push(part.data.toString('utf8'));
       else throw new RequestError(400, `multipart: unexpected part "${part.name}"; expected parts named image and prompt`);
     }
@@ -217,8 +265,12 @@ export function parseScoreRequest(contentType: string, body: Buffer): RewardItem
   return images.map((image, i) => ({ image, ...(prompts ? { prompt: prompts[i] as { text: string } } : {}) }));
 }
 
-/** Reads the whole body, refusing (413) before reading on a declared length over `limit`, or as soon as it passes it. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing (413) before reading on a declared length over `limit`, or as soon as it passes
+ * it; 408 when it has not all arrived within `timeoutMs` (a slowloris client); `ClientGone` when the client closes
+ * the connection first.
+ */
+function readBody(req: http.IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new RequestError(413, `body is ${declared} bytes; the limit is ${limit}`));
@@ -226,19 +278,30 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('close', onClose);
+      if (err === null) resolve(Buffer.concat(chunks, size));
+      else {
+        req.pause();
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => finish(new RequestError(408, `body not received within ${timeoutMs} ms`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(new RequestError(413, `body passed the limit of ${limit} bytes`));
-        return;
-      }
+      if (size > limit) return finish(new RequestError(413, `body passed the limit of ${limit} bytes`));
       chunks.push(chunk);
     };
+    const onClose = () => finish(req.complete ? null : new ClientGone('client closed the connection mid-body'));
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('end', () => finish(null));
+    req.once('close', onClose);
+    req.once('error', () => finish(new ClientGone('client connection failed mid-body')));
   });
 }
 
@@ -288,6 +351,11 @@ export interface StartOptions extends RewardScorerLoadOptions {
   /** Overrides `reward.service.listen`. */
   listen?: string;
   maxBodyBytes?: number;
+  maxImagesPerRequest?: number;
+  maxConnections?: number;
+  bodyTimeoutMs?: number;
+  /** Allow a non-loopback bind without a token (anyone who can reach it can use it). */
+  insecure?: boolean;
   log?: (line: string) => void;
 }
 
@@ -310,13 +378,26 @@ export async function startRewardService(loaded: LoadedConfig, options: StartOpt
   const svc = config.reward.service;
   const { host, port } = parseListen(options.listen ?? svc.listen);
   const token = svc.tokenFile === undefined ? undefined : readTokenFile(configPath(loaded, svc.tokenFile));
+  if (!isLoopback(host) && token === undefined && options.insecure !== true) {
+    throw new Error(
+      `listen: refusing to bind ${host} (not loopback) without a token; set reward.service.tokenFile, bind 127.0.0.1, or pass --insecure to serve anyone who can reach it`,
+    );
+  }
   const tuning: RewardScorerLoadOptions = { ...options };
   if (svc.gpuId !== undefined && options.device === undefined) {
     if (process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = String(svc.gpuId);
     tuning.device = 'cuda';
   }
   const scorer = await RewardScorer.load(loaded, tuning);
-  const service = new RewardService({ scorer, ...(token !== undefined ? { token } : {}), ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}), log });
+  const service = new RewardService({
+    scorer,
+    ...(token !== undefined ? { token } : {}),
+    ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...(options.maxImagesPerRequest !== undefined ? { maxImagesPerRequest: options.maxImagesPerRequest } : {}),
+    ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+    ...(options.bodyTimeoutMs !== undefined ? { bodyTimeoutMs: options.bodyTimeoutMs } : {}),
+    log,
+  });
   let url: string;
   try {
     ({ url } = await service.listen(host, port));
@@ -328,7 +409,7 @@ export async function startRewardService(loaded: LoadedConfig, options: StartOpt
   log(`reward service on ${url} (execution provider ${health.provider}${svc.gpuId !== undefined ? `, gpuId ${svc.gpuId}` : ''})`);
   for (const m of health.models) log(`  ${m.key}: ${m.model} (${m.role}) on ${m.provider}`);
   log(`  batching: maxBatch ${options.maxBatch ?? svc.maxBatch}, maxWaitMs ${options.maxWaitMs ?? svc.maxWaitMs}; auth ${token !== undefined ? 'bearer token' : 'none'}`);
-  if (!isLoopback(host) && token === undefined) log(`  warning: listening on ${host} without a token; anyone who can reach it can use it`);
+  if (!isLoopback(host) && token === undefined) log(`  warning: --insecure: listening on ${host} without a token; anyone who can reach it can use it`);
   return {
     service,
     url,

@@ -90,7 +90,7 @@ describe('realgen CLI without a server', () => {
     );
     assert.match(
       s3.stderr,
-      /cannot reach S3 at http:\/\/127\.0\.0\.1:1 \(from REALGEN_S3_ENDPOINT\): ECONNREFUSED\. Start the embedded stack with `realgen dev up`/,
+      /the object store at http:\/\/127\.0\.0\.1:1 \(from REALGEN_S3_ENDPOINT\) is not reachable \(ECONNREFUSED\)\. Start the embedded stack with `realgen dev up`/,
     );
     const env = realgen(['status', 'r1'], cleanEnv({ REALGEN_TEMPORAL_ADDRESS: '127.0.0.1:1' }));
     assert.match(env.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(from REALGEN_TEMPORAL_ADDRESS\)/);

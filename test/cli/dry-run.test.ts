@@ -64,4 +64,22 @@ describe('realgen run --dry-run', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /stages\[1\]\.trainer\.args\[3\]: unknown placeholder \{rdzvPort\}/);
   });
+
+  it('prints where each trainer env secret comes from, never its value; an inline secret is refused unprinted', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-dry-secret-'));
+    const paper = readFileSync(path.join(repo, 'configs', 'paper-8xh200.yaml'), 'utf8');
+    const secret = 'hf_dryRunSecretValue0123456789';
+    const refFile = path.join(dir, 'ref.yaml');
+    writeFileSync(refFile, paper.replace('env: { WANDB_MODE: offline }', 'env: { WANDB_MODE: offline, HF_TOKEN: { env: RG_DRY_HF_TOKEN } }'));
+    const ok = spawnSync(bin, ['run', refFile, '--dry-run', '--run-id', 'paper-dry'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, RG_DRY_HF_TOKEN: secret } });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /WANDB_MODE=offline HF_TOKEN=<secret-from-env-RG_DRY_HF_TOKEN> accelerate launch/);
+    assert.ok(!ok.stdout.includes(secret) && !ok.stderr.includes(secret));
+    const inlineFile = path.join(dir, 'inline.yaml');
+    writeFileSync(inlineFile, paper.replace('env: { WANDB_MODE: offline }', `env: { WANDB_MODE: offline, HF_TOKEN: ${secret} }`));
+    const bad = dryRun(inlineFile);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr + bad.stdout, /stages\[1\]\.trainer\.env\.HF_TOKEN: HF_TOKEN may hold a secret/);
+    assert.ok(!bad.stdout.includes(secret) && !bad.stderr.includes(secret), bad.stdout + bad.stderr);
+  });
 });

@@ -41,3 +41,14 @@ describe('realgen mini', () => {
     assert.equal(rows[2]?.scores['residual-heldout'], null);
   });
 });
+
+describe('realgen mini score: bounded input (issue 12 item 5)', () => {
+  it('refuses /dev/zero and other non-regular files at once, before reading', () => {
+    const t0 = Date.now();
+    const r = spawnSync(realgen, ['mini', 'score', '/dev/zero'], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(r.status, 0);
+    assert.equal(r.signal, null, 'ended by itself, not by the timeout');
+    assert.match(r.stderr, /\/dev\/zero: cannot be read \(not a regular file\)/);
+    assert.ok(Date.now() - t0 < 30_000);
+  });
+});

@@ -164,3 +164,79 @@ describe('config check', () => {
     assert.throws(() => readSecret({ file: 'nope' }, dir, 'storage.credentials.accessKeyId'), /storage\.credentials\.accessKeyId: secret file .*nope cannot be read \(ENOENT\)/);
   });
 });
+
+describe('config check: secrets and bounds (issue 12 items 1, 2, 5)', () => {
+  const inline = 'hf_SuperSecretInlineTokenValue0123456789abcdefghijklmnopqrstuv';
+  const withExternalEnv = (env: unknown) => (d: ReturnType<typeof parseDocument>) => {
+    d.setIn(['stages', 0, 'trainer'], d.createNode({ backend: 'external', command: 'python', env }));
+  };
+
+  it('refuses a plain trainer env value under a name that may hold a secret, without echoing it', () => {
+    const problems = problemsAfter(withExternalEnv({ HF_TOKEN: inline }));
+    assert.ok(problems.some((p) => /^stages\[0\]\.trainer\.env\.HF_TOKEN: HF_TOKEN may hold a secret: expected \{ env: NAME \}/.test(p)), problems.join('\n'));
+    assert.ok(problems.every((p) => !p.includes('SuperSecret')), problems.join('\n'));
+  });
+
+  it('accepts secret references, explicit { plain } values and plain values of known non-secret names', () => {
+    const doc = parseDocument(miniText);
+    withExternalEnv({ HF_TOKEN: { env: 'HF_TOKEN' }, WANDB_API_KEY: { file: 'wandb.key' }, WANDB_MODE: 'offline', NCCL_DEBUG: 'INFO', RUN_TAG: { plain: 'a' } })(doc);
+    const result = parseConfigText(doc.toString());
+    assert.equal(result.ok, true, result.ok ? '' : result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
+  });
+
+  it('refuses credentials inside URLs without echoing them', () => {
+    const problems = problemsAfter((d) => d.setIn(['storage', 'endpoint'], 'http://admin:hunter2secret@127.0.0.1:9000'));
+    assert.ok(problems.some((p) => /^storage\.endpoint: expected a URL without user:password@/.test(p)), problems.join('\n'));
+    assert.ok(problems.every((p) => !p.includes('hunter2secret')));
+  });
+
+  it('names the kind of a refused secret value, never the value (storage key and judge apiKey)', () => {
+    const key = 'SuperSecretInlineAccessKey0123456789abcdefghijklmnopqrstuvw';
+    const problems = problemsAfter((d) => {
+      d.setIn(['storage', 'credentials', 'secretAccessKey'], key);
+      d.setIn(['evaluation', 'judge'], d.createNode({ backend: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'm', apiKey: 'sk-inline-judge-key-0123456789' }));
+    });
+    assert.ok(problems.includes(`storage.credentials.secretAccessKey: expected { env: NAME } or { file: path } (secrets never go in the config text), got a string of ${key.length} characters`), problems.join('\n'));
+    assert.ok(problems.some((p) => /^evaluation\.judge\.apiKey: expected \{ env: NAME \}.*got a string of 30 characters$/.test(p)), problems.join('\n'));
+    for (const p of problems) assert.ok(!p.includes('SuperSecret') && !p.includes('sk-inline'), p);
+  });
+
+  it('caps string lengths and the file size with clear errors', () => {
+    const problems = problemsAfter((d) => d.set('name', 'x'.repeat(50_000)));
+    assert.deepEqual(problems, ['name: expected at most 4096 characters, got a string of 50000 characters']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-cfg-big-'));
+    const big = path.join(dir, 'big.yaml');
+    writeFileSync(big, `${miniText}\n# ${'x'.repeat(300_000)}\n`);
+    assert.throws(() => loadConfig(big), /\(file\): cannot be read: \d+ bytes, more than the 262144 allowed/);
+    assert.throws(() => loadConfig('/dev/zero'), /\(file\): cannot be read: not a regular file/);
+  });
+
+  it('`config check` with several files reports each file, past a YAML error that stops parsing', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-cfg-multi-'));
+    writeFileSync(path.join(dir, 'a.yaml'), 'a: &x 1\nb: *y\n');
+    writeFileSync(path.join(dir, 'b.yaml'), 'version: 1\nname: [a, {b}\n');
+    const r = spawnSync(realgen, ['config', 'check', path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml'), path.join(repo, 'configs', 'mini.yaml')], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /a\.yaml: 1 problem\n {2}\(yaml\): Unresolved alias/);
+    assert.match(r.stdout, /b\.yaml: \d+ problems?\n {2}\(yaml line/);
+    assert.match(r.stdout, /mini\.yaml: ok/);
+  });
+
+  it('refuses model paths outside the allowed roots and never prints their content', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-cfg-roots-'));
+    const doc = parseDocument(miniText);
+    const abs = (p: unknown) => path.resolve(repo, 'configs', String(p));
+    for (const key of ['generator', 'tokenizer', 'descriptors']) doc.setIn(['models', key], abs(doc.getIn(['models', key])));
+    doc.setIn(['reward', 'alignment', 'manifest'], abs(doc.getIn(['reward', 'alignment', 'manifest'])));
+    doc.setIn(['reward', 'detectors', 0, 'manifest'], '/etc/passwd');
+    for (let i = 0; i < 3; i++) doc.setIn(['evaluation', 'detectors', i, 'manifest'], abs(doc.getIn(['evaluation', 'detectors', i, 'manifest'])));
+    doc.setIn(['evaluation', 'detectors', 1, 'manifest'], '../../../../../../etc/hostname');
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, doc.toString());
+    const r = spawnSync(realgen, ['config', 'check', file], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /reward\.detectors\[0\]\.manifest: \/etc\/passwd is outside the allowed model folders/);
+    assert.match(r.stdout, /evaluation\.detectors\[1\]\.manifest: \/etc\/hostname is outside the allowed model folders/);
+    assert.ok(!r.stdout.includes('root:'), r.stdout);
+  });
+});

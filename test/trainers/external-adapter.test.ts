@@ -52,7 +52,8 @@ function fixtureTrainer(env: Record<string, string> = {}, extra: Partial<Externa
       '--config.save_dir={outputDir}',
       '--config.save_freq=2',
     ],
-    env: { WANDB_MODE: 'offline', FLOW_GRPO_EPOCH_MS: '80', ...env },
+    // The fixture's knobs are declared non-secret ({ plain }): only known setting names may be bare strings.
+    env: { WANDB_MODE: 'offline', ...Object.fromEntries(Object.entries({ FLOW_GRPO_EPOCH_MS: '80', ...env }).map(([k, v]) => [k, { plain: v }])) },
     numProcesses: 1,
     checkpointGlob: 'checkpoints/checkpoint-*',
     quietPeriodSeconds: 1,

@@ -19,6 +19,7 @@ import { runEpoch, type EpochModels } from './grpo-epoch';
 import { PromptSampler } from './prompt-sampler';
 import { readParts, readState, writeState, type TrainerState } from './trainer-state';
 import { loadTokenizer } from '../../infra/mini/tokenizer-file';
+import { loadModelFile } from './model-files';
 
 // ORT reductions can change low bits between thread settings: one thread per session keeps resumed runs identical.
 const TUNING = { intraOpThreads: 1, interOpThreads: 1, device: 'cpu' as const };
@@ -42,20 +43,24 @@ async function main(): Promise<void> {
 
   // --- models ---
   if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerFailure('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
-  const generator = await MiniGenerator.load(rel(config.models.generator), TUNING);
-  const tokenizer = loadTokenizer(rel(config.models.tokenizer));
-  const descriptors = JSON.parse(readFileSync(rel(config.models.descriptors), 'utf8')) as Descriptors;
+  const generatorFile = rel(config.models.generator);
+  const generator = await loadModelFile('models.generator', generatorFile, () => MiniGenerator.load(generatorFile, TUNING));
+  const tokenizerFile = rel(config.models.tokenizer);
+  const tokenizer = await loadModelFile('models.tokenizer', tokenizerFile, () => loadTokenizer(tokenizerFile));
+  const descriptorsFile = rel(config.models.descriptors);
+  const descriptors = await loadModelFile('models.descriptors', descriptorsFile, () => JSON.parse(readFileSync(descriptorsFile, 'utf8')) as Descriptors);
   const detectors: EpochModels['detectors'] = [];
   const weights: Record<string, number> = {};
-  for (const d of config.reward.detectors) {
-    const detector = await OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 });
+  for (const [i, d] of config.reward.detectors.entries()) {
+    const detector = await loadModelFile(`reward.detectors[${i}].manifest`, rel(d.manifest), () => OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 }));
     if (detector.manifest.role === 'heldout') throw new TrainerFailure('ConfigInvalid', `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`);
     detectors.push({ key: d.name, detector });
     weights[d.name] = d.weight;
   }
   let alignment: EpochModels['alignment'] = null;
   if (config.reward.alignment) {
-    alignment = { key: 'alignment', scorer: await AlignmentScorer.load(rel(config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 }) };
+    const file = rel(config.reward.alignment.manifest);
+    alignment = { key: 'alignment', scorer: await loadModelFile('reward.alignment.manifest', file, () => AlignmentScorer.load(file, { ...TUNING, maxBatch: 64 })) };
     weights.alignment = config.reward.alignment.weight;
   }
   const models: EpochModels = { generator, tokenizer, detectors, alignment, weights };

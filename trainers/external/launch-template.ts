@@ -15,7 +15,7 @@
  * `{{` and `}}` stand for literal braces.
  */
 import path from 'node:path';
-import type { StageConfig } from '../../configs/schema';
+import type { SecretRef, StageConfig, TrainerEnvValue } from '../../configs/schema';
 
 export type ExternalTrainerConfig = Extract<StageConfig['trainer'], { backend: 'external' }>;
 
@@ -99,7 +99,10 @@ export function validateTemplate(trainer: ExternalTrainerConfig, where = 'traine
   };
   check(trainer.command, `${where}.command`, PLACEHOLDERS);
   trainer.args.forEach((a, i) => check(a, `${where}.args[${i}]`, PLACEHOLDERS));
-  for (const [k, v] of Object.entries(trainer.env)) check(v, `${where}.env.${k}`, PLACEHOLDERS);
+  for (const [k, v] of Object.entries(trainer.env)) {
+    const text = plainEnvValue(v);
+    if (text !== null) check(text, `${where}.env.${k}`, PLACEHOLDERS);
+  }
   if (trainer.workingDir !== undefined) check(trainer.workingDir, `${where}.workingDir`, PLACEHOLDERS);
   if (trainer.resumeArg !== undefined) check(trainer.resumeArg, `${where}.resumeArg`, RESUME_PLACEHOLDERS);
   for (const [i, p] of trainer.metricPatterns.entries()) {
@@ -112,11 +115,23 @@ export function validateTemplate(trainer: ExternalTrainerConfig, where = 'traine
   return problems;
 }
 
+/** The text of a non-secret env value (a plain string or `{ plain }`), or null for a secret reference. */
+export function plainEnvValue(value: TrainerEnvValue): string | null {
+  if (typeof value === 'string') return value;
+  if ('plain' in value) return value.plain;
+  return null;
+}
+
 export interface RenderedLaunch {
   command: string;
   args: string[];
-  /** The config's env, rendered (added on top of the adapter's own environment). */
+  /**
+   * The config's non-secret env, rendered (added on top of the adapter's own environment). Secret env entries
+   * are not here: the supervisor resolves them into the adapter's environment, which the trainer inherits.
+   */
   env: Record<string, string>;
+  /** The secret env entries by name, as references (for display: `HF_TOKEN=<secret from env HF_TOKEN>`). */
+  secretEnv: Record<string, SecretRef>;
   /** Absolute working directory (relative `workingDir` resolves against the config's folder), or undefined. */
   cwd: string | undefined;
 }
@@ -136,9 +151,14 @@ export function renderLaunch(trainer: ExternalTrainerConfig, values: TemplateVal
     args.push(renderString(trainer.resumeArg, values, `${where}.resumeArg`, RESUME_PLACEHOLDERS));
   }
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(trainer.env)) env[k] = renderString(v, values, `${where}.env.${k}`);
+  const secretEnv: Record<string, SecretRef> = {};
+  for (const [k, v] of Object.entries(trainer.env)) {
+    const text = plainEnvValue(v);
+    if (text === null) secretEnv[k] = v as SecretRef;
+    else env[k] = renderString(text, values, `${where}.env.${k}`);
+  }
   const cwd = trainer.workingDir === undefined ? undefined : path.resolve(configBaseDir, renderString(trainer.workingDir, values, `${where}.workingDir`));
-  return { command: renderString(trainer.command, values, `${where}.command`), args, env, cwd };
+  return { command: renderString(trainer.command, values, `${where}.command`), args, env, secretEnv, cwd };
 }
 
 /** Upstream steps in a segment, the `{maxSteps}` value. */

@@ -1,12 +1,13 @@
 /** The supervisor activity against the real MinIO, with a protocol-following fixture trainer. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { GpuPool } from '../../../activities/training/gpu-pool';
+import { builtinLauncher } from '../../../activities/training/trainer-launchers';
 import { createTrainerSupervisor, type TrainerSegmentInput, type TrainerSegmentResult } from '../../../activities/training/trainer-supervisor';
 import { loadConfig } from '../../../configs/load';
 import type { RunConfig } from '../../../configs/schema';
@@ -17,6 +18,17 @@ const repo = path.resolve(__dirname, '..', '..', '..');
 const fixture = path.join(repo, 'test', 'fixtures', 'trainers', 'counter-trainer.ts');
 const tsx = path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 let store: CheckpointStore;
+/** An external trainer block (the test launcher runs the fixture whatever the backend). */
+const EXTERNAL = {
+  backend: 'external' as const,
+  command: 'python',
+  args: [],
+  numProcesses: 1,
+  checkpointGlob: 'checkpoints/checkpoint-*',
+  quietPeriodSeconds: 30,
+  stepsPerEpoch: 1,
+  metricPatterns: [],
+};
 const loaded = loadConfig(path.join(repo, 'configs', 'mini.yaml'));
 
 function config(stall = 3): RunConfig {
@@ -142,5 +154,85 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
       (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerCrashed' && err.nonRetryable === false && /code 3/.test(err.message),
     );
     assert.equal(existsSync(path.join(os.tmpdir(), 'never')), false);
+  });
+
+  it('resolves trainer env secrets only into the trainer process; the job spec is 0600 in a 0700 folder and holds no secret', async () => {
+    const probe = path.join(mkdtempSync(path.join(os.tmpdir(), 'realgen-probe-')), 'probe.json');
+    const secret = 'hf_probeSecretValue0123456789';
+    process.env.RG_TEST_HF_TOKEN = secret;
+    const inp = input('sup-secret', 2);
+    inp.config.stages[0]!.trainer = { ...EXTERNAL, env: { HF_TOKEN: { env: 'RG_TEST_HF_TOKEN' }, WANDB_MODE: 'offline' } };
+    try {
+      await new MockActivityEnvironment().run(supervisor({ FIXTURE_PROBE: probe }).runTrainerSegment, inp);
+    } finally {
+      delete process.env.RG_TEST_HF_TOKEN;
+    }
+    const seen = JSON.parse(readFileSync(probe, 'utf8')) as { jobMode: number; dirMode: number; jobText: string; hfToken: string | null };
+    assert.equal(seen.hfToken, secret, 'the trainer got the secret in its environment');
+    assert.ok(!seen.jobText.includes(secret), 'the job spec holds the reference, not the value');
+    assert.match(seen.jobText, /RG_TEST_HF_TOKEN/);
+    assert.equal(seen.jobMode.toString(8), '600');
+    assert.equal(seen.dirMode.toString(8), '700');
+  });
+
+  it('fails non-retryably naming the field (never a value) when a trainer env secret cannot be resolved', async () => {
+    const inp = input('sup-secret-missing', 2);
+    inp.config.stages[0]!.trainer = { ...EXTERNAL, env: { HF_TOKEN: { env: 'RG_TEST_UNSET_TOKEN' } } };
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor().runTrainerSegment, inp),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'ConfigInvalid' && err.nonRetryable === true && /stages\[0\]\.trainer\.env\.HF_TOKEN: environment variable RG_TEST_UNSET_TOKEN is not set/.test(err.message),
+    );
+  });
+
+  it('refuses to resume under a changed config digest unless allowConfigChange is set, and records the change', async () => {
+    await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-cfg', 2));
+    const other = 'f'.repeat(64);
+    await assert.rejects(
+      new MockActivityEnvironment().run(supervisor().runTrainerSegment, { ...input('sup-cfg', 4), configDigest: other }),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(loaded.digest) && err.message.includes(other) && /allowConfigChange/.test(err.message),
+    );
+    assert.equal((await store.latestValidCheckpoint('sup-cfg', 'stage-1')).ref?.step, 2, 'nothing was trained under the new config');
+    const allowed = { ...input('sup-cfg', 4), configDigest: other };
+    allowed.config.allowConfigChange = true;
+    const result = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, allowed)) as TrainerSegmentResult;
+    assert.equal(result.step, 4);
+    const { manifest } = await store.readManifest(result.lastCheckpoint!.prefix);
+    assert.equal(manifest.configDigest, other);
+    assert.deepEqual(manifest.meta?.configChange, { from: loaded.digest, to: other, parentStep: 2 });
+    assert.equal(manifest.parent?.step, 2);
+  });
+
+  it('classifies a missing or corrupt model file of the built-in trainer as non-retryable, naming the path', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-badmodel-'));
+    const builtin = createTrainerSupervisor({
+      store,
+      workDir: mkdtempSync(path.join(os.tmpdir(), 'realgen-sup-')),
+      gpuPool: new GpuPool([], 1, 1),
+      launcher: builtinLauncher,
+      producer: { name: 'test', version: '1' },
+      graceSeconds: 5,
+    });
+    const missing = path.join(dir, 'missing', 'generator.json');
+    const withGenerator = (generator: string) => {
+      const inp = input('sup-model', 2);
+      inp.config.stages[0]!.trainer = { backend: 'builtin' };
+      inp.config.stages[0]!.grpo.ratioNorm = false;
+      inp.config.models.generator = generator;
+      return inp;
+    };
+    await assert.rejects(
+      new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(missing)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(missing),
+    );
+    // A generator description whose ONNX graph is garbage.
+    const spec = path.join(dir, 'generator.json');
+    writeFileSync(spec, readFileSync(path.join(repo, 'models', 'realgen-mini', 'generator.json')));
+    writeFileSync(path.join(dir, 'generator.onnx'), Buffer.from('this is not an onnx graph'));
+    await assert.rejects(
+      new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(spec)),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(spec),
+    );
   });
 });

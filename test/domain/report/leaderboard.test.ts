@@ -36,7 +36,7 @@ describe('leaderboard', () => {
       ['strong', 'mid', 'real photos', 'weak'],
     );
     for (const row of board.rows) {
-      assert.deepEqual(Object.keys(row), ['name', 'kind', 'evalKey', 'detectorScoring', 'arenaWinRate', 'arenaCi', 'bt']);
+      assert.deepEqual(Object.keys(row), ['name', 'kind', 'evalKey', 'detectorScoring', 'arenaWinRate', 'arenaCi', 'bt', 'failedImages']);
       assert.ok(row.bt);
       assert.ok(row.bt.ci[0] <= row.bt.rating && row.bt.rating <= row.bt.ci[1]);
     }
@@ -116,5 +116,13 @@ describe('leaderboard', () => {
     const entries = [entry('a/s', 'a', 10, 5, 2), entry('b/s', 'b', 4, 9, 1)];
     assert.deepEqual(buildLeaderboard(entries, { seed: 3, bootstrap: 30 }), buildLeaderboard(entries, { seed: 3, bootstrap: 30 }));
     assert.deepEqual(buildLeaderboard([]).rows, []);
+  });
+
+  it('never ranks an evaluation with failed images above a complete one, and says how many failed', () => {
+    const partial = { ...entry('p/heldout', 'partial', 40, 2, 0), failedImages: 2 };
+    const board = buildLeaderboard([partial, entry('c/heldout', 'complete', 10, 30, 2), entry('o/heldout', 'old', 5, 35, 2)], { bootstrap: 20 });
+    const rows = board.rows.filter((r) => r.kind !== 'real');
+    assert.deepEqual(rows.map((r) => [r.name, r.failedImages]), [['complete', 0], ['old', 0], ['partial', 2]]);
+    assert.ok(rows[2]!.bt!.rating > rows[0]!.bt!.rating, 'ranked below despite the higher rating');
   });
 });

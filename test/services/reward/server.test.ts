@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { parse, stringify } from 'yaml';
 import { parseListen, RewardService, startRewardService } from '../../../services/reward/server';
@@ -201,18 +203,32 @@ describe('reward service over HTTP', () => {
   });
 });
 
+/** The mini preset with the given reward section, written into `cfgDir` (model paths absolute, tiny models allowed). */
+function writeRunConfig(cfgDir: string, reward: unknown): string {
+  const configs = path.join(__dirname, '../../../configs');
+  const raw = parse(readFileSync(path.join(configs, 'mini.yaml'), 'utf8')) as {
+    reward: unknown;
+    models: Record<string, unknown>;
+    evaluation: { detectors: Array<{ manifest: string }> };
+  };
+  for (const key of ['generator', 'tokenizer', 'descriptors']) raw.models[key] = path.resolve(configs, String(raw.models[key]));
+  raw.models.roots = [dir];
+  for (const d of raw.evaluation.detectors) d.manifest = path.resolve(configs, d.manifest);
+  raw.reward = reward;
+  const cfgFile = path.join(cfgDir, 'run.yaml');
+  writeFileSync(cfgFile, stringify(raw));
+  return cfgFile;
+}
+
 describe('reward service from a run config, with a bearer token', () => {
   it('answers 401 without the token and 200 with it', async () => {
     const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-reward-cfg-'));
-    const raw = parse(readFileSync(path.join(__dirname, '../../../configs/mini.yaml'), 'utf8')) as Record<string, unknown> & { reward: unknown };
-    raw.reward = {
+    writeFileSync(path.join(cfgDir, 'token.txt'), 's3cret-token\n');
+    const cfgFile = writeRunConfig(cfgDir, {
       detectors: [{ name: 'tiny-a', manifest: detA() }],
       alignment: { manifest: writeTinyAlignment(cfgDir) },
       service: { listen: '127.0.0.1:1', maxBatch: 8, maxWaitMs: 1, tokenFile: 'token.txt' },
-    };
-    writeFileSync(path.join(cfgDir, 'token.txt'), 's3cret-token\n');
-    const cfgFile = path.join(cfgDir, 'run.yaml');
-    writeFileSync(cfgFile, stringify(raw));
+    });
     const lines: string[] = [];
     const running = await startRewardService(loadConfig(cfgFile), { listen: '127.0.0.1:0', log: (l) => lines.push(l) });
     try {
@@ -232,5 +248,141 @@ describe('reward service from a run config, with a bearer token', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+describe('reward service: one client cannot stall the rest (issue 12 item 4)', () => {
+  let own: RewardScorer;
+  let svc: RewardService;
+  let url: string;
+  const logs: string[] = [];
+  let png: Buffer;
+  before(async () => {
+    // Detectors only: the batching engines are what requests share.
+    own = new RewardScorer({ detectors: [{ key: 'tiny-a', detector: await OnnxDetector.load(detA()) }], engine: { maxBatch: 8, maxWaitMs: 1, decodeConcurrency: 2 } });
+    svc = new RewardService({ scorer: own, maxBodyBytes: 8 * 1024 * 1024, maxImagesPerRequest: 4000, bodyTimeoutMs: 3000, log: (l) => logs.push(l) });
+    ({ url } = await svc.listen('127.0.0.1', 0));
+    png = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).png().toBuffer();
+  });
+  after(async () => {
+    await svc.close();
+    await own.close();
+  });
+
+  it('refuses more images than the per-request limit with 413 naming the limit, JSON and multipart', async () => {
+    const json = await postJson(`${url}/v1/score`, { images: new Array(4001).fill(png.toString('base64')) });
+    assert.equal(json.status, 413);
+    assert.match(((await json.json()) as { error: string }).error, /images: 4001 images; the limit is 4000 images per request/);
+    const form = new FormData();
+    for (let i = 0; i < 4001; i++) form.append('image', new Blob([png]), `${i}.png`);
+    const multi = await fetch(`${url}/v1/score`, { method: 'POST', body: form });
+    assert.equal(multi.status, 413);
+    assert.match(((await multi.json()) as { error: string }).error, /the limit is 4000 images per request/);
+  });
+
+  it('serves a 1-image request promptly while a 3000-image request is being scored', async () => {
+    const stats = () => own.engineStats()['tiny-a']!.images;
+    const before0 = stats();
+    const t0 = performance.now();
+    const big = postJson(`${url}/v1/score`, { images: new Array(3000).fill(png.toString('base64')) }).then(async (r) => {
+      assert.equal(r.status, 200);
+      await r.json();
+      return performance.now();
+    });
+    // Wait (bounded) until the big request is being scored, then send the small one.
+    const deadline = Date.now() + 30_000;
+    while (stats() < before0 + 50) {
+      assert.ok(Date.now() < deadline, 'the big request never started scoring');
+      await new Promise((r) => setImmediate(r));
+    }
+    const s0 = performance.now();
+    const small = await postJson(`${url}/v1/score`, { images: [png.toString('base64')] });
+    const smallMs = performance.now() - s0;
+    assert.equal(small.status, 200);
+    const bigDone = await big;
+    const bigMs = bigDone - t0;
+    const left = bigDone - performance.now();
+    assert.ok(bigDone > s0 + smallMs, 'the small request finished first');
+    assert.ok(smallMs < bigMs / 5, `1-image request took ${smallMs.toFixed(0)} ms while the 3000-image one took ${bigMs.toFixed(0)} ms (${left.toFixed(0)})`);
+  });
+
+  it('answers 408 to a body that does not arrive in time (slowloris) and closes the connection', async () => {
+    const t0 = Date.now();
+    assert.equal(await partialPost(`${url}/v1/score`, 1000, 10), 408);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('caps open connections: one past the cap is closed at once, and serving resumes when one closes', async () => {
+    const capped = new RewardService({ scorer: own, maxConnections: 2, log: () => {} });
+    const { port } = await capped.listen('127.0.0.1', 0);
+    const connect = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s));
+        s.once('error', reject);
+      });
+    // getConnections answers on nextTick: yield to I/O first so a polling loop lets sockets close.
+    const count = async () => {
+      await new Promise((r) => setImmediate(r));
+      return await new Promise<number>((resolve) => capped.server.getConnections((_e, n) => resolve(n)));
+    };
+    const open = [await connect(), await connect()];
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await count()) < 2) assert.ok(Date.now() < deadline, 'connections not counted');
+      // The third connection is accepted by the kernel and closed by the server without an answer.
+      const third = await connect();
+      const answer = await new Promise<string>((resolve) => {
+        let got = '';
+        third.on('data', (d: Buffer) => (got += d.toString()));
+        third.once('close', () => resolve(got));
+        third.on('error', () => {});
+        third.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
+      assert.equal(answer, '', 'no answer past the cap');
+      open.pop()!.destroy();
+      while ((await count()) > 1) assert.ok(Date.now() < deadline, 'connection not released');
+      const status = await new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      assert.equal(status, 200);
+    } finally {
+      for (const s of open) s.destroy();
+      capped.server.closeAllConnections();
+      await capped.close();
+    }
+  });
+
+  it('counts a client that disconnects mid-body as 499, not as a 500 "scoring failed"', async () => {
+    const metricsOf = async () => await (await fetch(`${url}/metrics`)).text();
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${url}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 5000 } });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(100, 0x20), () => {
+        req.destroy();
+        resolve();
+      });
+      req.on('response', () => reject(new Error('no response expected')));
+    });
+    const deadline = Date.now() + 10_000;
+    let text = await metricsOf();
+    while (!/realgen_reward_requests_total\{code="499"\} 1/.test(text)) {
+      assert.ok(Date.now() < deadline, text);
+      text = await metricsOf();
+    }
+    assert.ok(!/code="500"/.test(text));
+    assert.ok(!logs.some((l) => /scoring failed/.test(l)), logs.join('\n'));
+  });
+
+  it('refuses a non-loopback bind without a token unless insecure', async () => {
+    const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-reward-bind-'));
+    const cfgFile = writeRunConfig(cfgDir, { detectors: [{ name: 'tiny-a', manifest: detA() }], service: { listen: '0.0.0.0:0' } });
+    await assert.rejects(startRewardService(loadConfig(cfgFile), { log: () => {} }), /refusing to bind 0\.0\.0\.0 \(not loopback\) without a token.*--insecure/);
+    const lines: string[] = [];
+    const running = await startRewardService(loadConfig(cfgFile), { insecure: true, log: (l) => lines.push(l) });
+    await running.close();
+    assert.ok(lines.some((l) => /--insecure: listening on 0\.0\.0\.0 without a token/.test(l)));
   });
 });
