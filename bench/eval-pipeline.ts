@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       const first = await evaluate(`bench-base-${Date.now()}`, 'base');
       console.log(`evaluation (plan, generate, score, judge, aggregate): ${first.seconds.toFixed(1)} s wall for ${first.result.headline.images} images`);
       const again = await evaluate(`bench-base-again-${Date.now()}`, 'base-again');
-      console.log(`a second evaluation of the same generator under another key: ${again.seconds.toFixed(1)} s (images reused by content hash)`);
+      console.log(`a second evaluation of the same generator under another key: ${again.seconds.toFixed(1)} s (its images copied from the content-addressed cache)`);
       console.log(`eval_wall_s=${first.seconds.toFixed(1)} generate_only_s=${generateOnly.toFixed(1)} overlap_ratio=${(first.seconds / generateOnly).toFixed(3)}`);
     } finally {
       await workers.stop();

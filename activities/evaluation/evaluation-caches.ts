@@ -3,7 +3,8 @@
  * checkpoints and the RealBench mirror. Each load runs once per key and concurrent callers share its promise; a failed
  * load is forgotten so that a retried activity tries again.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../../configs/load';
 import type { EvalSpec } from '../../contracts/evaluation';
@@ -56,6 +57,11 @@ export function memo<T>(): (key: string, fn: () => Promise<T>) => Promise<T> {
 export interface EvaluationCaches {
   /** The spec's realgen-mini generator and tokenizer. */
   generator(spec: EvalSpec): Promise<LoadedGenerator>;
+  /**
+   * sha256 of the spec's generator description, ONNX graph and tokenizer: what, with the prompt and the seed,
+   * determines a base-generator image (images are reused across evaluations by it).
+   */
+  generatorDigest(spec: EvalSpec): Promise<string>;
   /** The detector of a manifest named in the spec's config. */
   detector(spec: EvalSpec, manifest: string): Promise<OnnxDetector>;
   /** The checkpoint's policy and adapter (the base generator's parts without a checkpoint). */
@@ -67,6 +73,7 @@ export interface EvaluationCaches {
 export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCaches {
   const { store } = deps;
   const generators = memo<LoadedGenerator>();
+  const digests = memo<string>();
   const detectors = memo<OnnxDetector>();
   const checkpoints = memo<CheckpointParts>();
   const benches = memo<string>();
@@ -78,6 +85,18 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
       return generators(`${configPath(loaded, spec.config.models.generator)}|${spec.config.models.tokenizer ?? ''}`, () =>
         loadGenerator(loaded),
       );
+    },
+    generatorDigest(spec) {
+      const loaded = loadedOf(spec);
+      const genFile = configPath(loaded, spec.config.models.generator);
+      const tokFile = spec.config.models.tokenizer === undefined ? null : configPath(loaded, spec.config.models.tokenizer);
+      return digests(`${genFile}|${tokFile ?? ''}`, async () => {
+        const hash = createHash('sha256');
+        const genJson = await readFile(genFile);
+        const onnx = (JSON.parse(genJson.toString('utf8')) as { onnx?: string }).onnx ?? '';
+        for (const f of [genFile, path.resolve(path.dirname(genFile), onnx), ...(tokFile === null ? [] : [tokFile])]) hash.update(await readFile(f));
+        return hash.digest('hex');
+      });
     },
     detector(spec, manifest) {
       const file = configPath(loadedOf(spec), manifest);

@@ -17,6 +17,7 @@ import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { assertObjectKey } from '../../contracts/object-key';
 import { LEADERBOARD_ENTRY_SCHEMA, type LeaderboardEntry } from '../../domain/report/report-model';
 import { safeEvalName } from '../../contracts/ids';
+import { digestOf } from '../../lib/canonical-json';
 
 export const LEADERBOARD_PREFIX = 'leaderboard/entries/';
 
@@ -71,6 +72,22 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
+}
+
+/**
+ * Where a base-generator image is kept for reuse: its key is the sha256 of everything that determines it (generator,
+ * tokenizer, prompt as used, category, seed, RealBench id, steps), so a later evaluation that would draw the same
+ * image copies it instead (images are deterministic per id and seed, whatever the batch).
+ */
+export function baseImageCacheKey(identity: {
+  generatorDigest: string;
+  prompt: string;
+  category: string;
+  seed: number;
+  id: string;
+  steps: number | null;
+}): string {
+  return `cache/base-images/${digestOf({ v: 1, ...identity })}.png`;
 }
 
 /** True when `key` exists. */

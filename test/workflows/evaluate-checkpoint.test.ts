@@ -192,6 +192,35 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
     }
   });
 
+  it('reuses base-generator images an earlier evaluation drew (same generator, prompt and seed), byte for byte', async () => {
+    const gpu = await gpuWorker();
+    const gpuRunning = gpu.run();
+    try {
+      const base = (subject: string) => {
+        const workflowId = evalWorkflowId(subject, 'smoke');
+        const input: EvaluateCheckpointInput = {
+          ...inputFor({ bucket: '', runId, stage: 'stage-1', step: 0, prefix: '', manifestSha256: '' }).input,
+          evalKey: evalKeyOfWorkflowId(workflowId),
+          source: { kind: 'mini-checkpoint', ref: null },
+          name: subject,
+        };
+        return { workflowId, input };
+      };
+      const first = base(`base-a-${process.pid}`);
+      generatorCalls = 0;
+      const r1 = (await (await start(first.workflowId, first.input)).result()) as EvaluationResult;
+      assert.equal(generatorCalls, SMOKE_ITEMS, 'the first evaluation draws every image');
+      const second = base(`base-b-${process.pid}`);
+      generatorCalls = 0;
+      const r2 = (await (await start(second.workflowId, second.input)).result()) as EvaluationResult;
+      assert.equal(generatorCalls, 0, 'the second evaluation draws none: every image comes from the cache');
+      assert.deepEqual(r2.headline.detectorScoring, r1.headline.detectorScoring, 'the same images score the same');
+    } finally {
+      gpu.shutdown();
+      await gpuRunning;
+    }
+  });
+
   it('does not recompute finished shards after the GPU worker stops and the evaluation is restarted', async () => {
     const ref = await commitCheckpoint(2);
     const { workflowId, input } = inputFor(ref);
