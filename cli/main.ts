@@ -1,5 +1,7 @@
 /** The `realgen` command. */
 import { Command } from 'commander';
+import { registerCheckpointCommands } from './checkpoint-commands';
+import { registerCompareCommand } from './compare-command';
 import { registerConfigCommands } from './config-commands';
 import { registerDemoCommand } from './demo-command';
 import { registerDevCommands } from './dev-commands';
@@ -13,6 +15,7 @@ import { registerRetryCommand } from './retry-command';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 import { exitQuietlyOnClosedStdout } from './terminal';
+import { registerUiCommand } from './ui-command';
 import { registerWatchCommand } from './watch-command';
 
 exitQuietlyOnClosedStdout();
@@ -35,6 +38,9 @@ registerRunControlCommands(program);
 registerRetryCommand(program);
 registerServeCommands(program);
 registerDemoCommand(program);
+registerUiCommand(program);
+registerCheckpointCommands(program);
+registerCompareCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`realgen: ${err instanceof Error ? err.message : String(err)}`);

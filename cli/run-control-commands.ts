@@ -1,34 +1,14 @@
 /** `realgen status|pause|resume|set-max-steps|cancel|runs`: looking at and steering runs on Temporal. */
 import type { Command } from 'commander';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { runWorkflowId, stageKey, stageWorkflowId } from '../contracts/ids';
-import {
-  pauseUpdate,
-  pipelineProgressQuery,
-  resumeUpdate,
-  runPauseUpdate,
-  runResumeUpdate,
-  setMaxStepsUpdate,
-} from '../contracts/training-messages';
+import type { Client } from '@temporalio/client';
+import { runWorkflowId, stageKey } from '../contracts/ids';
+import { setMaxStepsUpdate } from '../contracts/training-messages';
+import { controlRun, stageHandle, updateError } from '../infra/temporal/run-control';
 import { describeLiveness } from '../infra/temporal/segment-liveness';
 import { withContext } from './context';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { pipelineProgress } from './run-progress';
 import { makeTable } from './terminal';
-
-/** The running stage of a run, or stage `stage` when given. */
-async function stageHandle(client: Client, runId: string, stage?: number): Promise<WorkflowHandle> {
-  if (stage !== undefined) return client.workflow.getHandle(stageWorkflowId(runId, stage));
-  const p = await client.workflow.getHandle(runWorkflowId(runId)).query(pipelineProgressQuery);
-  if (p.currentStage === null) throw new Error(`run ${runId} has no stage running (phase ${p.phase}); name one with --stage`);
-  return client.workflow.getHandle(stageWorkflowId(runId, p.currentStage));
-}
-
-/** An update's validation error reads better than "Workflow Update failed". */
-function updateError(err: unknown): Error {
-  const cause = (err as { cause?: Error }).cause;
-  return new Error(cause?.message ?? (err as Error).message);
-}
 
 const stageOption = ['--stage <n>', 'the stage (default: the one running)', intOption('--stage', 1)] as const;
 
@@ -90,22 +70,8 @@ export function registerRunControlCommands(program: Command): void {
       .option(...stageOption)
       .action(async (runId: string, opts: { config?: string; stage?: number }) => {
         await withContext(configFileOf(opts.config), async (ctx) => {
-          if (opts.stage === undefined) {
-            // The pipeline holds the run (current stage, next stages, evaluations) and tells the running stage.
-            const run = (await ctx.client()).workflow.getHandle(runWorkflowId(runId));
-            const ack = await run.executeUpdate(name === 'pause' ? runPauseUpdate : runResumeUpdate).catch((err: unknown) => {
-              throw updateError(err);
-            });
-            const where = ack.stage === null ? '' : ` (stage-${ack.stage})`;
-            console.log(`run ${runId}: ${ack.paused ? `paused since ${ack.pausedSince}` : 'resumed'}${where}`);
-            return;
-          }
-          const handle = await stageHandle(await ctx.client(), runId, opts.stage);
-          const send = name === 'pause' ? handle.executeUpdate(pauseUpdate) : handle.executeUpdate(resumeUpdate);
-          const ack = await send.catch((err: unknown) => {
-            throw updateError(err);
-          });
-          console.log(`${handle.workflowId}: ${ack.paused ? 'paused' : 'resumed'} at step ${ack.step}`);
+          const stage = opts.stage === undefined ? {} : { stage: opts.stage };
+          console.log((await controlRun(await ctx.client(), runId, name, stage)).message);
         });
       });
   }
@@ -138,16 +104,8 @@ export function registerRunControlCommands(program: Command): void {
     .option('--no-wait', 'request the cancellation and return without waiting for the workflow to close')
     .action(async (runId: string, opts: { config?: string; stage?: number; wait: boolean }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
-        const client = await ctx.client();
-        const workflowId = opts.stage === undefined ? runWorkflowId(runId) : stageWorkflowId(runId, opts.stage);
-        const handle = client.workflow.getHandle(workflowId);
-        await handle.cancel();
-        if (!opts.wait) {
-          console.log(`${workflowId}: cancellation requested`);
-          return;
-        }
-        await handle.result().catch(() => undefined);
-        console.log(`${workflowId}: ${(await handle.describe()).status.name}`);
+        const stage = opts.stage === undefined ? {} : { stage: opts.stage };
+        console.log((await controlRun(await ctx.client(), runId, 'cancel', { ...stage, wait: opts.wait })).message);
       });
     });
 

@@ -13,3 +13,10 @@ fi
 
 echo "== tools" >&2
 bash scripts/install-tools.sh >&2
+
+# The dashboard's browser test (test/services/ui/) drives Debian's chromium through playwright-core, which never
+# downloads a browser. Installed only when missing, and only where apt-get can run as root (CI runs as root).
+if [[ ! -x /usr/bin/chromium && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  echo "== chromium (apt)" >&2
+  apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2
+fi
