@@ -24,7 +24,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
-import type { TrainerSegmentResult } from '../activities/training/trainer-supervisor';
+import type { TrainerSegmentResult } from '../contracts/trainer-segment';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import { realgenFailure } from '../contracts/failures';

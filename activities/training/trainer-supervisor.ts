@@ -24,39 +24,7 @@ import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import type { TrainerLauncher } from './trainer-launchers';
 import { resolveTrainerSecrets } from './trainer-secrets';
-
-export interface TrainerSegmentInput {
-  runId: string;
-  stage: number;
-  segment: number;
-  config: RunConfig;
-  /** Folder the config's relative paths resolve against (on the worker). */
-  configBaseDir: string;
-  configDigest: string;
-  /** The segment ends once this step is completed. */
-  stopAtStep: number;
-  /** Final checkpoints of earlier stages this stage builds on, by stage key. */
-  initFrom: Record<string, CheckpointRef>;
-}
-
-export interface TrainerSegmentResult {
-  /** Last completed step (the newest committed checkpoint's). */
-  step: number;
-  lastCheckpoint: CheckpointRef | null;
-  /** Checkpoints committed by this attempt, oldest first. */
-  committed: CheckpointRef[];
-  /** Recent per-step metrics, oldest first (at most 200). */
-  metrics: Array<{ step: number; metrics: Record<string, number> }>;
-  /** Why the segment ended: `budget` (reached stopAtStep), `wallclock`, or `resumed-complete` (nothing to do). */
-  reason: 'budget' | 'wallclock' | 'resumed-complete';
-}
-
-/** Heartbeat payload: small, the resume hint (the manifest stays the truth). */
-export interface SegmentHeartbeat {
-  step: number;
-  lastCheckpoint: string | null;
-  phase: 'resolving' | 'running' | 'committing' | 'stopping';
-}
+import type { SegmentHeartbeat, TrainerSegmentInput, TrainerSegmentResult } from '../../contracts/trainer-segment';
 
 export interface SupervisorDeps {
   store: CheckpointStore;

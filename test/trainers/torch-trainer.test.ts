@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { SegmentHeartbeat } from '../../activities/training/trainer-supervisor';
+import type { SegmentHeartbeat } from '../../contracts/trainer-segment';
 import { torchVenvPython } from '../../activities/training/torch-launcher';
 import type { RunConfig } from '../../configs/schema';
 import { stageWorkflowId } from '../../contracts/ids';
