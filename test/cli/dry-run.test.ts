@@ -67,16 +67,18 @@ describe('realgen run --dry-run', () => {
 
   it('prints where each trainer env secret comes from, never its value; an inline secret is refused unprinted', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-dry-secret-'));
-    const paper = readFileSync(path.join(repo, 'configs', 'paper-8xh200.yaml'), 'utf8');
+    // The upstream-adapter preset: its stage 2 has an env block to put a secret reference into.
+    const paper = readFileSync(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'), 'utf8');
+    assert.ok(paper.includes('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }'));
     const secret = 'hf_dryRunSecretValue0123456789';
     const refFile = path.join(dir, 'ref.yaml');
-    writeFileSync(refFile, paper.replace('env: { WANDB_MODE: offline }', 'env: { WANDB_MODE: offline, HF_TOKEN: { env: RG_DRY_HF_TOKEN } }'));
+    writeFileSync(refFile, paper.replace('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }', 'env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: { env: RG_DRY_HF_TOKEN } }'));
     const ok = spawnSync(bin, ['run', refFile, '--dry-run', '--run-id', 'paper-dry'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, RG_DRY_HF_TOKEN: secret } });
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /WANDB_MODE=offline HF_TOKEN=<secret-from-env-RG_DRY_HF_TOKEN> accelerate launch/);
+    assert.match(ok.stdout, /WANDB_MODE=offline REALGEN_UPSTREAM_CONFIG=config\/grpo\.py HF_TOKEN=<secret-from-env-RG_DRY_HF_TOKEN> accelerate launch/);
     assert.ok(!ok.stdout.includes(secret) && !ok.stderr.includes(secret));
     const inlineFile = path.join(dir, 'inline.yaml');
-    writeFileSync(inlineFile, paper.replace('env: { WANDB_MODE: offline }', `env: { WANDB_MODE: offline, HF_TOKEN: ${secret} }`));
+    writeFileSync(inlineFile, paper.replace('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }', `env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: ${secret} }`));
     const bad = dryRun(inlineFile);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr + bad.stdout, /stages\[1\]\.trainer\.env\.HF_TOKEN: HF_TOKEN may hold a secret/);
