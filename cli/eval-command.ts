@@ -54,13 +54,13 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
     throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
   const chosen = [opts.checkpoint !== undefined, opts.base === true, opts.images !== undefined, opts.command !== undefined].filter(Boolean).length;
   if (chosen !== 1) throw new Error('choose exactly one of --checkpoint PREFIX, --base, --images DIR, --command CMD');
-  // Only uploading an images folder writes from here; every other source just reads.
-  const store = await ctx.store({ create: opts.images !== undefined });
   let workflowId: string;
   let source: EvalSource;
   let name: string;
   if (opts.checkpoint !== undefined) {
     const prefix = opts.checkpoint.replace(/^s3:\/\/[^/]+\//, '').replace(/\/?$/, '/');
+    // Reading a checkpoint never creates the bucket (a missing one is an error saying so).
+    const store = await ctx.store({ create: false });
     const { manifest, sha256 } = await store.readManifest(prefix);
     const ref: CheckpointRef = {
       bucket: store.bucket,
@@ -85,6 +85,8 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
     if (opts.name === undefined) throw new Error('--name NAME is required with --images and --command');
     name = assertEvalName(opts.name);
     if (opts.images !== undefined) {
+      // Uploading an images folder is the one source that writes from here.
+      const store = await ctx.store({ create: true });
       const s3Prefix = await uploadImagesFolder(store, path.resolve(opts.images), name, await suiteIds(store, loaded, suite));
       console.error(`uploaded ${opts.images} to s3://${store.bucket}/${s3Prefix}`);
       workflowId = evalImagesWorkflowId(name, suite);

@@ -111,11 +111,12 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     const pidFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'realgen-pid-')), 'grandchild.pid');
     const t0 = Date.now();
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor({ FIXTURE_STALL_AT: '3', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-d', 10, 2)),
+      // 5 s: long enough for the fixture's own start (tsx compiles it) on a loaded 2-core machine, which is silence too.
+      new MockActivityEnvironment().run(supervisor({ FIXTURE_STALL_AT: '3', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-d', 10, 5)),
       (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerStalled' && err.nonRetryable === false,
     );
     const elapsed = (Date.now() - t0) / 1000;
-    assert.ok(elapsed < 2 + 4, `stall noticed after ${elapsed.toFixed(1)} s (timeout 2 s)`);
+    assert.ok(elapsed < 5 + 6, `stall noticed after ${elapsed.toFixed(1)} s (timeout 5 s)`);
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
     assert.equal(pidAlive(grandchild), false, 'the whole process group is gone');
     // Progress up to the stall was committed and is what the retry resumes from.
