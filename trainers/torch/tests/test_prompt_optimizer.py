@@ -194,3 +194,24 @@ def test_stage3_joint_two_steps_from_stage1_and_stage2_checkpoints(tmp_path, rew
     c = by_type(ev_c, "checkpoint")[-1]["dir"]
     for f in ("lora/adapter_model.safetensors", LM_LORA, "state.json"):
         assert same_bytes(ck, c, f), f
+
+
+def test_chat_template_path_equals_the_chatml_layout(tiny_lm, tmp_path):
+    """Production tokenizers (Qwen3-4B-Instruct) carry a chat template: the prompt comes from apply_chat_template, and
+    for a ChatML template it is the same tokens as the built-in layout used when a tokenizer has none."""
+    import shutil
+
+    from realgen_torch.llm import PromptLM
+
+    plain = PromptLM(tiny_lm, torch.device("cpu"), torch.float32, SYSTEM, 64)
+    folder = str(tmp_path / "with-template")
+    shutil.copytree(tiny_lm, folder)
+    cfg_path = os.path.join(folder, "tokenizer_config.json")
+    cfg = json.load(open(cfg_path))
+    cfg["chat_template"] = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    json.dump(cfg, open(cfg_path, "w"))
+    templated = PromptLM(folder, torch.device("cpu"), torch.float32, SYSTEM, 64)
+    assert templated.tokenizer.chat_template
+    assert templated.prompt_ids("a red cat on a sofa") == plain.prompt_ids("a red cat on a sofa")
+    assert plain.eos_ids == [plain.tokenizer.convert_tokens_to_ids("<|im_end|>")]
