@@ -11,6 +11,9 @@ One step = one GRPO epoch:
      β·KL against the frozen reference (adapter disabled), gradient accumulation, gradients all-reduced across ranks.
 With `trainer.numProcesses` > 1 and no torchrun environment, this process launches torchrun itself (gloo on CPU,
 nccl on GPU) and relays rank 0's events.
+
+The same command runs stage 1 (the prompt-optimizer LM, stage1.py) and stage 3 (both policies, joint.py): `main`
+dispatches on the job's stage; both reuse this class's loop, SIGTERM and wall-clock handling.
 """
 from __future__ import annotations
 
