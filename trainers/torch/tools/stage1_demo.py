@@ -58,7 +58,8 @@ def demo_config(lm_dir: str, a) -> dict:
                     "lm": {"pretrained": lm_dir, "systemPrompt": "Rewrite the image prompt.", "maxNewTokens": 64, "minWords": 3,
                            "maxWords": 60, "temperature": 1.0}},
         "grpo": {"groupSize": a.group, "promptsPerEpoch": a.prompts, "batchSize": 8, "learningRate": a.lr, "klBeta": a.kl,
-                 "clipRange": 0.2, "innerEpochs": 2, "samplingSteps": a.render_steps, "lora": {"rank": 8, "alpha": 16}},
+                 "clipRange": 0.2, "innerEpochs": a.inner_epochs, "samplingSteps": a.render_steps, "lora": {"rank": 8, "alpha": 16},
+                 "advantage": {"std": a.adv_std, "eps": 1e-4, "clip": 5}},
         "budget": {"maxSteps": 1000, "segmentSteps": 1000, "segmentMinutes": a.minutes}, "saveEvery": 10, "evalEvery": 10,
     }
     return cfg
@@ -180,6 +181,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--render-steps", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--kl", type=float, default=0.01)
+    ap.add_argument("--inner-epochs", type=int, default=2)
+    ap.add_argument("--adv-std", choices=("group", "global"), default="group")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--eval-prompts", type=int, default=24)
     ap.add_argument("--eval-samples", type=int, default=4)
