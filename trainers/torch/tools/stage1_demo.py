@@ -56,7 +56,7 @@ def demo_config(lm_dir: str, a) -> dict:
         "stage": 1,
         "trainer": {"backend": "torch", "family": "mini", "threads": a.threads,
                     "lm": {"pretrained": lm_dir, "systemPrompt": "Rewrite the image prompt.", "maxNewTokens": 64, "minWords": 3,
-                           "maxWords": 60, "temperature": 1.0}},
+                           "maxWords": 60, "temperature": 1.0, "alignTo": a.align_to}},
         "grpo": {"groupSize": a.group, "promptsPerEpoch": a.prompts, "batchSize": 8, "learningRate": a.lr, "klBeta": a.kl,
                  "clipRange": 0.2, "innerEpochs": a.inner_epochs, "samplingSteps": a.render_steps, "lora": {"rank": 8, "alpha": 16},
                  "advantage": {"std": a.adv_std, "eps": 1e-4, "clip": 5}},
@@ -140,7 +140,8 @@ def paired_eval(a, lm_dir: str, ck: str, url: str) -> dict:
                 with torch.no_grad():
                     for j in range(s.sampling_steps):
                         x = x + fam.velocity(x, torch.full((len(ok),), sig[j]), c) * (sig[j + 1] - sig[j])
-                scores = client.score(list(fam.decode(x)), [{"text": p.text, "category": p.category}] * len(ok))
+                texts = [p.text if L.align_to == "original" else r.text for r in ok]
+                scores = client.score(list(fam.decode(x)), [{"text": t, "category": p.category} for t in texts])
             it = iter(range(len(ok)))
             for r in rws:
                 if r.malformed is None:
@@ -183,6 +184,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--kl", type=float, default=0.01)
     ap.add_argument("--inner-epochs", type=int, default=2)
     ap.add_argument("--adv-std", choices=("group", "global"), default="group")
+    ap.add_argument("--align-to", choices=("original", "rewrite"), default="original")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--eval-prompts", type=int, default=24)
     ap.add_argument("--eval-samples", type=int, default=4)
