@@ -11,6 +11,9 @@ One step = one GRPO epoch:
      β·KL against the frozen reference (adapter disabled), gradient accumulation, gradients all-reduced across ranks.
 With `trainer.numProcesses` > 1 and no torchrun environment, this process launches torchrun itself (gloo on CPU,
 nccl on GPU) and relays rank 0's events.
+
+The same command runs stage 1 (the prompt-optimizer LM, stage1.py) and stage 3 (both policies, joint.py): `main`
+dispatches on the job's stage; both reuse this class's loop, SIGTERM and wall-clock handling.
 """
 from __future__ import annotations
 
@@ -297,10 +300,18 @@ class Trainer:
                                 optimizer=self.optimizer, scheduler=self.scheduler, rng_blobs=blobs,
                                 state={"step": self.step, "optimizerSteps": self.opt_steps, "ema": self.ema is not None, "stage": self.job["stage"], "family": self.s.family, "worldSize": self.world,
                                        "cursor": self.sampler.cursor, "rewardHistory": self.reward_history,
-                                       "lastMetrics": self.last_metrics, "configDigest": self.job["configDigest"]})
+                                       "lastMetrics": self.last_metrics, "configDigest": self.job["configDigest"], **self.extra_state()})
+            self.write_extra_parts(d)
             self.event({"type": "checkpoint", "step": self.step, "dir": d})
         if self.world > 1:
             self.dist.barrier()
+
+    def extra_state(self) -> dict:
+        """Hook (stage 3, joint.py): more fields for state.json."""
+        return {}
+
+    def write_extra_parts(self, d: str) -> None:
+        """Hook (stage 3, joint.py): more files in the checkpoint folder `d`, written before it is reported."""
 
     # -- the loop
     def run(self) -> None:
@@ -336,10 +347,9 @@ class Trainer:
     def run_step(self) -> dict:
         torch, s = self.torch, self.s
         from .advantages import compute_advantages
-        from .sde import sde_coefficients, sde_step
 
         t0 = time.time()
-        P, G, W = s.prompts_per_epoch, s.group_size, s.window_size
+        P, G = s.prompts_per_epoch, s.group_size
         # Until the policy update starts, a SIGTERM drops the step: the state at its start is restored, so the
         # checkpoint then written is exactly the last completed step's (and a resume stays bit-exact).
         from . import checkpoint as ck
@@ -357,7 +367,6 @@ class Trainer:
         mine = list(range(self.rank * n_local, (self.rank + 1) * n_local))
         sample_prompts = [prompts[k // G] for k in mine]
         cond = self.family.encode(sample_prompts)
-        sig_max = self.sigmas[1]
 
         # 1. sampling with log-probs
         xs, xns, lps, mus, tidx, images = [], [], [], [], [], []
@@ -366,23 +375,7 @@ class Trainer:
             self.event({"type": "heartbeat", "note": f"sampling {b0}/{n_local}"})
             sel = list(range(b0, min(n_local, b0 + s.batch_size)))
             c = {k: v[sel] for k, v in cond.items()}
-            x = self.family.noise(len(sel), self.gen)
-            start = int(torch.randint(s.window_start_min, s.window_start_max + 1, (1,), generator=self.gen))
-            rec = {"x": [], "xn": [], "lp": [], "mu": [], "t": []}
-            with torch.no_grad(), self.autocast():
-                for i in range(s.sampling_steps):
-                    sig, nxt = self.sigmas[i], self.sigmas[i + 1]
-                    v = self.family.velocity(x, torch.full((len(sel),), sig), c).float()
-                    if start <= i < start + W:
-                        co = sde_coefficients(sig, nxt, s.noise_level, sig_max)
-                        xi = torch.randn(x.shape, generator=self.gen, dtype=torch.float32).to(self.device)
-                        x_next, mu, lp = sde_step(x, v, co, xi)
-                        for key, val in (("x", x), ("xn", x_next), ("lp", lp), ("mu", mu)):
-                            rec[key].append(val)
-                        rec["t"].append(i)
-                    else:
-                        x_next = x + v * (nxt - sig)
-                    x = x_next
+            rec, x = self.sample_batch(c, self.family.noise(len(sel), self.gen))
             xs.append(torch.stack(rec["x"], 1))
             xns.append(torch.stack(rec["xn"], 1))
             lps.append(torch.stack(rec["lp"], 1))
@@ -406,26 +399,7 @@ class Trainer:
         t2 = time.time()
 
         # 3. policy update
-        self.model.train()
-        acc = {"policy_loss": 0.0, "kl": 0.0, "clipfrac": 0.0, "approx_kl": 0.0, "ratio_mean": 0.0, "inactive_frac": 0.0, "n": 0}
-        rmin, rmax, gnorm, opt_steps = math.inf, -math.inf, 0.0, 0
-        tidx_t = torch.tensor(tidx, dtype=torch.long)
-        for _ in range(s.inner_epochs):
-            perm = torch.randperm(n_local, generator=self.gen)
-            micro = [perm[i:i + s.batch_size] for i in range(0, n_local, s.batch_size)]
-            for g0 in range(0, len(micro), s.grad_accum_steps):
-                group = micro[g0:g0 + s.grad_accum_steps]
-                for idx in group:
-                    c = {k: v[idx] for k, v in cond.items()}
-                    for j in range(W):
-                        out = self.train_micro(xs[idx, j], xns[idx, j], lps[idx, j], mus[idx, j], tidx_t[idx, j].tolist(),
-                                               adv_local[idx], c, scale=1.0 / (W * len(group)))
-                        for k in ("policy_loss", "kl", "clipfrac", "approx_kl", "ratio_mean", "inactive_frac"):
-                            acc[k] += out[k]
-                        acc["n"] += 1
-                        rmin, rmax = min(rmin, out["ratio_min"]), max(rmax, out["ratio_max"])
-                gnorm = self.optimizer_step()
-                opt_steps += 1
+        acc, rmin, rmax, gnorm, opt_steps = self.policy_update(xs, xns, lps, mus, tidx, adv_local, cond, n_local)
         t3 = time.time()
 
         # metrics (means over the gathered batch / all ranks)
@@ -453,6 +427,58 @@ class Trainer:
             "samples_per_second": P * G / max(1e-9, t3 - t0),
         })
         return {k: (float(v) if math.isfinite(v) else 0.0) for k, v in m.items()}
+
+    def policy_update(self, xs, xns, lps, mus, tidx, adv_local, cond, n_local):
+        """The diffusion policy update over this rank's recorded samples (clipped surrogate + β·KL, gradient
+        accumulation, all-reduce, optimizer steps). Returns (sums of the per-micro-batch stats, ratio min, ratio max,
+        last grad norm, optimizer steps)."""
+        torch, s, W = self.torch, self.s, self.s.window_size
+        self.model.train()
+        acc = {"policy_loss": 0.0, "kl": 0.0, "clipfrac": 0.0, "approx_kl": 0.0, "ratio_mean": 0.0, "inactive_frac": 0.0, "n": 0}
+        rmin, rmax, gnorm, opt_steps = math.inf, -math.inf, 0.0, 0
+        tidx_t = torch.tensor(tidx, dtype=torch.long)
+        for _ in range(s.inner_epochs):
+            perm = torch.randperm(n_local, generator=self.gen)
+            micro = [perm[i:i + s.batch_size] for i in range(0, n_local, s.batch_size)]
+            for g0 in range(0, len(micro), s.grad_accum_steps):
+                group = micro[g0:g0 + s.grad_accum_steps]
+                for idx in group:
+                    c = {k: v[idx] for k, v in cond.items()}
+                    for j in range(W):
+                        out = self.train_micro(xs[idx, j], xns[idx, j], lps[idx, j], mus[idx, j], tidx_t[idx, j].tolist(),
+                                               adv_local[idx], c, scale=1.0 / (W * len(group)))
+                        for k in ("policy_loss", "kl", "clipfrac", "approx_kl", "ratio_mean", "inactive_frac"):
+                            acc[k] += out[k]
+                        acc["n"] += 1
+                        rmin, rmax = min(rmin, out["ratio_min"]), max(rmax, out["ratio_max"])
+                gnorm = self.optimizer_step()
+                opt_steps += 1
+        return acc, rmin, rmax, gnorm, opt_steps
+
+    def sample_batch(self, c: dict, x):
+        """One sampling batch from initial noise `x`: Euler ODE steps, except the SDE window (its start drawn from the
+        trainer's generator) where x, x', μ and ℓ are recorded. Returns (record, final x)."""
+        torch, s = self.torch, self.s
+        from .sde import sde_coefficients, sde_step
+
+        n, W, sig_max = x.shape[0], s.window_size, self.sigmas[1]
+        start = int(torch.randint(s.window_start_min, s.window_start_max + 1, (1,), generator=self.gen))
+        rec = {"x": [], "xn": [], "lp": [], "mu": [], "t": []}
+        with torch.no_grad(), self.autocast():
+            for i in range(s.sampling_steps):
+                sig, nxt = self.sigmas[i], self.sigmas[i + 1]
+                v = self.family.velocity(x, torch.full((n,), sig), c).float()
+                if start <= i < start + W:
+                    co = sde_coefficients(sig, nxt, s.noise_level, sig_max)
+                    xi = torch.randn(x.shape, generator=self.gen, dtype=torch.float32).to(self.device)
+                    x_next, mu, lp = sde_step(x, v, co, xi)
+                    for key, val in (("x", x), ("xn", x_next), ("lp", lp), ("mu", mu)):
+                        rec[key].append(val)
+                    rec["t"].append(i)
+                else:
+                    x_next = x + v * (nxt - sig)
+                x = x_next
+        return rec, x
 
     def train_micro(self, x, x_next, old_lp, old_mu, t_idx: list[int], adv, cond, scale: float) -> dict:
         torch, s = self.torch, self.s
@@ -527,12 +553,24 @@ def main(argv: list[str] | None = None) -> int:
     trainer = None
     try:
         job = read_job_spec(argv)
-        s = read_settings(job)
+        if job["stage"] in (1, 3):
+            from .lm_settings import read_lm_settings
+
+            s, lm_settings = read_lm_settings(job)
+            s.lm = lm_settings
+        else:
+            s = read_settings(job)
         if s.num_processes > 1 and "WORLD_SIZE" not in os.environ:
             i = argv.index("--job") if "--job" in argv else -1
             job_file = argv[i + 1] if i >= 0 else os.environ["REALGEN_JOB_SPEC"]
             return launch(os.path.abspath(job_file), job, s.num_processes)
-        trainer = Trainer(job, s)
+        if job["stage"] == 1:  # the prompt optimizer (stage1.py); stage 3 trains both policies (joint.py)
+            from .stage1 import PromptOptimizerTrainer as cls
+        elif job["stage"] == 3:
+            from .joint import JointTrainer as cls
+        else:
+            cls = Trainer
+        trainer = cls(job, s)
         trainer.setup()
         trainer.run()
         return 0

@@ -65,13 +65,14 @@ def gpu_ids() -> list[int]:
     return [int(x) for x in raw.split(",") if x.strip()]
 
 
-def write_job(dir_: str, cfg: dict, *, start=0, stop=3, save_every=1, resume=None, seed=42, name="job.json") -> str:
+def write_job(dir_: str, cfg: dict, *, start=0, stop=3, save_every=1, resume=None, seed=42, name="job.json", stage=2,
+              init_dirs=None) -> str:
     os.makedirs(dir_, exist_ok=True)
     out = os.path.join(dir_, f"out-{name[:-5]}")
     os.makedirs(out, exist_ok=True)
-    spec = {"protocol": "realgen-trainer/1", "runId": "run-test", "stage": 2, "stageKey": "stage-2", "segment": 0, "attempt": 1,
+    spec = {"protocol": "realgen-trainer/1", "runId": "run-test", "stage": stage, "stageKey": f"stage-{stage}", "segment": 0, "attempt": 1,
             "config": cfg, "configBaseDir": CONFIGS, "configDigest": DIGEST, "startStep": start, "stopAtStep": stop,
-            "wallClockSeconds": 3600, "saveEvery": save_every, "resumeDir": resume, "initDirs": {}, "outputDir": out,
+            "wallClockSeconds": 3600, "saveEvery": save_every, "resumeDir": resume, "initDirs": init_dirs or {}, "outputDir": out,
             "gpuIds": gpu_ids(), "seed": seed}
     path = os.path.join(dir_, name)
     with open(path, "w") as f:
