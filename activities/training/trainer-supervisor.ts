@@ -21,6 +21,7 @@ import { realgenFailure, type FailureType } from '../../contracts/failures';
 import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type TrainerEvent } from '../../contracts/trainer-protocol';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
+import { noticeLostAttempt } from './lost-attempt-notice';
 import type { TrainerLauncher } from './trainer-launchers';
 
 export interface TrainerSegmentInput {
@@ -47,6 +48,11 @@ export interface TrainerSegmentResult {
   metrics: Array<{ step: number; metrics: Record<string, number> }>;
   /** Why the segment ended: `budget` (reached stopAtStep), `wallclock`, or `resumed-complete` (nothing to do). */
   reason: 'budget' | 'wallclock' | 'resumed-complete';
+  /**
+   * GPU-seconds this attempt held its slot (seconds × GPUs of the slot; a CPU-only slot counts as one). Absent in
+   * results recorded by older code.
+   */
+  gpuSeconds?: number;
 }
 
 /** Heartbeat payload: small, the resume hint (the manifest stays the truth). */
@@ -54,6 +60,8 @@ export interface SegmentHeartbeat {
   step: number;
   lastCheckpoint: string | null;
   phase: 'resolving' | 'running' | 'committing' | 'stopping';
+  /** The GPU ids of the slot the trainer holds (`[]`: a CPU-only slot); absent until it holds one. */
+  gpus?: number[];
 }
 
 export interface SupervisorDeps {
@@ -105,6 +113,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         heartbeat(lastBeat);
       };
       beat({});
+      await noticeLostAttempt(input, (ctx.info.heartbeatDetails as Partial<SegmentHeartbeat> | undefined)?.step ?? null);
       // Liveness of this worker, whatever the trainer does (downloads, model load, uploads): the heartbeat timeout
       // only has to cover a few of these ticks, so a lost worker is noticed in seconds.
       const ticker = setInterval(() => beat({}), livenessTickMs(input.config, stageConfig));
@@ -127,7 +136,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
           });
         }
         if (startStep >= input.stopAtStep) {
-          return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete' };
+          return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete', gpuSeconds: 0 };
         }
         let resumeDir: string | null = null;
         if (latest.ref) {
@@ -147,6 +156,8 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         // Stopped (pause, cancel) while resolving or downloading: do not start a trainer only to stop it.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('cancelled');
         const gpuIds = await deps.gpuPool.acquire();
+        const slotSince = Date.now();
+        beat({ gpus: gpuIds });
         try {
           const job: JobSpec = {
             protocol: PROTOCOL,
@@ -171,7 +182,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
           const jobFile = path.join(attemptDir, 'job.json');
           await writeFile(jobFile, `${JSON.stringify(job, null, 2)}\n`);
           const launch = deps.launcher(stageConfig.trainer, jobFile);
-          return await superviseProcess({
+          const result = await superviseProcess({
             ctx,
             deps,
             input,
@@ -185,6 +196,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             beat,
             setLast: (ref) => (lastCheckpoint = ref),
           });
+          return { ...result, gpuSeconds: ((Date.now() - slotSince) / 1000) * Math.max(1, gpuIds.length) };
         } finally {
           deps.gpuPool.release(gpuIds);
         }
