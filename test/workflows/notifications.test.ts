@@ -2,10 +2,13 @@
  * Notifications on the real stack, delivered to local HTTP receivers on 127.0.0.1: a run (fixture trainer, one
  * stage) finishes while its JSON receiver is down — the run is not delayed, and the messages arrive once the receiver
  * is back (nothing lost); a Slack-compatible receiver that fails twice gets the message on the third attempt; a run
- * that fails sends `run-failed`. Target URLs come from an env variable and a file (SecretRefs), never the config text.
+ * that fails sends `run-failed`; a trainer attempt that dies makes its retry send `worker-lost`; `realgen status` shows GPU-hours
+ * and their cost. Target URLs come from an env variable and a file (SecretRefs), never the config text.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -13,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { notificationWorkflowId, runWorkflowId } from '../../contracts/ids';
+import { notificationWorkflowId, runWorkflowId, stageWorkflowId } from '../../contracts/ids';
 import type { NotificationMessage } from '../../contracts/notifications';
 import type { PipelineMemo, PipelineResult } from '../../workflows/realgen-pipeline';
 import type { DeliverNotificationResult } from '../../workflows/deliver-notification';
@@ -43,6 +46,21 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_00
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(100);
   }
+}
+
+/** The fixture trainer of `runId`'s first segment attempt: verified ours by its job file (a unique run id) in its command line. */
+function trainerPid(runId: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes('counter-trainer.ts') && cmdline.includes(`/${runId}/stage-1/segment-0-attempt-1/job.json`)) return Number(entry);
+  }
+  return undefined;
 }
 
 function startRun(runId: string) {
@@ -92,7 +110,7 @@ describe('notifications (real stack, local webhook receivers)', () => {
             dashboardUrl: 'http://ui.example:8080/',
             maxRetryIntervalSeconds: 1,
             targets: [
-              { name: 'ops', url: { env: 'REALGEN_TEST_HOOK_JSON' }, events: ['run-finished', 'stage-finished', 'run-failed'] },
+              { name: 'ops', url: { env: 'REALGEN_TEST_HOOK_JSON' }, events: ['run-finished', 'stage-finished', 'run-failed', 'worker-lost'] },
               { name: 'team-slack', format: 'slack', url: { file: path.join(dir, 'slack-url') }, events: ['run-finished'] },
             ],
           }),
@@ -141,6 +159,14 @@ describe('notifications (real stack, local webhook receivers)', () => {
     // `realgen runs` reads GPU usage from the run's memo.
     const desc = await client.workflow.getHandle(runWorkflowId(runId)).describe();
     assert.equal((desc.memo as Partial<PipelineMemo> | undefined)?.gpuSeconds, result.gpuSeconds?.['stage-1']);
+    // `realgen status` (a process) shows the GPU-hours and their cost at the configured price.
+    const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: dir };
+    for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
+    const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
+    // Asynchronously: the workers answering its progress query live in this process.
+    const status = await promisify(execFile)(bin, ['status', runId, '-c', ctx.loaded.file], { encoding: 'utf8', env, timeout: 60_000 });
+    const hours = (result.gpuSeconds?.['stage-1'] ?? 0) / 3600;
+    assert.match(status.stdout, new RegExp(`GPU usage: ${hours.toPrecision(3).replace('.', '\\.')} GPU-h \\(${(hours * 2.5).toFixed(2).replace('.', '\\.')} at 2\\.5/GPU-h\\)`));
     await maybeRecordHistory(client, runWorkflowId(runId), 'realgenPipeline');
     await maybeRecordHistory(client, delivery.workflowId, 'deliverNotification');
   });
@@ -156,5 +182,29 @@ describe('notifications (real stack, local webhook receivers)', () => {
     const failed = await until('run-failed at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'run-failed' && m.runId === runId));
     assert.match(failed.title, new RegExp(`^run ${runId} failed: `));
     assert.equal(failed.link, `http://ui.example:8080/runs/${runId}`);
+  });
+
+  it('sends worker-lost when a segment attempt dies and is retried', async () => {
+    jsonDown = false;
+    const runId = `notify-lost-${Date.now()}`;
+    // A longer stage (given in the input), so the trainer can be killed mid-segment.
+    const config = { ...ctx.config, stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps: 60, segmentSteps: 60 } } : s)) };
+    const stage = await client.workflow.start('trainStage', {
+      workflowId: stageWorkflowId(runId, 1),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [{ runId, stage: 1, config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+    });
+    const deadline = Date.now() + 60_000;
+    let pid: number | undefined;
+    while ((pid = trainerPid(runId)) === undefined || (await ctx.store.listCheckpointSteps(runId, 'stage-1')).length === 0) {
+      assert.ok(Date.now() < deadline, 'the trainer never committed a checkpoint');
+      await delay(50);
+    }
+    process.kill(pid, 'SIGKILL');
+    const lost = await until('worker-lost at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'worker-lost' && m.runId === runId));
+    assert.match(lost.title, new RegExp(`^run ${runId}: stage-1 segment 0 lost its attempt 1; resuming on attempt 2$`));
+    assert.equal(lost.numbers.attempt, 2);
+    assert.equal(lost.link, `http://ui.example:8080/runs/${runId}`);
+    assert.equal(((await stage.result()) as { step: number }).step, 60, 'the retried attempt finished the stage');
   });
 });
