@@ -10,7 +10,17 @@ import { z } from 'zod';
 import { bool, describeValue, int, num, oneOf, positive, str, strict } from './fields';
 
 /** Where a secret comes from: `{ env: NAME }` or `{ file: path }` (relative paths: to the config file's folder). */
-export const SecretRefSchema = strict({ env: str('an environment variable name').optional(), file: str('a file path').optional() })
+export const SecretRefSchema = z
+  .strictObject(
+    { env: str('an environment variable name').optional(), file: str('a file path').optional() },
+    {
+      // A secret written in place (a string) is never echoed back: only what kind of value it was.
+      error: (iss) =>
+        iss.code === 'invalid_type'
+          ? `expected { env: NAME } or { file: path } (secrets never go in the config text), got ${typeof iss.input === 'string' ? 'a string' : describeValue(iss.input)}`
+          : undefined,
+    },
+  )
   .refine((v) => (v.env === undefined) !== (v.file === undefined), {
     error: 'expected exactly one of env or file (secrets never go in the config text)',
   });
