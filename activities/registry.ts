@@ -7,6 +7,7 @@ import type { RunConfig } from '../configs/schema';
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { createCheckpointActivities, createCheckpointDiscovery } from './checkpoint-activities';
 import { createDataActivities } from './data-activities';
+import { createNotificationActivities } from './notification-activities';
 import { evaluationCpuActivities, evaluationGpuActivities } from './evaluation';
 import { GpuPool } from './training/gpu-pool';
 import type { TrainerLauncher } from './training/trainer-launchers';
@@ -44,7 +45,7 @@ export function gpuQueueActivities(deps: Pick<ActivityDeps, 'config' | 'store' |
   };
 }
 
-/** CPU queue: checkpoint resolution and verification, discovery, data preparation, evaluation planning/judging/reports. */
+/** CPU queue: checkpoint resolution and verification, discovery, data preparation, notifications, evaluation planning/judging/reports. */
 export function cpuQueueActivities(deps: Pick<ActivityDeps, 'store' | 'workDir'>) {
   const checkpoints = createCheckpointActivities({ store: deps.store, workDir: deps.workDir, producer: PRODUCER });
   const data = createDataActivities({ store: deps.store });
@@ -52,6 +53,7 @@ export function cpuQueueActivities(deps: Pick<ActivityDeps, 'store' | 'workDir'>
     resolveLatestCheckpoint: checkpoints.resolveLatestCheckpoint,
     verifyCheckpoint: checkpoints.verifyCheckpoint,
     prepareData: data.prepareData,
+    ...createNotificationActivities(),
     ...createCheckpointDiscovery({ store: deps.store }),
     ...evaluationCpuActivities({ store: deps.store, workDir: deps.workDir }),
   };

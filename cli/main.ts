@@ -8,10 +8,12 @@ import { registerDevCommands } from './dev-commands';
 import { registerEvalCommand } from './eval-command';
 import { registerLeaderboardCommand } from './leaderboard-command';
 import { registerMiniCommands } from './mini-commands';
+import { registerQueueCommand } from './queue-command';
 import { registerReportCommand } from './report-command';
 import { registerRunCommand } from './run-command';
 import { registerRunControlCommands } from './run-control-commands';
 import { registerRetryCommand } from './retry-command';
+import { registerScheduleCommands } from './schedule-commands';
 import { registerServeCommands } from './serve-commands';
 import { registerSmokeCommand } from './smoke-command';
 import { exitQuietlyOnClosedStdout } from './terminal';
@@ -41,6 +43,8 @@ registerDemoCommand(program);
 registerUiCommand(program);
 registerCheckpointCommands(program);
 registerCompareCommand(program);
+registerQueueCommand(program);
+registerScheduleCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`realgen: ${err instanceof Error ? err.message : String(err)}`);

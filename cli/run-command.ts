@@ -9,7 +9,7 @@ import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
 import { withContext, type CliContext } from './context';
 import { describeLaunches } from './dry-run';
-import { addConfigOption, configFileOf } from './options';
+import { addConfigOption, configFileOf, intOption } from './options';
 import { followRun } from './run-progress';
 import { makeTable } from './terminal';
 
@@ -62,6 +62,7 @@ interface RunOptions {
   startFrom?: string[];
   finalEval: boolean;
   dryRun?: boolean;
+  priority?: number;
 }
 
 /** The config of `run`: the positional form and `-c` are the same thing; both at once must agree. */
@@ -75,7 +76,8 @@ function runConfigFile(positional: string | undefined, opts: RunOptions): string
 async function startAndFollow(ctx: CliContext, runId: string, opts: RunOptions): Promise<void> {
   const input: PipelineInput = {
     runId,
-    config: ctx.config,
+    // --priority overrides the config's: the config travels in the input, so every stage and evaluation sees it.
+    config: opts.priority === undefined ? ctx.config : { ...ctx.config, priority: opts.priority },
     configBaseDir: ctx.loaded.baseDir,
     configDigest: ctx.loaded.digest,
     startFrom: opts.startFrom?.length ? await resolveStartFrom(await ctx.store(), opts.startFrom) : {},
@@ -131,6 +133,11 @@ export function registerRunCommand(program: Command): void {
     .option('--embedded-workers', 'run the CPU and GPU workers inside this process (the one-machine mini world)')
     .option('--start-from <stage=prefix...>', 'warm-start a stage from a committed checkpoint, e.g. stage-2=runs/r1/stage-2/checkpoints/000000010/')
     .option('--no-final-eval', 'skip the final RealBench evaluation')
+    .option('--priority <n>', "GPU queue priority, 1 (first) … 5 (last); overrides the config's `priority` (default 3)", (v: string) => {
+      const n = intOption('--priority', 1)(v);
+      if (n > 5) throw new Error(`--priority: expected an integer in [1, 5], got ${JSON.stringify(v)}`);
+      return n;
+    })
     .option('--dry-run', 'print the command lines each GPU worker would launch, without contacting any server')
     .action(async (positional: string | undefined, opts: RunOptions) => {
       // Clients are built on first use: a dry run contacts no server.

@@ -5,9 +5,12 @@ import { runWorkflowId, stageKey } from '../contracts/ids';
 import { setMaxStepsUpdate } from '../contracts/training-messages';
 import { controlRun, stageHandle, updateError } from '../infra/temporal/run-control';
 import { describeLiveness } from '../infra/temporal/segment-liveness';
+import { describeGpuUsage, gpuHours } from '../domain/cost/gpu-usage';
+import type { PipelineMemo } from '../workflows/realgen-pipeline';
 import { withContext } from './context';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { pipelineProgress } from './run-progress';
+import { parseSince, parseStatuses, runsQuery } from './runs-filter';
 import { makeTable } from './terminal';
 
 const stageOption = ['--stage <n>', 'the stage (default: the one running)', intOption('--stage', 1)] as const;
@@ -19,7 +22,7 @@ const QUERY_DEADLINE_MS = 10_000;
  * `status`: the status comes from describe(); the progress query is best effort, bounded by a deadline, because a
  * closed run (cancelled, failed, terminated) or a run whose CPU worker is gone has no worker to answer it.
  */
-async function printStatus(client: Client, runId: string, json: boolean): Promise<void> {
+async function printStatus(client: Client, runId: string, json: boolean, costPerGpuHour?: number): Promise<void> {
   const handle = client.workflow.getHandle(runWorkflowId(runId));
   const desc = await handle.describe();
   const open = desc.status.name === 'RUNNING';
@@ -52,6 +55,10 @@ async function printStatus(client: Client, runId: string, json: boolean): Promis
     ]);
   }
   console.log(table.toString());
+  // Finished stages from the pipeline; the running stage's finished segments from its own progress.
+  const finished = Object.values(p.pipeline.gpuSeconds ?? {}).reduce((a, b) => a + b, 0);
+  const live = p.stage && p.pipeline.currentStage === p.stage.stage ? (p.stage.gpuSeconds ?? 0) : 0;
+  console.log(`GPU usage: ${describeGpuUsage(finished + live, costPerGpuHour)} (finished segments)`);
   if (open && p.segment && p.stage?.state !== 'paused') console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
 }
 
@@ -59,7 +66,7 @@ export function registerRunControlCommands(program: Command): void {
   addConfigOption(program.command('status').description('progress of a run: phase, current stage, step, rewards, ETA').argument('<run>', 'run id'))
     .option('--json', 'print JSON')
     .action(async (runId: string, opts: { config?: string; json?: boolean }) => {
-      await withContext(configFileOf(opts.config), async (ctx) => printStatus(await ctx.client(), runId, opts.json === true));
+      await withContext(configFileOf(opts.config), async (ctx) => printStatus(await ctx.client(), runId, opts.json === true, ctx.config.costPerGpuHour));
     });
 
   for (const [name, description] of [
@@ -111,16 +118,22 @@ export function registerRunControlCommands(program: Command): void {
 
   addConfigOption(program.command('runs').description('list runs (newest first)'))
     .option('--limit <n>', 'rows', intOption('--limit', 1), 20)
-    .option('--json', 'print a JSON array of {run, status, started, closed}')
-    .action(async (opts: { config?: string; limit: number; json?: boolean }) => {
+    .option('--status <list>', 'only runs in these states: running, completed, failed, cancelled, terminated, timed-out (comma-separated)', parseStatuses)
+    .option('--since <when>', 'only runs started since: a duration back from now (6h, 2d) or an ISO date/time', (v: string) => parseSince(v))
+    .option('--json', 'print a JSON array of {run, status, started, closed, gpuHours}')
+    .action(async (opts: { config?: string; limit: number; json?: boolean; status?: string[]; since?: Date }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
-        const rows: Array<{ run: string; status: string; started: string; closed: string | null }> = [];
-        for await (const wf of (await ctx.client()).workflow.list({ query: `WorkflowType = 'realgenPipeline'` })) {
+        const rows: Array<{ run: string; status: string; started: string; closed: string | null; gpuHours: number | null }> = [];
+        const query = runsQuery({ ...(opts.status ? { statuses: opts.status } : {}), ...(opts.since ? { since: opts.since } : {}) });
+        for await (const wf of (await ctx.client()).workflow.list({ query })) {
+          // The pipeline's memo holds the GPU-seconds of its finished stages (absent for runs of older code).
+          const seconds = (wf.memo as Partial<PipelineMemo> | undefined)?.gpuSeconds;
           rows.push({
             run: wf.workflowId.replace(/^run\//, ''),
             status: wf.status.name,
             started: wf.startTime.toISOString(),
             closed: wf.closeTime?.toISOString() ?? null,
+            gpuHours: typeof seconds === 'number' ? gpuHours(seconds) : null,
           });
           if (rows.length >= opts.limit) break;
         }
@@ -128,8 +141,11 @@ export function registerRunControlCommands(program: Command): void {
           console.log(JSON.stringify(rows, null, 2));
           return;
         }
-        const table = makeTable(['run', 'status', 'started', 'closed']);
-        for (const r of rows) table.push([r.run, r.status, r.started, r.closed ?? '-']);
+        const cost = ctx.config.costPerGpuHour;
+        const table = makeTable(['run', 'status', 'started', 'closed', cost === undefined ? 'GPU-h' : 'GPU-h (cost)']);
+        for (const r of rows) {
+          table.push([r.run, r.status, r.started, r.closed ?? '-', r.gpuHours === null ? '-' : describeGpuUsage(r.gpuHours * 3600, cost).replace(' GPU-h', '')]);
+        }
         console.log(table.toString());
       });
     });

@@ -418,6 +418,35 @@ export const ModelsSchema = strict({
   roots: z.array(str('a folder path')).optional(),
 });
 
+/** Events a notification target can subscribe to. */
+export const NOTIFICATION_EVENTS = ['run-failed', 'run-finished', 'stage-finished', 'evaluation-finished', 'worker-lost'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+const NotificationTargetSchema = strict({
+  /** Target name, shown in logs and delivery failures. */
+  name: str(),
+  /** `json`: the generic JSON event body; `slack`: a Slack-compatible `{ text }` incoming-webhook body. @default json */
+  format: oneOf(['json', 'slack']).default('json'),
+  /** The webhook URL: a secret (`{ env }` or `{ file }`), since webhook URLs usually embed a token. */
+  url: SecretRefSchema,
+  /** Events delivered to this target. @default every event */
+  events: z.array(oneOf(NOTIFICATION_EVENTS)).min(1, { error: 'expected at least one event' }).default([...NOTIFICATION_EVENTS]),
+});
+
+export const NotificationsSchema = strict({
+  /** Base URL of the dashboard (`realgen ui`); each message links `<dashboardUrl>/runs/<run>`. @default http://127.0.0.1:8080 */
+  dashboardUrl: url().default('http://127.0.0.1:8080'),
+  /** Webhook targets. @default [] (no notifications) */
+  targets: z.array(NotificationTargetSchema).default([]),
+  /** Longest wait between delivery retries, seconds (retries go on for `giveUpHours`). @default 300 */
+  maxRetryIntervalSeconds: int(1).default(300),
+  /** Hours after which an undeliverable message is given up (it stays in the delivery workflow's history). @default 72 */
+  giveUpHours: positive().default(72),
+  /** Seconds one delivery attempt may take (connect + response). @default 30 */
+  timeoutSeconds: int(1).default(30),
+});
+export type NotificationsConfig = z.output<typeof NotificationsSchema>;
+
 export const RunConfigSchema = strict({
   /** Config format version. */
   version: z.literal(1, { error: (iss) => `expected 1, got ${describeValue(iss.input)}` }),
@@ -439,6 +468,16 @@ export const RunConfigSchema = strict({
   stages: z.array(StageSchema).min(1, { error: 'expected at least one stage' }).max(3),
   realbench: RealBenchSchema,
   evaluation: EvaluationSchema,
+  /**
+   * Priority of this run's GPU work (trainer segments and its evaluations' generation and scoring) on the GPU task
+   * queue: 1 is served first, 5 last (Temporal task-queue priority keys); runs of equal priority share the GPU slots
+   * fairly (the run id is the fairness key). `realgen run --priority N` overrides it. @default 3
+   */
+  priority: int(1, 5).default(3),
+  /** Price of one GPU slot-hour (any currency), to show cost next to GPU-hours; absent = hours only. */
+  costPerGpuHour: num(0).optional(),
+  /** Webhook notifications of run, stage and evaluation events. @default no targets */
+  notifications: NotificationsSchema.prefault({}),
 }).superRefine((cfg, ctx) => {
   cfg.stages.forEach((s, i) => {
     if (s.stage !== i + 1) ctx.addIssue({ code: 'custom', path: ['stages', i, 'stage'], message: `expected ${i + 1} (stages are listed in order), got ${s.stage}` });

@@ -61,11 +61,15 @@ export interface ShardStepResult {
   key: string;
   skipped: boolean;
   images: number;
+  /** Seconds this GPU step held its worker slot (absent for CPU steps and in results of older code). */
+  gpuSeconds?: number;
 }
 
 export interface AggregateInput {
   spec: EvalSpec;
   plan: EvaluationPlan;
+  /** GPU slot-seconds of the shard steps, shown in the report (absent from older callers). */
+  gpuSeconds?: number;
 }
 
 /** The evaluation's result: where the report is, and its headline numbers. */
@@ -77,6 +81,8 @@ export interface EvaluationResult {
   headline: Headline;
   /** Shard steps that found their output already in MinIO (a resumed evaluation). */
   skippedSteps: number;
+  /** GPU slot-seconds of the generation and scoring steps (absent in results of older code). */
+  gpuSeconds?: number;
 }
 
 /** The numbers a leaderboard row and a CLI summary show. Detector scores and the win rate's CI are 0–100 / 0–1 as named. */

@@ -90,3 +90,18 @@ export function workflowIdOfEvalKey(evalKey: string): string {
 export function safeEvalName(evalKey: string): string {
   return evalKey.replace(/[^A-Za-z0-9._-]/g, '__');
 }
+
+/** `notify/<event>/<subject>`: the delivery of one event (subject: a run id, `<run>/stage-<n>`, an evaluation key). */
+export function notificationWorkflowId(event: string, subject: string): string {
+  return `notify/${event}/${subject}`;
+}
+
+/** `schedule/eval/<runId>/<stage key or all>`: the schedule that evaluates a run's newest checkpoint. */
+export function evalScheduleId(runId: string, stage: number | undefined): string {
+  return `schedule/eval/${assertRunId(runId)}/${stage === undefined ? 'all' : stageKey(stage)}`;
+}
+
+/** `scheduled-eval/<runId>/<stage key or all>`: the workflow id prefix each tick of that schedule starts. */
+export function scheduledEvalWorkflowId(runId: string, stage: number | undefined): string {
+  return `scheduled-eval/${runId}/${stage === undefined ? 'all' : stageKey(stage)}`;
+}

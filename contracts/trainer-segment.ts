@@ -31,6 +31,11 @@ export interface TrainerSegmentResult {
   metrics: Array<{ step: number; metrics: Record<string, number> }>;
   /** Why the segment ended: `budget` (reached stopAtStep), `wallclock`, or `resumed-complete` (nothing to do). */
   reason: 'budget' | 'wallclock' | 'resumed-complete';
+  /**
+   * GPU-seconds this attempt held its slot (seconds × GPUs of the slot; a CPU-only slot counts as one). Absent in
+   * results recorded by older code.
+   */
+  gpuSeconds?: number;
 }
 
 /** Heartbeat payload: small, the resume hint (the manifest stays the truth). */
@@ -38,4 +43,6 @@ export interface SegmentHeartbeat {
   step: number;
   lastCheckpoint: string | null;
   phase: 'resolving' | 'running' | 'committing' | 'stopping';
+  /** The GPU ids of the slot the trainer holds (`[]`: a CPU-only slot); absent until it holds one. */
+  gpus?: number[];
 }

@@ -25,6 +25,8 @@ export interface StageProgress {
   evaluations: string[];
   /** Heartbeat timeout of the trainer segments: a heartbeat older than this means the worker is lost. */
   heartbeatTimeoutSeconds: number;
+  /** GPU-seconds of the stage's finished segments (slot-seconds × GPUs per slot); absent from older workers. */
+  gpuSeconds?: number;
 }
 
 /** What the pipeline's `progress` returns. */
@@ -38,6 +40,8 @@ export interface PipelineProgress {
   pausedSince: string | null;
   /** Evaluations started by the run's stages and for its final checkpoint (workflow ids). */
   evaluations: string[];
+  /** GPU-seconds of the run's finished stages, by stage key (absent from older workers). */
+  gpuSeconds?: Record<string, number>;
 }
 
 /** The pipeline's answer to `pause` / `resume`: the run as a whole holds, whatever stage it is in. */

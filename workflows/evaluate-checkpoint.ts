@@ -13,6 +13,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
 import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../contracts/evaluation';
+import { gpuPriority } from '../contracts/gpu-priority';
+import { dashboardLink } from '../contracts/notifications';
+import { notifyEvent } from './deliver-notification';
 
 /** The evaluation itself (`EvalSpec`: key, suite, source, row name, config) plus where its activities run. */
 export interface EvaluateCheckpointInput extends EvalSpec {
@@ -52,6 +55,9 @@ export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promis
     startToCloseTimeout: '2 hours', // a shard of a large external generator at 1024² can take that long
     heartbeatTimeout: '5 minutes', // model load + one batch or one detector pass is the longest silent phase
     retry: { maximumAttempts: 5 },
+    // In the GPU queue by the run's priority; a run's evaluations share its fairness key (its run id), so runs of
+    // equal priority share the slots fairly; other subjects are keyed by their evaluation key.
+    priority: gpuPriority(input.config, input.source.kind === 'mini-checkpoint' && input.source.ref ? input.source.ref.runId : input.evalKey),
   });
 
   const spec: EvalSpec = {
@@ -72,6 +78,23 @@ export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promis
     const judged = await cpu.judgeShard(shardInput);
     return [generated, scored, judged];
   });
-  const result = await cpu.aggregateEvaluation({ spec, plan });
-  return { ...result, skippedSteps: steps.flat().filter((s) => s.skipped).length };
+  const gpuSeconds = steps.flat().reduce((sum, s) => sum + (s.gpuSeconds ?? 0), 0);
+  const result = await cpu.aggregateEvaluation({ spec, plan, gpuSeconds });
+  const done: EvaluationResult = { ...result, skippedSteps: steps.flat().filter((s) => s.skipped).length, gpuSeconds };
+  const runId = input.source.kind === 'mini-checkpoint' ? (input.source.ref?.runId ?? null) : null;
+  const notifications = input.config.notifications ?? { dashboardUrl: '' };
+  await notifyEvent(input, `${input.evalKey}`, {
+    event: 'evaluation-finished',
+    runId,
+    title: `evaluation ${input.name} (${input.suite}) finished`,
+    numbers: {
+      arenaWinRate: done.headline.arenaWinRate,
+      ...Object.fromEntries(Object.entries(done.headline.detectorScoring).map(([k, v]) => [`P(real)×100 ${k}`, v])),
+      images: done.headline.images,
+      gpuHours: gpuSeconds / 3600,
+    },
+    link: dashboardLink(notifications, runId !== null ? { runId } : { evalKey: input.evalKey }),
+    at: new Date().toISOString(),
+  });
+  return done;
 }

@@ -4,3 +4,5 @@ export { realgenPipeline } from './realgen-pipeline';
 export { smokeCheckpoint } from './smoke-checkpoint';
 export { trainStage } from './train-stage';
 export { watchCheckpoints } from './watch-checkpoints';
+export { deliverNotification } from './deliver-notification';
+export { scheduledEvaluation } from './scheduled-evaluation';

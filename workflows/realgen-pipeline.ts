@@ -3,12 +3,23 @@
  * (diffusion model, optimizer frozen) → stage 3 (joint) → final RealBench evaluation. Each stage is a child
  * workflow (`run/<id>/stage/<n>`), so it can be watched, paused and resumed on its own.
  */
-import { ParentClosePolicy, condition, patched, proxyActivities, setHandler, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import {
+  ParentClosePolicy,
+  condition,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertMemo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
 import type { PreparedData } from '../activities/data-activities';
 import type { CpuQueueActivities } from '../activities/registry';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import { stageKey, stageWorkflowId } from '../contracts/ids';
+import { dashboardLink, type NotificationMessage } from '../contracts/notifications';
 import { RUN_ID, STAGE } from '../contracts/search-attributes';
 import {
   pipelineProgressQuery,
@@ -18,6 +29,7 @@ import {
   type PipelineProgress,
   type RunPauseAck,
 } from '../contracts/training-messages';
+import { notifyEvent } from './deliver-notification';
 import { checkpointEvaluation, startEvaluationOnce } from './start-evaluation';
 import type { trainStage } from './train-stage';
 
@@ -37,9 +49,51 @@ export interface PipelineResult {
   stages: Record<string, CheckpointRef | null>;
   /** Workflow id of the final evaluation (started here or already running). */
   finalEvaluation: string | null;
+  /** GPU-seconds of each trained stage (absent in results of older code). */
+  gpuSeconds?: Record<string, number>;
+}
+
+/** Memo of a run (shown by `realgen runs` without asking a worker): GPU-seconds of its finished stages. */
+export interface PipelineMemo {
+  gpuSeconds: number;
 }
 
 export async function realgenPipeline(input: PipelineInput): Promise<PipelineResult> {
+  const seen: { progress?: PipelineProgress } = {};
+  try {
+    return await runPipeline(input, seen);
+  } catch (err) {
+    // A cancelled run was stopped by its operator; anything else is a failure worth telling about.
+    if (!isCancellation(err)) {
+      await notifyEvent(input, input.runId, runMessage(input, 'run-failed', `run ${input.runId} failed: ${(err as Error).message}`, seen.progress));
+    }
+    throw err;
+  }
+}
+
+/** A run-level message with the run's headline numbers. */
+function runMessage(input: PipelineInput, event: NotificationMessage['event'], title: string, progress?: PipelineProgress): NotificationMessage {
+  const gpuSeconds = Object.values(progress?.gpuSeconds ?? {}).reduce((a, b) => a + b, 0);
+  const steps = Object.fromEntries(Object.entries(progress?.completed ?? {}).map(([k, ref]) => [`${k} step`, ref?.step ?? null]));
+  const cost = input.config.costPerGpuHour;
+  return {
+    event,
+    runId: input.runId,
+    title,
+    numbers: {
+      ...steps,
+      stage: progress?.currentStage ?? null,
+      gpuHours: gpuSeconds / 3600,
+      ...(cost !== undefined ? { cost: (gpuSeconds / 3600) * cost } : {}),
+    },
+    link: dashboardLink(input.config.notifications ?? { dashboardUrl: '' }, { runId: input.runId }),
+    at: new Date().toISOString(),
+  };
+}
+
+async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProgress }): Promise<PipelineResult> {
+  // Runs started by older code recorded no memo of their GPU usage.
+  const recordsUsage = patched('gpu-usage-memo');
   // CPU queue: data preparation uploads RealBench once per content hash.
   const cpu = proxyActivities<CpuQueueActivities>({
     taskQueue: input.config.taskQueues.cpu,
@@ -55,7 +109,9 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
     completed: {},
     pausedSince: null,
     evaluations: [],
+    gpuSeconds: {},
   };
+  seen.progress = progress;
   /** The stage child now running, to forward pause/resume to. */
   const current: { stage: ChildWorkflowHandle<typeof trainStage> | null } = { stage: null };
 
@@ -114,6 +170,12 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
     completed[key] = result.lastCheckpoint;
     progress.completed = { ...completed };
     progress.evaluations = [...new Set([...progress.evaluations, ...result.evaluations])];
+    progress.gpuSeconds = { ...progress.gpuSeconds, [key]: result.gpuSeconds ?? 0 };
+    if (recordsUsage) upsertMemo({ gpuSeconds: Object.values(progress.gpuSeconds).reduce((a, b) => a + b, 0) } satisfies PipelineMemo);
+    await notifyEvent(input, `${input.runId}/${key}`, {
+      ...runMessage(input, 'stage-finished', `run ${input.runId}: ${key} finished at step ${result.step}`, progress),
+      numbers: { step: result.step, reward: result.reward ?? null, gpuHours: (result.gpuSeconds ?? 0) / 3600 },
+    });
   }
   progress.currentStage = null;
 
@@ -131,5 +193,6 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
     progress.evaluations = [...new Set([...progress.evaluations, finalEvaluation])];
   }
   progress.phase = 'done';
-  return { data: prepared, stages: completed, finalEvaluation };
+  await notifyEvent(input, input.runId, runMessage(input, 'run-finished', `run ${input.runId} finished`, progress));
+  return { data: prepared, stages: completed, finalEvaluation, gpuSeconds: progress.gpuSeconds };
 }

@@ -28,6 +28,7 @@ import type { TrainerSegmentResult } from '../contracts/trainer-segment';
 import type { RunConfig } from '../configs/schema';
 import type { CheckpointRef } from '../contracts/checkpoint-manifest';
 import { realgenFailure } from '../contracts/failures';
+import { gpuPriority } from '../contracts/gpu-priority';
 import { segmentHeartbeatSeconds } from '../contracts/heartbeat-timeout';
 import { stageKey } from '../contracts/ids';
 import { CHECKPOINT_STEP } from '../contracts/search-attributes';
@@ -52,6 +53,8 @@ export interface StageCarry {
   lastCheckpoint: CheckpointRef | null;
   evaluations: string[];
   recentRewards: Array<{ step: number; reward: number }>;
+  /** GPU-seconds of the finished segments (absent in states carried by older code). */
+  gpuSeconds?: number;
 }
 
 export interface TrainStageInput {
@@ -71,6 +74,10 @@ export interface TrainStageResult {
   step: number;
   lastCheckpoint: CheckpointRef | null;
   evaluations: string[];
+  /** GPU-seconds of the stage's finished segments (absent in results of older code). */
+  gpuSeconds?: number;
+  /** The last reported mean reward (absent in results of older code). */
+  reward?: number | null;
 }
 
 /** A segment in flight: its scope (cancelled to stop it) and the step it was asked to reach. */
@@ -119,6 +126,8 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     heartbeatTimeout: `${segmentHeartbeatSeconds(input.config, stageCfg)} seconds`, // a dead worker is noticed this fast
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // GPU stays ours until the trainer stopped
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 20 },
+    // Waiting segments get a GPU slot in the run's priority order, round-robin between runs of equal priority.
+    priority: gpuPriority(input.config, input.runId),
   });
   // CPU queue: after a segment stopped for a pause, which checkpoint it committed (a manifest read, no data).
   const cpu = proxyActivities<CpuQueueActivities>({
@@ -177,6 +186,7 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
       etaSeconds: !holding && rate.steps > 0 ? Math.round(((rate.ms / rate.steps) * remaining) / 1000) : null,
       evaluations: carry.evaluations,
       heartbeatTimeoutSeconds: segmentHeartbeatSeconds(input.config, stageCfg),
+      gpuSeconds: carry.gpuSeconds ?? 0,
     };
   });
   setHandler(pauseUpdate, () => {
@@ -224,6 +234,7 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
       if (reward !== null) carry.recentRewards.push({ step: m.step, reward });
     }
     carry.recentRewards = carry.recentRewards.slice(-50);
+    carry.gpuSeconds = (carry.gpuSeconds ?? 0) + (result.gpuSeconds ?? 0);
     rate.steps += carry.step - stepBefore;
     rate.ms += Date.now() - startedAt;
   };
@@ -292,5 +303,5 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
   await condition(notPaused);
   state = { name: 'done' };
   await condition(allHandlersFinished);
-  return { stage: input.stage, step: carry.step, lastCheckpoint: carry.lastCheckpoint, evaluations: carry.evaluations };
+  return { stage: input.stage, step: carry.step, lastCheckpoint: carry.lastCheckpoint, evaluations: carry.evaluations, gpuSeconds: carry.gpuSeconds ?? 0, reward: carry.recentRewards.at(-1)?.reward ?? null };
 }

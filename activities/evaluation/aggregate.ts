@@ -159,6 +159,7 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
       history,
       keys: { json: rk.json, md: rk.md, html: rk.html, leaderboardEntry: rk.leaderboardEntry },
       createdAt: new Date().toISOString(),
+      ...(input.gpuSeconds !== undefined ? { gpuSeconds: input.gpuSeconds } : {}),
     });
     await putBytes(store, rk.md, renderMarkdown(report), 'text/markdown; charset=utf-8');
     await putBytes(store, rk.html, renderHtml(report, { charts: chartPngs, grid: gridPng }), 'text/html; charset=utf-8');
@@ -171,6 +172,7 @@ export function createAggregateEvaluation({ store, caches }: EvaluationContext) 
       reportKeys: report.keys,
       headline: summary.headline,
       skippedSteps: 0,
+      ...(input.gpuSeconds !== undefined ? { gpuSeconds: input.gpuSeconds } : {}),
     };
   };
 }

@@ -23,13 +23,15 @@ export function createGenerateShard(ctx: EvaluationContext) {
 
   /** Produces the shard's images (mini checkpoint, uploaded folder or external command) and writes generated.json. */
   return async function generateShard(input: ShardInput): Promise<ShardStepResult> {
+    const since = Date.now();
+    const held = () => (Date.now() - since) / 1000;
     const keys = shardKeys(input.plan.shardsPrefix, input.shard);
     const done = await getJson<GeneratedShard>(ctx.store, keys.generated);
-    if (done !== null) return { shard: input.shard, key: keys.generated, skipped: true, images: done.items.length };
+    if (done !== null) return { shard: input.shard, key: keys.generated, skipped: true, images: done.items.length, gpuSeconds: held() };
     const plan = await readPlan(ctx.store, input);
     const items = shardItems(plan, input.shard);
     const generated = await generatorFor(input.spec.source)({ input, items, imagesPrefix: keys.images });
     await putJson(ctx.store, keys.generated, { shard: input.shard, items: generated } satisfies GeneratedShard);
-    return { shard: input.shard, key: keys.generated, skipped: false, images: generated.length };
+    return { shard: input.shard, key: keys.generated, skipped: false, images: generated.length, gpuSeconds: held() };
   };
 }

@@ -10,9 +10,11 @@ import { readGenerated, type ScoredShard } from './shard-records';
 export function createScoreShard({ store, caches }: EvaluationContext) {
   /** Scores the shard's images with every evaluation detector (the held-out one included); writes scores.json. */
   return async function scoreShard(input: ShardInput): Promise<ShardStepResult> {
+    const since = Date.now();
+    const held = () => (Date.now() - since) / 1000;
     const keys = shardKeys(input.plan.shardsPrefix, input.shard);
     const done = await getJson<ScoredShard>(store, keys.scores);
-    if (done !== null) return { shard: input.shard, key: keys.scores, skipped: true, images: done.items.length };
+    if (done !== null) return { shard: input.shard, key: keys.scores, skipped: true, images: done.items.length, gpuSeconds: held() };
     const generated = await readGenerated(store, input);
     const images = await Promise.all(generated.items.map((it) => mustGetBytes(store, it.key, 'generated image')));
     const items: DetectorScoreItem[] = generated.items.map((it) => ({ id: it.id, category: it.category, scores: {} }));
@@ -30,6 +32,6 @@ export function createScoreShard({ store, caches }: EvaluationContext) {
       heartbeat({ shard: input.shard, scored: d.name });
     }
     await putJson(store, keys.scores, { shard: input.shard, items, errors } satisfies ScoredShard);
-    return { shard: input.shard, key: keys.scores, skipped: false, images: items.length };
+    return { shard: input.shard, key: keys.scores, skipped: false, images: items.length, gpuSeconds: held() };
   };
 }

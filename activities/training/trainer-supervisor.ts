@@ -22,6 +22,7 @@ import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type T
 import { decideConfigChange } from '../../domain/checkpoints/config-change';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
+import { noticeLostAttempt } from './lost-attempt-notice';
 import type { TrainerLauncher } from './trainer-launchers';
 import { resolveTrainerSecrets } from './trainer-secrets';
 import type { SegmentHeartbeat, TrainerSegmentInput, TrainerSegmentResult } from '../../contracts/trainer-segment';
@@ -88,6 +89,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         heartbeat(lastBeat);
       };
       beat({});
+      await noticeLostAttempt(input, (ctx.info.heartbeatDetails as Partial<SegmentHeartbeat> | undefined)?.step ?? null);
       // Liveness of this worker, whatever the trainer does (downloads, model load, uploads): the heartbeat timeout
       // only has to cover a few of these ticks, so a lost worker is noticed in seconds.
       const ticker = setInterval(() => beat({}), livenessTickMs(input.config, stageConfig));
@@ -112,7 +114,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
           });
         }
         if (startStep >= input.stopAtStep) {
-          return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete' };
+          return { step: startStep, lastCheckpoint, committed: [], metrics: [], reason: 'resumed-complete', gpuSeconds: 0 };
         }
         let resumeDir: string | null = null;
         if (latest.ref) {
@@ -132,6 +134,8 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
         // Stopped (pause, cancel) while resolving or downloading: do not start a trainer only to stop it.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('cancelled');
         const gpuIds = await deps.gpuPool.acquire();
+        const slotSince = Date.now();
+        beat({ gpus: gpuIds });
         try {
           const job: JobSpec = {
             protocol: PROTOCOL,
@@ -158,7 +162,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
           const launcher = deps.launcher(stageConfig.trainer, jobFile);
           const secrets = resolveTrainerSecrets(stageConfig.trainer, input.stage, input.configBaseDir);
           const launch = { ...launcher, env: { ...launcher.env, ...secrets } };
-          return await superviseProcess({
+          const result = await superviseProcess({
             ctx,
             deps,
             input,
@@ -173,6 +177,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
             configChange,
             setLast: (ref) => (lastCheckpoint = ref),
           });
+          return { ...result, gpuSeconds: ((Date.now() - slotSince) / 1000) * Math.max(1, gpuIds.length) };
         } finally {
           deps.gpuPool.release(gpuIds);
         }

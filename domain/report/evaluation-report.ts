@@ -46,6 +46,8 @@ export interface ReportParts {
   history: HistoryPoint[];
   keys: EvaluationReport['keys'];
   createdAt: string;
+  /** GPU slot-seconds the evaluation's GPU steps held. */
+  gpuSeconds?: number;
 }
 
 export function assembleReport(p: ReportParts): EvaluationReport {
@@ -75,6 +77,9 @@ export function assembleReport(p: ReportParts): EvaluationReport {
     grid: p.grid,
     history: p.history,
     keys: p.keys,
+    ...(p.gpuSeconds !== undefined
+      ? { gpu: { seconds: p.gpuSeconds, ...(spec.config.costPerGpuHour !== undefined ? { costPerGpuHour: spec.config.costPerGpuHour } : {}) } }
+      : {}),
   };
 }
 

@@ -2,6 +2,7 @@
  * Markdown and self-contained HTML renderings of an evaluation report. Pure: the report and the chart/grid bytes
  * in, text out. Every string from the report is escaped (HTML) or neutralised (Markdown table cells).
  */
+import { describeGpuUsage } from '../cost/gpu-usage';
 import type { ArenaSummary } from '../arena/verdict';
 import type { ScoreStats } from '../realbench/detector-scoring';
 import { paletteHex } from './chart-specs';
@@ -128,6 +129,7 @@ export function renderMarkdown(r: EvaluationReport): string {
     '',
     `- subject: ${escapeMdCell(sourceLine(r))}`,
     `- evaluation key: \`${r.evalKey}\`, evaluated ${r.createdAt}`,
+    ...(r.gpu ? [`- GPU usage (generation + scoring): ${describeGpuUsage(r.gpu.seconds, r.gpu.costPerGpuHour)}`] : []),
     `- judge: ${escapeMdCell(r.arena.judge)}, both orders per pair; a pair whose answer stays unparseable counts as a tie and is flagged`,
     `- RealBench digest ${r.realbenchDigest.slice(0, 16)}…, config digest ${r.configDigest.slice(0, 16)}…, evaluation digest ${r.evalDigest.slice(0, 16)}…`,
     '',
@@ -201,6 +203,7 @@ export function renderHtml(r: EvaluationReport, assets: HtmlAssets): string {
     '<ul>',
     `<li>subject: ${escapeHtml(sourceLine(r))}</li>`,
     `<li>evaluation key: <code>${escapeHtml(r.evalKey)}</code>, evaluated ${escapeHtml(r.createdAt)}</li>`,
+    ...(r.gpu ? [`<li>GPU usage (generation + scoring): ${escapeHtml(describeGpuUsage(r.gpu.seconds, r.gpu.costPerGpuHour))}</li>`] : []),
     `<li>judge: ${escapeHtml(r.arena.judge)}, both orders per pair; an answer that stays unparseable makes the pair a flagged tie</li>`,
     '</ul>',
     '<h2>Headline</h2>',

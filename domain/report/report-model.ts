@@ -69,6 +69,8 @@ export interface EvaluationReport {
   history: HistoryPoint[];
   /** Object keys of the report's files. */
   keys: { json: string; md: string; html: string; leaderboardEntry: string };
+  /** GPU slot-seconds of generation and scoring, and the configured price (absent in older reports). */
+  gpu?: { seconds: number; costPerGpuHour?: number };
 }
 
 /** One pair outcome of the generated image against its real photo. */

@@ -52,7 +52,7 @@ describe('realgen CLI on the stack', () => {
       await delay(250);
     }
     const row = rows.find((x) => x.run === runId);
-    assert.deepEqual(Object.keys(row ?? {}), ['run', 'status', 'started', 'closed']);
+    assert.deepEqual(Object.keys(row ?? {}), ['run', 'status', 'started', 'closed', 'gpuHours']);
     assert.equal(row?.status, 'RUNNING');
 
     const running = realgen('status', runId);
@@ -63,6 +63,52 @@ describe('realgen CLI on the stack', () => {
     const status = realgen('status', runId);
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`run ${runId}: TERMINATED`));
+  });
+
+  it('filters runs by --status and --since', async () => {
+    const queue = loadConfig(config).config.taskQueues.cpu;
+    const tag = `cli-filter-${process.pid}-${Date.now()}`;
+    const running = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(`${tag}-running`), taskQueue: queue, args: [{}] });
+    const ended = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(`${tag}-ended`), taskQueue: queue, args: [{}] });
+    await ended.terminate('test: a closed run');
+    const mine = (...args: string[]) => {
+      const r = realgen('runs', '--json', '--limit', '1000', ...args);
+      assert.equal(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as Array<{ run: string; status: string }>).filter((x) => x.run.startsWith(tag)).map((x) => `${x.run}:${x.status}`).sort();
+    };
+    // Visibility is eventually consistent: poll until both runs are listed with their final status.
+    const deadline = Date.now() + 20_000;
+    while (mine().length < 2 || !mine().includes(`${tag}-ended:TERMINATED`)) {
+      assert.ok(Date.now() < deadline, `runs listed: ${JSON.stringify(mine())}`);
+      await delay(250);
+    }
+    assert.deepEqual(mine('--status', 'running'), [`${tag}-running:RUNNING`]);
+    assert.deepEqual(mine('--status', 'terminated,failed'), [`${tag}-ended:TERMINATED`]);
+    assert.deepEqual(mine('--since', '10m'), [`${tag}-ended:TERMINATED`, `${tag}-running:RUNNING`]);
+    assert.deepEqual(mine('--since', new Date(Date.now() + 60_000).toISOString()), [], 'nothing started in the future');
+    const table = realgen('runs', '--status', 'running', '--limit', '1000');
+    assert.match(table.stdout, /GPU-h/);
+    await running.terminate('test cleanup');
+  });
+
+  it('creates, lists and removes an evaluation schedule, and shows the GPU queue', () => {
+    const runId = `cli-sched-${process.pid}-${Date.now()}`;
+    const created = realgen('schedule', 'eval', '--run', runId, '--stage', '2', '--every', '6h');
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(created.stdout, new RegExp(`schedule schedule/eval/${runId}/stage-2 created`));
+    const again = realgen('schedule', 'eval', '--run', runId, '--stage', '2', '--every', '6h');
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /already exists; remove it first with `realgen schedule rm --run .* --stage 2`/);
+    const ls = realgen('schedule', 'ls', '--json');
+    assert.equal(ls.status, 0, ls.stderr);
+    const row = (JSON.parse(ls.stdout) as Array<{ id: string; run: string; stage: string; every: string }>).find((r) => r.run === runId);
+    assert.deepEqual(row && { stage: row.stage, every: row.every }, { stage: 'stage-2', every: '6h' });
+    const rm = realgen('schedule', 'rm', '--run', runId, '--stage', '2');
+    assert.equal(rm.status, 0, rm.stderr);
+    assert.ok(!(JSON.parse(realgen('schedule', 'ls', '--json').stdout) as Array<{ run: string }>).some((r) => r.run === runId));
+    const queue = realgen('queue');
+    assert.equal(queue.status, 0, queue.stderr);
+    assert.match(queue.stdout, /^GPU queue gpu-\S+: \d+ running, \d+ waiting/);
   });
 
   it('cancels one stage with --stage', async () => {

@@ -27,6 +27,9 @@ describe('config check', () => {
     assert.equal(mini.config.stages.length, 3);
     assert.equal(mini.config.stages[0]?.grpo.advantage.clip, 5);
     assert.equal(mini.config.stages[0]?.grpo.advantage.eps, 1e-4);
+    assert.equal(mini.config.priority, 3);
+    assert.equal(mini.config.costPerGpuHour, undefined);
+    assert.deepEqual(mini.config.notifications, { dashboardUrl: 'http://127.0.0.1:8080', targets: [], maxRetryIntervalSeconds: 300, giveUpHours: 72, timeoutSeconds: 30 });
     const paper = loadConfig(path.join(repo, 'configs', 'paper-8xh200.yaml'));
     const s2 = paper.config.stages[1];
     assert.ok(s2);
@@ -88,6 +91,10 @@ describe('config check', () => {
     { name: 'evalEvery not a multiple of saveEvery', edit: (d) => d.setIn(['stages', 0, 'evalEvery'], 7), expect: /^stages\[0\]\.evalEvery: expected evalEvery to be a multiple of saveEvery$/ },
     { name: 'judge on unknown detector', edit: (d) => d.setIn(['evaluation', 'judge', 'detector'], 'nope'), expect: /^evaluation\.judge\.detector: expected one of the evaluation detectors/ },
     { name: 'wrong version', edit: (d) => d.set('version', 2), expect: /^version: expected 1, got 2$/ },
+    { name: 'priority out of range', edit: (d) => d.setIn(['priority'], 0), expect: /^priority: expected an integer in \[1, 5\], got 0$/ },
+    { name: 'negative GPU-hour price', edit: (d) => d.setIn(['costPerGpuHour'], -1), expect: /^costPerGpuHour: expected a number ≥ 0, got -1$/ },
+    { name: 'webhook URL in the text', edit: (d) => d.setIn(['notifications'], d.createNode({ targets: [{ name: 'ops', url: 'https://hooks.example/T0/B0/secret' }] })), expect: /^notifications\.targets\[0\]\.url: expected \{ env: NAME \} or \{ file: path \} \(secrets never go in the config text\), got a string$/ },
+    { name: 'unknown notification event', edit: (d) => d.setIn(['notifications'], d.createNode({ targets: [{ name: 'ops', url: { env: 'HOOK' }, events: ['run-started'] }] })), expect: /^notifications\.targets\[0\]\.events\[0\]: expected one of run-failed \| run-finished \| stage-finished \| evaluation-finished \| worker-lost, got "run-started"$/ },
     { name: 'sde window inverted', edit: (d) => d.setIn(['stages', 1, 'grpo', 'sdeWindow', 'startMin'], 9), expect: /^stages\[1\]\.grpo\.sdeWindow: expected startMin ≤ startMax$/ },
   ];
 

@@ -181,6 +181,10 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
       for (const c of report.charts) assert.ok(await objectExists(ctx.store, c.key), c.key);
       const html = (await ctx.store.client.getObject(ctx.store.bucket, r1.reportKeys.html).then(async (s) => Buffer.concat(await s.toArray()))).toString('utf8');
       assert.match(html, /<img alt="[^"]*" src="data:image\/png;base64,/);
+      // GPU slot-seconds of generation and scoring: in the result and the report.
+      assert.ok((r1.gpuSeconds ?? 0) > 0, `gpuSeconds ${r1.gpuSeconds}`);
+      assert.equal(report.gpu?.seconds, r1.gpuSeconds);
+      assert.match(html, /<li>GPU usage \(generation \+ scoring\): [0-9.e-]+ GPU-h<\/li>/);
       assert.doesNotMatch(html, /src="(?!data:)/, 'self-contained');
       const entry = await getJson<LeaderboardEntry>(ctx.store, r1.reportKeys.leaderboardEntry);
       assert.equal(entry?.outcomes.length, SMOKE_ITEMS);
