@@ -42,13 +42,17 @@ const t0 = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${msg}`);
 
 // --- the ablation's settings (larger groups and more epochs than the demo, common random numbers) ---
-const SEEDS = [1, 2];
+// Exploration knobs (not the issue's protocol): ABLATION_SEEDS=1,2  ABLATION_LR=<stage-2 lr>  ABLATION_STAGE2_ONLY=1.
+const SEEDS = (process.env.ABLATION_SEEDS ?? '1,2').split(',').map(Number);
+const LR2 = Number(process.env.ABLATION_LR ?? '0.02');
+const STAGE2_ONLY = process.env.ABLATION_STAGE2_ONLY === '1';
+const EXPLORE = process.env.ABLATION_SEEDS !== undefined || process.env.ABLATION_LR !== undefined || STAGE2_ONLY;
 const NOISE_SEEDS = [101, 102];
 const EVAL_STEPS = 8; // = samplingSteps of training; the adapter is conditioned on these σ values
 const EPOCHS = QUICK ? { s1: 1, s2: 1, s3: 1 } : { s1: 6, s2: 12, s3: 6 };
 const REPORT_ONLY = process.argv.includes('--report-only');
 /** Rows are saved after every evaluation, so an interrupted run still leaves its results (`--report-only` reports them). */
-const ROWS_FILE = path.join(repo, '.tools', QUICK ? 'ablation-mini-rows-quick.json' : 'ablation-mini-rows.json');
+const ROWS_FILE = path.join(repo, '.tools', QUICK ? 'ablation-mini-rows-quick.json' : EXPLORE ? 'ablation-mini-rows-explore.json' : 'ablation-mini-rows.json');
 const EVAL_PROMPTS = QUICK ? 8 : 105;
 
 function stageCfg(base: StageConfig, over: Partial<StageConfig['grpo']>): StageConfig {
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
   if (!s1Base || !s2Base || !s3Base) throw new Error('configs/mini.yaml: expected three stages');
   const common = { groupSize: 4, promptsPerEpoch: 4, commonNoise: true } as const;
   const cfg1 = stageCfg(s1Base, { ...common, batchSize: 16 });
-  const cfg2 = stageCfg(s2Base, { ...common, adapter: 'filters', learningRate: 0.02, batchSize: 16 });
+  const cfg2 = stageCfg(s2Base, { ...common, adapter: 'filters', learningRate: LR2, batchSize: 16 });
   const cfg3 = stageCfg(s3Base, { ...common, adapter: 'filters', learningRate: 0.01, batchSize: 16 });
   const adamOf = (cfg: StageConfig): AdamConfig => ({ lr: cfg.grpo.learningRate, beta1: cfg.grpo.adam.beta1, beta2: cfg.grpo.adam.beta2, eps: cfg.grpo.adam.eps, weightDecay: cfg.grpo.adam.weightDecay, maxGradNorm: cfg.grpo.gradClipNorm });
 
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
     const cc = await train('control', 2, cfg2, { policy: null, policyAdam: null, adapter: adc, adapterAdam: new Adam(adc.size, adamOf(cfg2)) }, seed, EPOCHS.s2, true);
     await evaluate('control (stage 2, shuffled advantages)', seed, { policy: null, adapter: adc }, cc);
   }
-  for (const seed of SEEDS) {
+  for (const seed of STAGE2_ONLY ? [] : SEEDS) {
     const policy = policies.get(seed)!;
     await evaluate('stage 1 (prompt policy)', seed, { policy, adapter: null }, curves1.get(seed));
     const pol3 = PromptPolicy.deserialize(policy.serialize());
@@ -239,7 +243,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   lines.push('It calls the built-in trainer\'s epoch code and `realgen eval`\'s sampler in one process rather than through Temporal, so', 'that ten trainings and twelve evaluations fit the 40-minute budget (see the file header).', '');
   lines.push('Setup:', `- Reward: ${Object.entries(loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.detectors).map(([, d]) => `${d.name} (weight ${d.weight})`).join(', ')} + alignment (weight ${loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.alignment?.weight ?? 0}); gate: \`realgen mini probe\`.`);
   lines.push(`- Training (seeds ${SEEDS.join(', ')}): groups of 4, 4 prompts per epoch, one initial noise per group (common random numbers), 8 sampling steps;`,
-    `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr 0.02, on the frozen stage-1 policy),`,
+    `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr ${LR2}, on the frozen stage-1 policy),`,
     `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr 0.01), control: stage 2's settings on base prompts with advantages shuffled within each group.`);
   lines.push(`- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
     '  scored by every evaluation detector; the real photos are the 105 held-out photos.',
@@ -269,7 +273,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   // The file ends with the summary line (issue 15), as the last line of stdout does.
   lines.push(summary, '');
   mkdirSync(path.join(repo, 'docs'), { recursive: true });
-  const out = QUICK ? path.join(repo, '.tools', 'ablation-mini-quick.md') : path.join(repo, 'docs', 'ablation-mini.md');
+  const out = QUICK || EXPLORE ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : 'ablation-mini-explore.md') : path.join(repo, 'docs', 'ablation-mini.md');
   writeFileSync(out, lines.join('\n'));
   writeFileSync(out.replace(/\.md$/, '.svg'), chart([...stats.entries()].map(([r, s]) => ({ label: `${r.name.split(' (')[0]} s${r.seed}`, ...s }))));
   log(`wrote ${path.relative(repo, out)}`);
