@@ -3,8 +3,11 @@
  * data into MinIO, stage 1 (prompt optimizer), stage 2 (diffusion adapter), stage 3 (joint), RealBench evaluations
  * of checkpoints — with both worker classes inside this process, then print where everything is.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
 import { stateDirFromEnv } from '../configs/dev-endpoints';
+import { loadConfig } from '../configs/load';
+import { configPath } from '../infra/mini/mini-world';
 import { stackEnv, stackUp } from '../devstack/dev-stack';
 import { addConfigOption, configFileOf } from './options';
 
@@ -19,6 +22,15 @@ export function registerDemoCommand(program: Command): void {
       console.log(`\nTemporal UI: ${state.temporal.uiUrl}   MinIO console: ${state.minio.consoleUrl}\n`);
       const root = cmd.parent as Command;
       await root.parseAsync(['run', config, '--run-id', runId, '--embedded-workers', '--watch'], { from: 'user' });
+      // Issue 15: the leaderboard always has the base generator and the real photos as rows beside the checkpoints.
+      // The base evaluation is keyed by the generator's content digest and the photos by their hashes, and finished
+      // shards are reused, so a second demo adds nothing but the lookups.
+      const loaded = loadConfig(config);
+      console.log('\nevaluating the base generator and the real photos (reused when already evaluated):');
+      await root.parseAsync(['eval', '-c', config, '--base'], { from: 'user' });
+      const bench = loaded.config.realbench.source.dir;
+      if (bench) await root.parseAsync(['eval', '-c', config, '--images', path.join(configPath(loaded, bench), 'images'), '--name', 'real-photos'], { from: 'user' });
+      else console.log('realbench.source.dir is not set: no real-photos row (the photos are read from that folder)');
       console.log('\nleaderboard (every model and checkpoint evaluated so far):');
       await root.parseAsync(['leaderboard', '-c', config], { from: 'user' });
       console.log(`\ncheckpoints: s3://<bucket>/runs/${runId}/stage-<n>/checkpoints/ (MinIO at ${state.minio.endpoint})`);

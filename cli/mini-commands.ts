@@ -8,6 +8,7 @@ import { encodePng } from '../infra/image/decode';
 import { sampleFlow, toRgb } from '../domain/mini/flow-sampler';
 import { loadEvaluationDetectors, loadGenerator } from '../infra/mini/mini-world';
 import { Rng } from '../lib/random';
+import { registerMiniProbeCommand } from './mini-probe-command';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { makeTable } from './terminal';
 
@@ -96,4 +97,6 @@ export function registerMiniCommands(program: Command): void {
       }
       if (rows.some((r) => r.errors)) process.exitCode = 1;
     });
+
+  registerMiniProbeCommand(mini);
 }

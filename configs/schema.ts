@@ -204,6 +204,17 @@ export const GrpoSchema = strict({
     /** peft `init_lora_weights` (torch trainer): `gaussian` (the official scripts') or peft's `default`. @default gaussian */
     init: oneOf(['gaussian', 'default']).optional(),
   }).optional(),
+  /**
+   * Built-in trainer, stages 2/3: the adapter trained. `per-pixel` = VelocityAdapter (A ψ, 589,824 parameters);
+   * `filters` = FilterAdapter (per-channel coefficients of fixed filters of the predicted clean image, 864 parameters,
+   * weight-shared across pixels). No schema default (configs without it keep their digest). @default per-pixel
+   */
+  adapter: oneOf(['per-pixel', 'filters']).optional(),
+  /**
+   * Built-in trainer: common random numbers within a group (one initial noise per prompt group), so the group's
+   * images differ only by the actions being trained (stage-1 descriptors, stage-2 SDE noise). @default false
+   */
+  commonNoise: bool().optional(),
   // The fields below are read by the torch trainer only. They have no schema default (the trainer applies the
   // documented one), so configs without them keep their digest.
   /**

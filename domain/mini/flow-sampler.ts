@@ -49,8 +49,16 @@ export interface SampleOptions {
   noiseLevel?: number;
   /** Steps [start, start+size) are SDE steps with recorded transitions; none when absent (pure ODE). */
   sdeWindow?: { start: number; size: number } | null;
-  /** Adds an offset to the velocity of image `index` at `sigma` (the stage-2 adapter); null for none. */
-  velocityOffset?: ((index: number, sigma: number, stepIndex: number) => Float32Array | null) | null;
+  /**
+   * Adds an offset to the velocity of image `index` at `sigma` (the stage-2 adapter); null for none. `x` and `v` are
+   * the image's current state and base velocity (read-only), for adapters that filter the predicted clean image.
+   */
+  /**
+   * Common random numbers: images with the same key share one initial noise (drawn at the key's first image, so
+   * the Rng advances once per key). null or absent: one draw per image.
+   */
+  noiseGroups?: readonly string[] | null;
+  velocityOffset?: ((index: number, sigma: number, stepIndex: number, x: Float32Array, v: Float32Array) => Float32Array | null) | null;
 }
 
 export interface SampleResult {
@@ -76,7 +84,16 @@ export async function sampleFlow(gen: VelocityModel, tokenizer: Tokenizer, promp
   const tokens = tokenizer.encodeBatch(prompts);
   const x = new Float32Array(n * D);
   // Initial noise image by image, so results do not depend on how prompts are batched.
-  for (let i = 0; i < n; i++) opts.rng.fillNormal(x.subarray(i * D, (i + 1) * D));
+  const firstOfGroup = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const key = opts.noiseGroups?.[i];
+    const first = key === undefined ? undefined : firstOfGroup.get(key);
+    if (first !== undefined) x.copyWithin(i * D, first * D, (first + 1) * D);
+    else {
+      opts.rng.fillNormal(x.subarray(i * D, (i + 1) * D));
+      if (key !== undefined) firstOfGroup.set(key, i);
+    }
+  }
   const transitions: Transition[][] = prompts.map(() => []);
   const sigmaBatch = new Float32Array(n);
   for (let k = 0; k < steps; k++) {
@@ -89,7 +106,7 @@ export async function sampleFlow(gen: VelocityModel, tokenizer: Tokenizer, promp
     for (let i = 0; i < n; i++) {
       const xi = x.subarray(i * D, (i + 1) * D);
       const vBase = v.subarray(i * D, (i + 1) * D);
-      const offset = opts.velocityOffset?.(i, sigma, k) ?? null;
+      const offset = opts.velocityOffset?.(i, sigma, k, xi, vBase) ?? null;
       let vi: Float32Array = vBase;
       if (offset !== null) {
         vi = new Float32Array(D);

@@ -4,7 +4,7 @@
  *
  * - `policy.json` (stage 1, a serialised PromptPolicy): each prompt is rewritten with the policy's most likely option
  *   per slot (greedy argmax, first option on exact ties), so an evaluation of a checkpoint is reproducible;
- * - `adapter.json` (stage 2, a serialised VelocityAdapter): its offset u(prompt, category, σ) is added to the base
+ * - `adapter.json` (stage 2, a serialised VelocityAdapter or FilterAdapter): its offset u(prompt, category, σ) is added to the base
  *   velocity at every step of the ODE sampler, computed on the rewritten prompt as in training;
  * - neither file (or no checkpoint at all): the base generator on the unchanged prompt.
  *
@@ -14,7 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PromptPolicy, type PromptPolicyJson } from '../../domain/grpo/prompt-policy';
-import { VelocityAdapter, type VelocityAdapterJson } from '../../domain/grpo/velocity-adapter';
+import { deserializeStage2Adapter, type Stage2Adapter } from '../../domain/grpo/stage2-adapter';
 import type { RgbImage } from '../image/decode';
 import { Rng } from '../../lib/random';
 import { sampleFlow, toRgb, type SamplePrompt } from '../../domain/mini/flow-sampler';
@@ -28,7 +28,7 @@ export const ADAPTER_FILE = 'adapter.json';
 /** What a checkpoint contributes to generation; both null = the base generator. */
 export interface CheckpointParts {
   policy: PromptPolicy | null;
-  adapter: VelocityAdapter | null;
+  adapter: Stage2Adapter | null;
 }
 
 /** The base generator: no policy, no adapter. */
@@ -54,7 +54,7 @@ export async function loadCheckpointParts(dir: string): Promise<CheckpointParts>
   const [policyJson, adapterJson] = await Promise.all([readJsonIfPresent(path.join(dir, POLICY_FILE)), readJsonIfPresent(path.join(dir, ADAPTER_FILE))]);
   return {
     policy: policyJson === undefined ? null : PromptPolicy.deserialize(policyJson as PromptPolicyJson),
-    adapter: adapterJson === undefined ? null : VelocityAdapter.deserialize(adapterJson as VelocityAdapterJson),
+    adapter: adapterJson === undefined ? null : deserializeStage2Adapter(adapterJson),
   };
 }
 

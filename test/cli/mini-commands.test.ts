@@ -34,7 +34,7 @@ describe('realgen mini', () => {
     const rows = JSON.parse(r.stdout) as Array<{ file: string; scores: Record<string, number | null>; errors?: Record<string, string> }>;
     assert.equal(rows.length, 3);
     for (const row of rows.slice(0, 2)) {
-      assert.deepEqual(Object.keys(row.scores).sort(), ['cnn-semantic', 'residual-heldout', 'spectral']);
+      assert.deepEqual(Object.keys(row.scores).sort(), ['cnn-semantic', 'residual-heldout', 'residual-reward', 'spectral']);
       for (const v of Object.values(row.scores)) assert.ok(typeof v === 'number' && v >= 0 && v <= 1);
     }
     assert.match(rows[2]?.errors?.['cnn-semantic'] ?? '', /not a JPEG, PNG or WebP image/);

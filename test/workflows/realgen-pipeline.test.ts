@@ -69,7 +69,7 @@ describe('realgenPipeline (real stack, real mini models, built-in trainer)', () 
       })(),
     ) as { step: number; lastMetrics: Record<string, number> };
     assert.equal(state.step, 2);
-    for (const key of ['reward', 'reward_cnn-semantic', 'reward_spectral', 'reward_alignment', 'adapter_clipfrac']) {
+    for (const key of ['reward', 'reward_residual-reward', 'reward_alignment', 'adapter_clipfrac']) {
       assert.ok(Number.isFinite(state.lastMetrics[key]), `metric ${key} recorded`);
     }
     // The final evaluation is the stage-3 evaluation of the same checkpoint: joined, not run twice, and not even

@@ -4,7 +4,7 @@
  * stream no detector saw), and the alignment scorer's caption→image recall@5 on the held-out pairs vs chance.
  * Writes models/realgen-mini/metrics-ts.json. Not run in CI. Usage: node --import tsx tools/mini/evaluate-mini-detectors.ts
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxDetector } from '../../infra/detectors/onnx-detector';
 import { AlignmentScorer } from '../../infra/mini/alignment';
@@ -15,7 +15,7 @@ import { loadRealBench, selectSuite } from '../../infra/realbench/realbench';
 import { rocAuc } from '../../domain/stats/roc-auc';
 import { loadTokenizer } from '../../infra/mini/tokenizer-file';
 
-const repo = path.resolve(__dirname, '..');
+const repo = path.resolve(__dirname, '..', '..');
 const dir = path.join(repo, 'models', 'realgen-mini');
 
 async function main(): Promise<void> {
@@ -32,13 +32,21 @@ async function main(): Promise<void> {
   }
   await gen.close();
   const metrics: Record<string, unknown> = { heldoutReal: heldout.length, freshFakes: fakes.length, fakeSampler: '28-step Euler ODE, seed stream detector-eval-fakes' };
-  for (const name of ['detector-cnn', 'detector-spectral', 'detector-residual']) {
+  // Real photos from sources other than RealBench (test/fixtures/other-photos, see its README): does each detector
+  // still score real photos above generated samples when the camera and the dataset change?
+  const otherDir = path.join(repo, 'test', 'fixtures', 'other-photos');
+  const otherBytes = readdirSync(otherDir).filter((f) => f.endsWith('.png')).sort().map((f) => readFileSync(path.join(otherDir, f)));
+  metrics.otherPhotos = otherBytes.length;
+  for (const name of ['detector-cnn', 'detector-spectral', 'detector-residual', 'detector-residual-reward']) {
     const d = await OnnxDetector.load(path.join(dir, `${name}.json`));
     const real = (await d.scoreEncoded(realBytes)).map((r) => (r.ok ? r.pReal : NaN));
     const fake = (await d.scoreRgb(fakes)).map((r) => (r.ok ? r.pReal : NaN));
     const auc = rocAuc(real, fake);
-    metrics[d.name] = { role: d.manifest.role, rocAuc: auc, meanPRealReal: real.reduce((a, b) => a + b, 0) / real.length, meanPRealFake: fake.reduce((a, b) => a + b, 0) / fake.length };
-    console.log(`${d.name} (${d.manifest.role}): ROC-AUC ${auc.toFixed(3)}`);
+    const other = (await d.scoreEncoded(otherBytes)).map((r) => (r.ok ? r.pReal : NaN));
+    const otherAuc = rocAuc(other, fake);
+    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    metrics[d.name] = { role: d.manifest.role, rocAuc: auc, meanPRealReal: avg(real), meanPRealFake: avg(fake), otherPhotosRocAuc: otherAuc, meanPRealOtherPhotos: avg(other) };
+    console.log(`${d.name} (${d.manifest.role}): ROC-AUC ${auc.toFixed(3)}, other photos vs generated ${otherAuc.toFixed(3)}`);
     await d.close();
   }
   const align = await AlignmentScorer.load(path.join(dir, 'align.json'));

@@ -11,7 +11,8 @@ import type { OnnxDetector } from '../../infra/detectors/onnx-detector';
 import type { Adam } from '../../domain/grpo/adam';
 import type { PromptPolicy } from '../../domain/grpo/prompt-policy';
 import { clippedSurrogate, surrogateStats, type SurrogateTerm } from '../../domain/grpo/surrogate';
-import type { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
+import { FilterAdapter } from '../../domain/grpo/filter-adapter';
+import type { Stage2Adapter } from '../../domain/grpo/stage2-adapter';
 import type { AlignmentScorer } from '../../infra/mini/alignment';
 import { sampleFlow, toRgb, type Transition } from '../../domain/mini/flow-sampler';
 import type { MiniGenerator } from '../../infra/mini/generator';
@@ -32,7 +33,7 @@ export interface EpochModels {
 export interface EpochParts {
   policy: PromptPolicy | null;
   policyAdam: Adam | null;
-  adapter: VelocityAdapter | null;
+  adapter: Stage2Adapter | null;
   adapterAdam: Adam | null;
 }
 
@@ -67,6 +68,8 @@ export async function runEpoch(
   rng: Rng,
   sampler: PromptSampler,
   beat: () => void,
+  /** The ablation's control: advantages permuted within each group (what the update does with noise alone). */
+  control: { shuffleAdvantages?: boolean } = {},
 ): Promise<Record<string, number>> {
   const g = cfg.grpo;
   const trainPolicy = (stage === 1 || stage === 3) && parts.policy !== null && parts.policyAdam !== null;
@@ -100,6 +103,8 @@ export async function runEpoch(
     noiseLevel: g.noiseLevel,
     sdeWindow: window,
     velocityOffset: parts.adapter ? parts.adapter.offsetHook(batch) : null,
+    // Common random numbers: one initial noise per prompt group.
+    noiseGroups: g.commonNoise ? samples.map((s) => s.group) : null,
   });
   beat();
   const sigmaMax = sampled.sigmas[1] ?? 1;
@@ -135,6 +140,19 @@ export async function runEpoch(
     { std: g.advantage.std, eps: g.advantage.eps, clip: g.advantage.clip },
   );
 
+  if (control.shuffleAdvantages) {
+    const byGroup = new Map<string, number[]>();
+    samples.forEach((s, i) => byGroup.set(s.group, [...(byGroup.get(s.group) ?? []), i]));
+    for (const idx of byGroup.values()) {
+      const vals = idx.map((i) => adv.advantages[i] as number);
+      for (let i = vals.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [vals[i], vals[j]] = [vals[j] as number, vals[i] as number];
+      }
+      idx.forEach((i, k) => (adv.advantages[i] = vals[k] as number));
+    }
+  }
+
   // --- updates, one Adam step per micro-batch ---
   const policyTerms: SurrogateTerm[] = [];
   const adapterTerms: SurrogateTerm[] = [];
@@ -164,14 +182,26 @@ export async function runEpoch(
         const T = s.transitions.length;
         s.transitions.forEach((t, k) => {
           const at = { ...t, prompt: s.text, category: s.category };
-          const { logProb, dLdu, psi } = parts.adapter!.logProbAndGrad(at, g.noiseLevel, sigmaMax);
+          const adapter = parts.adapter!;
+          if (adapter instanceof FilterAdapter) {
+            // ρ and the coefficient first, then the exact gradient of ℓθ scaled by it (one pass over the filters).
+            const logProb = adapter.logProb(at, g.noiseLevel, sigmaMax);
+            const term = clippedSurrogate(logProb, s.oldAdapterLogProbs[k] ?? logProb, A, g.clipRange);
+            adapterTerms.push(term);
+            if (term.coef !== 0) adapter.logProbAndGrad(at, g.noiseLevel, sigmaMax, { out: grad, scale: term.coef / (mb.length * T) });
+            if (g.klBeta > 0) {
+              adapterKl += adapter.klAndGrad(at, g.klMode, g.noiseLevel, sigmaMax, { out: grad, scale: g.klBeta / (mb.length * T) }) / (samples.length * T);
+            }
+            return;
+          }
+          const { logProb, dLdu, psi } = adapter.logProbAndGrad(at, g.noiseLevel, sigmaMax);
           const term = clippedSurrogate(logProb, s.oldAdapterLogProbs[k] ?? logProb, A, g.clipRange);
           adapterTerms.push(term);
-          if (term.coef !== 0) parts.adapter!.addOuter(dLdu, psi, term.coef / (mb.length * T), grad);
+          if (term.coef !== 0) adapter.addOuter(dLdu, psi, term.coef / (mb.length * T), grad);
           if (g.klBeta > 0) {
-            const kl = parts.adapter!.klAndGrad(at, g.klMode, g.noiseLevel, sigmaMax);
+            const kl = adapter.klAndGrad(at, g.klMode, g.noiseLevel, sigmaMax);
             adapterKl += kl.kl / (samples.length * T);
-            parts.adapter!.addOuter(kl.dKdu, kl.psi, g.klBeta / (mb.length * T), grad);
+            adapter.addOuter(kl.dKdu, kl.psi, g.klBeta / (mb.length * T), grad);
           }
         });
       });

@@ -9,6 +9,7 @@ import { validateConfig } from '../../configs/load';
 import { OnnxDetector } from '../../infra/detectors/onnx-detector';
 import { Adam, type AdamConfig } from '../../domain/grpo/adam';
 import { PromptPolicy, type Descriptors } from '../../domain/grpo/prompt-policy';
+import { FilterAdapter } from '../../domain/grpo/filter-adapter';
 import { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
 import { AlignmentScorer } from '../../infra/mini/alignment';
 import { MiniGenerator } from '../../infra/mini/generator';
@@ -90,7 +91,11 @@ async function main(): Promise<void> {
     const policyFrom = own.policy ?? earlier.map((p) => p.policy).filter((p) => p !== null).at(-1) ?? null;
     const adapterFrom = own.adapter ?? earlier.map((p) => p.adapter).filter((p) => p !== null).at(-1) ?? null;
     const policy = job.stage === 2 ? policyFrom : (policyFrom ?? PromptPolicy.create(descriptors, { init: 'zeros' }));
-    const adapter = job.stage === 1 ? null : (adapterFrom ?? VelocityAdapter.create({ D: generator.imageElements }));
+    const adapter =
+      job.stage === 1
+        ? null
+        : (adapterFrom ??
+          (cfg.grpo.adapter === 'filters' ? FilterAdapter.create({ side: generator.spec.size }) : VelocityAdapter.create({ D: generator.imageElements })));
     state = {
       stage: job.stage,
       step: 0,

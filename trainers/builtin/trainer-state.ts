@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import path from 'node:path';
 import { Adam, type AdamConfig } from '../../domain/grpo/adam';
 import { PromptPolicy } from '../../domain/grpo/prompt-policy';
-import { VelocityAdapter } from '../../domain/grpo/velocity-adapter';
+import { deserializeStage2Adapter, type Stage2Adapter } from '../../domain/grpo/stage2-adapter';
 import type { RngState } from '../../lib/random';
 
 export interface TrainerState {
@@ -19,7 +19,7 @@ export interface TrainerState {
   policy: PromptPolicy | null;
   policyAdam: Adam | null;
   /** Trained in stages 2 and 3. */
-  adapter: VelocityAdapter | null;
+  adapter: Stage2Adapter | null;
   adapterAdam: Adam | null;
   /** Deterministic metrics of the last step (no timings: they would break byte equality). */
   lastMetrics: Record<string, number>;
@@ -49,10 +49,10 @@ function readJson(dir: string, file: string): unknown {
 }
 
 /** Parts of a checkpoint folder (any stage), for warm starts and initialisation from earlier stages. */
-export function readParts(dir: string): { policy: PromptPolicy | null; adapter: VelocityAdapter | null } {
+export function readParts(dir: string): { policy: PromptPolicy | null; adapter: Stage2Adapter | null } {
   return {
     policy: existsSync(path.join(dir, FILES.policy)) ? PromptPolicy.deserialize(readJson(dir, FILES.policy) as never) : null,
-    adapter: existsSync(path.join(dir, FILES.adapter)) ? VelocityAdapter.deserialize(readJson(dir, FILES.adapter) as never) : null,
+    adapter: existsSync(path.join(dir, FILES.adapter)) ? deserializeStage2Adapter(readJson(dir, FILES.adapter)) : null,
   };
 }
 

@@ -86,4 +86,15 @@ describe('flow samplers', () => {
     assert.throws(() => sdeCoefficients(0, -1, 0.9, 0.5), /σ > 0/);
     await assert.rejects(sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(1), sdeWindow: { start: 5, size: 3 } }), /outside the 6 steps/);
   });
+
+  it('common random numbers: images of one noise group share the initial noise, other groups do not', async () => {
+    const four = [prompts[0]!, prompts[0]!, prompts[0]!, prompts[0]!];
+    const r = await sampleFlow(gen, tok, four, { rng: Rng.fromSeed(4), noiseGroups: ['a', 'a', 'b', 'b'] });
+    assert.deepEqual(r.images[0], r.images[1]);
+    assert.deepEqual(r.images[2], r.images[3]);
+    assert.notDeepEqual(r.images[0], r.images[2]);
+    // Without groups every image draws its own noise (the trainer's default).
+    const own = await sampleFlow(gen, tok, four.slice(0, 2), { rng: Rng.fromSeed(4) });
+    assert.notDeepEqual(own.images[0], own.images[1]);
+  });
 });
