@@ -5,12 +5,42 @@ import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 import globals from 'globals';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
+import prettierPlugin from 'eslint-plugin-prettier';
+import prettierConfig from 'eslint-config-prettier/flat';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 /** Node modules that do I/O or touch the process: pure layers may not import them. */
-const ioBuiltins = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', 'http2', 'os', 'stream', 'stream/promises', 'readline', 'dgram', 'tls', 'worker_threads', 'cluster', 'perf_hooks', 'timers/promises'].flatMap((m) => [m, `node:${m}`]);
+const ioBuiltins = [
+  'fs',
+  'fs/promises',
+  'child_process',
+  'net',
+  'http',
+  'https',
+  'http2',
+  'os',
+  'stream',
+  'stream/promises',
+  'readline',
+  'dgram',
+  'tls',
+  'worker_threads',
+  'cluster',
+  'perf_hooks',
+  'timers/promises',
+].flatMap((m) => [m, `node:${m}`]);
 /** Packages that are adapters to the outside world (object store, Temporal, ONNX, image codecs, rendering). */
-const ioPackages = ['minio', 'onnxruntime-node', 'sharp', '@resvg/resvg-js', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'vega', 'vega-lite'];
+const ioPackages = [
+  'minio',
+  'onnxruntime-node',
+  'sharp',
+  '@resvg/resvg-js',
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  'vega',
+  'vega-lite',
+];
 
 /**
  * The layers, top to bottom. Each may import only the layers it lists (and itself); anything else is a lint error.
@@ -27,12 +57,69 @@ const LAYERS = {
   services: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'long-running servers' },
   trainers: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'trainer processes' },
   devstack: { may: ['lib', 'configs', 'contracts', 'infra'], why: 'the embedded Temporal + MinIO stack' },
-  workers: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'workflows', 'devstack'], why: 'worker processes' },
-  workflows: { may: ['contracts', 'lib'], typesFrom: ['configs', 'activities'], noNode: true, why: 'deterministic workflow code' },
+  workers: {
+    may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'workflows', 'devstack'],
+    why: 'worker processes',
+  },
+  workflows: {
+    may: ['contracts', 'lib'],
+    typesFrom: ['configs', 'activities'],
+    noNode: true,
+    why: 'deterministic workflow code',
+  },
   tools: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'model-building tools' },
-  bench: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'tools', 'test'], why: 'benchmarks' },
-  cli: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows'], why: 'the realgen command' },
-  test: { may: ['lib', 'configs', 'contracts', 'domain', 'infra', 'activities', 'services', 'trainers', 'devstack', 'workers', 'workflows', 'tools', 'bench'], why: 'tests (the CLI is tested as a process)' },
+  bench: {
+    may: [
+      'lib',
+      'configs',
+      'contracts',
+      'domain',
+      'infra',
+      'activities',
+      'services',
+      'trainers',
+      'devstack',
+      'workers',
+      'workflows',
+      'tools',
+      'test',
+    ],
+    why: 'benchmarks',
+  },
+  cli: {
+    may: [
+      'lib',
+      'configs',
+      'contracts',
+      'domain',
+      'infra',
+      'activities',
+      'services',
+      'trainers',
+      'devstack',
+      'workers',
+      'workflows',
+    ],
+    why: 'the realgen command',
+  },
+  test: {
+    may: [
+      'lib',
+      'configs',
+      'contracts',
+      'domain',
+      'infra',
+      'activities',
+      'services',
+      'trainers',
+      'devstack',
+      'workers',
+      'workflows',
+      'tools',
+      'bench',
+    ],
+    why: 'tests (the CLI is tested as a process)',
+  },
 };
 const ALL = Object.keys(LAYERS);
 
@@ -51,7 +138,9 @@ function layerConfig(name, spec) {
   const banned = spec.noNode ? nodeBuiltins : spec.pure ? ioBuiltins : [];
   const paths = [
     ...banned.map((n) => ({ name: n, message: `${name}/ (${spec.why}) may not use the Node built-in '${n}'.` })),
-    ...(spec.noNode || spec.pure ? ioPackages.map((n) => ({ name: n, message: `${name}/ (${spec.why}) may not use the I/O package '${n}'.` })) : []),
+    ...(spec.noNode || spec.pure
+      ? ioPackages.map((n) => ({ name: n, message: `${name}/ (${spec.why}) may not use the I/O package '${n}'.` }))
+      : []),
   ];
   return { files: [`${name}/**/*.ts`, `${name}/**/*.mjs`], rules: { 'no-restricted-imports': ['error', { paths, patterns }] } };
 }
@@ -87,4 +176,7 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   ...Object.entries(LAYERS).map(([name, spec]) => layerConfig(name, spec)),
+  // Formatting is Prettier's (.prettierrc.json, 130 columns); lint reports a file that is not formatted.
+  prettierConfig,
+  { files: ['**/*.ts', '**/*.mjs'], plugins: { prettier: prettierPlugin }, rules: { 'prettier/prettier': 'error' } },
 );

@@ -53,7 +53,10 @@ export async function writeDeterministicFile(file: string, size: number, seed: s
     const n = Math.min(block, size - written);
     const chunk = Buffer.alloc(n);
     for (let off = 0; off < n; off += 32) {
-      createHash('sha256').update(`${seed}:${counter++}`).digest().copy(chunk, off, 0, Math.min(32, n - off));
+      createHash('sha256')
+        .update(`${seed}:${counter++}`)
+        .digest()
+        .copy(chunk, off, 0, Math.min(32, n - off));
     }
     if (!out.write(chunk)) await once(out, 'drain');
     written += n;
@@ -132,15 +135,20 @@ export function createCheckpointDiscovery(deps: { store: CheckpointStore }) {
   return {
     async listCommittedCheckpoints(input: { runId: string; stage: string; afterStep: number }): Promise<DiscoveredCheckpoint[]> {
       const out: DiscoveredCheckpoint[] = [];
-      const steps = (await deps.store.listCheckpointSteps(input.runId, input.stage)).filter((s) => s > input.afterStep).sort((a, b) => a - b);
+      const steps = (await deps.store.listCheckpointSteps(input.runId, input.stage))
+        .filter((s) => s > input.afterStep)
+        .sort((a, b) => a - b);
       for (const step of steps) {
         const prefix = checkpointPrefix(input.runId, input.stage, step);
         const found = await deps.store.tryReadManifest(prefix);
         if (found === null || 'invalid' in found) continue;
-        if (found.manifest.runId !== input.runId || found.manifest.stage !== input.stage || found.manifest.step !== step) continue;
+        if (found.manifest.runId !== input.runId || found.manifest.stage !== input.stage || found.manifest.step !== step)
+          continue;
         const verdict = await deps.store.verify(prefix, found.manifest, 'shallow');
         if (!verdict.ok) continue;
-        out.push({ ref: { bucket: deps.store.bucket, runId: input.runId, stage: input.stage, step, prefix, manifestSha256: found.sha256 } });
+        out.push({
+          ref: { bucket: deps.store.bucket, runId: input.runId, stage: input.stage, step, prefix, manifestSha256: found.sha256 },
+        });
         heartbeat({ discovered: step });
       }
       return out;

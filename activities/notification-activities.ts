@@ -33,7 +33,10 @@ export function createNotificationActivities() {
       if (status >= 200 && status < 300) return { attempt: Context.current().info.attempt, status };
       const what = `notification target ${target.name} answered HTTP ${status}`;
       if (status === 408 || status === 429 || status >= 500) throw new Error(what);
-      throw realgenFailure('ConfigInvalid', `${what}; not retried (check the target's URL and format)`, { target: target.name, status });
+      throw realgenFailure('ConfigInvalid', `${what}; not retried (check the target's URL and format)`, {
+        target: target.name,
+        status,
+      });
     },
   };
 }

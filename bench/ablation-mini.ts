@@ -52,7 +52,11 @@ const EVAL_STEPS = 8; // = samplingSteps of training; the adapter is conditioned
 const EPOCHS = QUICK ? { s1: 1, s2: 1, s3: 1 } : { s1: 6, s2: 12, s3: 6 };
 const REPORT_ONLY = process.argv.includes('--report-only');
 /** Rows are saved after every evaluation, so an interrupted run still leaves its results (`--report-only` reports them). */
-const ROWS_FILE = path.join(repo, '.tools', QUICK ? 'ablation-mini-rows-quick.json' : EXPLORE ? 'ablation-mini-rows-explore.json' : 'ablation-mini-rows.json');
+const ROWS_FILE = path.join(
+  repo,
+  '.tools',
+  QUICK ? 'ablation-mini-rows-quick.json' : EXPLORE ? 'ablation-mini-rows-explore.json' : 'ablation-mini-rows.json',
+);
 const EVAL_PROMPTS = QUICK ? 8 : 105;
 
 function stageCfg(base: StageConfig, over: Partial<StageConfig['grpo']>): StageConfig {
@@ -80,21 +84,34 @@ async function main(): Promise<void> {
   const detectors: EpochModels['detectors'] = [];
   const weights: Record<string, number> = {};
   for (const d of config.reward.detectors) {
-    detectors.push({ key: d.name, detector: await OnnxDetector.load(configPath(loaded, d.manifest), { ...TUNING, maxBatch: 64 }) });
+    detectors.push({
+      key: d.name,
+      detector: await OnnxDetector.load(configPath(loaded, d.manifest), { ...TUNING, maxBatch: 64 }),
+    });
     weights[d.name] = d.weight;
   }
-  const alignment = config.reward.alignment ? { key: 'alignment', scorer: await AlignmentScorer.load(configPath(loaded, config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 }) } : null;
+  const alignment = config.reward.alignment
+    ? {
+        key: 'alignment',
+        scorer: await AlignmentScorer.load(configPath(loaded, config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 }),
+      }
+    : null;
   if (config.reward.alignment) weights.alignment = config.reward.alignment.weight;
   const models: EpochModels = { generator, tokenizer, detectors, alignment, weights };
   const evalDetectors = new Map<string, OnnxDetector>();
-  for (const d of config.evaluation.detectors) evalDetectors.set(d.name, await OnnxDetector.load(configPath(loaded, d.manifest), { ...TUNING, maxBatch: 64 }));
+  for (const d of config.evaluation.detectors)
+    evalDetectors.set(d.name, await OnnxDetector.load(configPath(loaded, d.manifest), { ...TUNING, maxBatch: 64 }));
   const heldName = config.evaluation.detectors.find((d) => d.heldout)?.name;
   if (!heldName) throw new Error('configs/mini.yaml: evaluation.detectors needs a held-out detector');
 
   const bench = await loadRealBench(configPath(loaded, config.realbench.source.dir!));
-  const trainPrompts = bench.items.filter((it) => !isHeldoutIndex(it.index)).map((p) => ({ id: p.id, prompt: p.prompt, category: p.category }));
+  const trainPrompts = bench.items
+    .filter((it) => !isHeldoutIndex(it.index))
+    .map((p) => ({ id: p.id, prompt: p.prompt, category: p.category }));
   const heldout = selectSuite(bench.items, 'heldout').slice(0, EVAL_PROMPTS);
-  log(`models loaded; ${trainPrompts.length} training prompts, ${heldout.length} held-out prompts × ${NOISE_SEEDS.length} noise seeds`);
+  log(
+    `models loaded; ${trainPrompts.length} training prompts, ${heldout.length} held-out prompts × ${NOISE_SEEDS.length} noise seeds`,
+  );
 
   const [s1Base, s2Base, s3Base] = config.stages;
   if (!s1Base || !s2Base || !s3Base) throw new Error('configs/mini.yaml: expected three stages');
@@ -102,16 +119,33 @@ async function main(): Promise<void> {
   const cfg1 = stageCfg(s1Base, { ...common, batchSize: 16 });
   const cfg2 = stageCfg(s2Base, { ...common, adapter: 'filters', learningRate: LR2, batchSize: 16 });
   const cfg3 = stageCfg(s3Base, { ...common, adapter: 'filters', learningRate: 0.01, batchSize: 16 });
-  const adamOf = (cfg: StageConfig): AdamConfig => ({ lr: cfg.grpo.learningRate, beta1: cfg.grpo.adam.beta1, beta2: cfg.grpo.adam.beta2, eps: cfg.grpo.adam.eps, weightDecay: cfg.grpo.adam.weightDecay, maxGradNorm: cfg.grpo.gradClipNorm });
+  const adamOf = (cfg: StageConfig): AdamConfig => ({
+    lr: cfg.grpo.learningRate,
+    beta1: cfg.grpo.adam.beta1,
+    beta2: cfg.grpo.adam.beta2,
+    eps: cfg.grpo.adam.eps,
+    weightDecay: cfg.grpo.adam.weightDecay,
+    maxGradNorm: cfg.grpo.gradClipNorm,
+  });
 
-  const train = async (label: string, stage: number, cfg: StageConfig, parts: EpochParts, seed: number, epochs: number, shuffle = false): Promise<number[]> => {
+  const train = async (
+    label: string,
+    stage: number,
+    cfg: StageConfig,
+    parts: EpochParts,
+    seed: number,
+    epochs: number,
+    shuffle = false,
+  ): Promise<number[]> => {
     const rng = Rng.fromSeed(seed, 'ablation', label);
     const sampler = new PromptSampler(trainPrompts, seed, 0, `ablation-${label}`);
     const curve: number[] = [];
     for (let e = 0; e < epochs; e++) {
       const m = await runEpoch(stage, cfg, models, parts, rng, sampler, () => undefined, { shuffleAdvantages: shuffle });
       curve.push(m.reward ?? NaN);
-      log(`seed ${seed} ${label} epoch ${e + 1}/${epochs}: reward ${(m.reward ?? NaN).toFixed(3)}${m.adapter_clipfrac !== undefined ? ` clipfrac ${m.adapter_clipfrac.toFixed(2)}` : ''}`);
+      log(
+        `seed ${seed} ${label} epoch ${e + 1}/${epochs}: reward ${(m.reward ?? NaN).toFixed(3)}${m.adapter_clipfrac !== undefined ? ` clipfrac ${m.adapter_clipfrac.toFixed(2)}` : ''}`,
+      );
     }
     return curve;
   };
@@ -121,7 +155,11 @@ async function main(): Promise<void> {
     for (const noise of NOISE_SEEDS) {
       for (let i = 0; i < heldout.length; i += 35) {
         const items = heldout.slice(i, i + 35).map((it) => ({ id: it.id, prompt: it.prompt, category: it.category }));
-        images.push(...(await generateWithCheckpoint(generator, tokenizer, parts, items, { seed: noise, steps: EVAL_STEPS })).map((g) => g.image));
+        images.push(
+          ...(await generateWithCheckpoint(generator, tokenizer, parts, items, { seed: noise, steps: EVAL_STEPS })).map(
+            (g) => g.image,
+          ),
+        );
       }
     }
     const scores: Record<string, number[]> = {};
@@ -157,12 +195,27 @@ async function main(): Promise<void> {
 
     const frozen = PromptPolicy.deserialize(policy.serialize());
     const ad2 = FilterAdapter.create({ side: generator.spec.size });
-    const c2 = await train('stage-2', 2, cfg2, { policy: frozen, policyAdam: null, adapter: ad2, adapterAdam: new Adam(ad2.size, adamOf(cfg2)) }, seed, EPOCHS.s2);
+    const c2 = await train(
+      'stage-2',
+      2,
+      cfg2,
+      { policy: frozen, policyAdam: null, adapter: ad2, adapterAdam: new Adam(ad2.size, adamOf(cfg2)) },
+      seed,
+      EPOCHS.s2,
+    );
     await evaluate('stage 2 (filter adapter)', seed, { policy: frozen, adapter: ad2 }, c2);
     adapters2.set(seed, ad2);
 
     const adc = FilterAdapter.create({ side: generator.spec.size });
-    const cc = await train('control', 2, cfg2, { policy: null, policyAdam: null, adapter: adc, adapterAdam: new Adam(adc.size, adamOf(cfg2)) }, seed, EPOCHS.s2, true);
+    const cc = await train(
+      'control',
+      2,
+      cfg2,
+      { policy: null, policyAdam: null, adapter: adc, adapterAdam: new Adam(adc.size, adamOf(cfg2)) },
+      seed,
+      EPOCHS.s2,
+      true,
+    );
     await evaluate('control (stage 2, shuffled advantages)', seed, { policy: null, adapter: adc }, cc);
   }
   for (const seed of STAGE2_ONLY ? [] : SEEDS) {
@@ -170,11 +223,28 @@ async function main(): Promise<void> {
     await evaluate('stage 1 (prompt policy)', seed, { policy, adapter: null }, curves1.get(seed));
     const pol3 = PromptPolicy.deserialize(policy.serialize());
     const ad3 = FilterAdapter.deserialize(adapters2.get(seed)!.serialize());
-    const c3 = await train('stage-3', 3, cfg3, { policy: pol3, policyAdam: new Adam(pol3.size, adamOf(cfg3)), adapter: ad3, adapterAdam: new Adam(ad3.size, adamOf(cfg3)) }, seed, EPOCHS.s3);
+    const c3 = await train(
+      'stage-3',
+      3,
+      cfg3,
+      {
+        policy: pol3,
+        policyAdam: new Adam(pol3.size, adamOf(cfg3)),
+        adapter: ad3,
+        adapterAdam: new Adam(ad3.size, adamOf(cfg3)),
+      },
+      seed,
+      EPOCHS.s3,
+    );
     await evaluate('stage 3 (joint)', seed, { policy: pol3, adapter: ad3 }, c3);
   }
 
-  await Promise.all([generator.close(), ...detectors.map((d) => d.detector.close()), alignment?.scorer.close(), ...[...evalDetectors.values()].map((d) => d.close())]);
+  await Promise.all([
+    generator.close(),
+    ...detectors.map((d) => d.detector.close()),
+    alignment?.scorer.close(),
+    ...[...evalDetectors.values()].map((d) => d.close()),
+  ]);
   writeReport(rows, heldName, heldout.length);
 }
 
@@ -226,11 +296,23 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   }
   // Pooled over both training seeds, for the summary line.
   const pooled = (name: string) => {
-    const d = promptDiffs(rows.filter((r) => r.name === name), base, held, nPrompts);
-    return { delta: mean(d), ...bootstrapMeanCi(d, { seed: 7 }), p: signFlipP(d, { seed: 7 }), arena: mean(rows.filter((r) => r.name === name).map(arena)) };
+    const d = promptDiffs(
+      rows.filter((r) => r.name === name),
+      base,
+      held,
+      nPrompts,
+    );
+    return {
+      delta: mean(d),
+      ...bootstrapMeanCi(d, { seed: 7 }),
+      p: signFlipP(d, { seed: 7 }),
+      arena: mean(rows.filter((r) => r.name === name).map(arena)),
+    };
   };
   const present = stages.filter((n) => rows.some((r) => r.name === n));
-  const missing = [...stages, control].flatMap((n) => SEEDS.filter((sd) => !rows.some((r) => r.name === n && r.seed === sd)).map((sd) => `${n} seed ${sd}`));
+  const missing = [...stages, control].flatMap((n) =>
+    SEEDS.filter((sd) => !rows.some((r) => r.name === n && r.seed === sd)).map((sd) => `${n} seed ${sd}`),
+  );
   if (present.length === 0) throw new Error(`${ROWS_FILE}: no trained stage has been evaluated yet`);
   const pooledStages = present.map((n) => ({ n, ...pooled(n) }));
   const best = pooledStages.reduce((a, b) => (b.delta > a.delta ? b : a));
@@ -239,43 +321,84 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   const f1 = (x: number) => x.toFixed(1);
   const lines: string[] = [];
   lines.push('# realgen-mini ablation (RealBench held-out suite)', '');
-  lines.push(`Produced by \`npm run ablation\` (bench/ablation-mini.ts) on ${new Date().toISOString().slice(0, 10)}, ${((Date.now() - t0) / 60000).toFixed(1)} min on this 2-core machine (one ONNX thread).`);
-  lines.push('It calls the built-in trainer\'s epoch code and `realgen eval`\'s sampler in one process rather than through Temporal, so', 'that ten trainings and twelve evaluations fit the 40-minute budget (see the file header).', '');
-  lines.push('Setup:', `- Reward: ${Object.entries(loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.detectors).map(([, d]) => `${d.name} (weight ${d.weight})`).join(', ')} + alignment (weight ${loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.alignment?.weight ?? 0}); gate: \`realgen mini probe\`.`);
-  lines.push(`- Training (seeds ${SEEDS.join(', ')}): groups of 4, 4 prompts per epoch, one initial noise per group (common random numbers), 8 sampling steps;`,
+  lines.push(
+    `Produced by \`npm run ablation\` (bench/ablation-mini.ts) on ${new Date().toISOString().slice(0, 10)}, ${((Date.now() - t0) / 60000).toFixed(1)} min on this 2-core machine (one ONNX thread).`,
+  );
+  lines.push(
+    "It calls the built-in trainer's epoch code and `realgen eval`'s sampler in one process rather than through Temporal, so",
+    'that ten trainings and twelve evaluations fit the 40-minute budget (see the file header).',
+    '',
+  );
+  lines.push(
+    'Setup:',
+    `- Reward: ${Object.entries(loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.detectors)
+      .map(([, d]) => `${d.name} (weight ${d.weight})`)
+      .join(
+        ', ',
+      )} + alignment (weight ${loadConfig(path.join(repo, 'configs', 'mini.yaml')).config.reward.alignment?.weight ?? 0}); gate: \`realgen mini probe\`.`,
+  );
+  lines.push(
+    `- Training (seeds ${SEEDS.join(', ')}): groups of 4, 4 prompts per epoch, one initial noise per group (common random numbers), 8 sampling steps;`,
     `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr ${LR2}, on the frozen stage-1 policy),`,
-    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr 0.01), control: stage 2's settings on base prompts with advantages shuffled within each group.`);
-  lines.push(`- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
+    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr 0.01), control: stage 2's settings on base prompts with advantages shuffled within each group.`,
+  );
+  lines.push(
+    `- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
     '  scored by every evaluation detector; the real photos are the 105 held-out photos.',
     `- Statistics: per prompt, the mean over its images of (P(real) checkpoint − P(real) base) × 100 on **${held}**; 95% paired bootstrap CI over`,
     '  prompts (10k resamples), one-sided sign-flip permutation p (10k), Holm across the three stages per training seed.',
-    `- Arena: each image against its prompt's real photo, asked in both orders; the judge prefers A with probability sigmoid((logit P_A − logit P_B)/T) of the held-out detector, one seeded draw per pair and order; T = ${T.toFixed(2)} calibrated so the base generator's expected win rate is 25% (real vs real is 50% by symmetry). See docs/evaluation.md.`, '');
-  lines.push(`| row | seed | ${dets.map((d) => `${d}${d === held ? ' (held-out)' : ''}`).join(' | ')} | Δ held-out vs base [95% CI] | p (Holm) | arena win rate vs real |`);
+    `- Arena: each image against its prompt's real photo, asked in both orders; the judge prefers A with probability sigmoid((logit P_A − logit P_B)/T) of the held-out detector, one seeded draw per pair and order; T = ${T.toFixed(2)} calibrated so the base generator's expected win rate is 25% (real vs real is 50% by symmetry). See docs/evaluation.md.`,
+    '',
+  );
+  lines.push(
+    `| row | seed | ${dets.map((d) => `${d}${d === held ? ' (held-out)' : ''}`).join(' | ')} | Δ held-out vs base [95% CI] | p (Holm) | arena win rate vs real |`,
+  );
   lines.push(`|---|---|${dets.map(() => '---').join('|')}|---|---|---|`);
   const ORDER = ['base generator', 'real photos', ...stages, control];
   const sorted = [...rows].sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name) || (a.seed ?? 0) - (b.seed ?? 0));
   for (const r of sorted) {
     const s = stats.get(r);
-    lines.push(`| ${r.name} | ${r.seed ?? '—'} | ${dets.map((d) => f1(100 * mean(r.scores[d]!))).join(' | ')} | ${s ? `${s.delta >= 0 ? '+' : ''}${f1(s.delta)} [${f1(s.low)}, ${f1(s.high)}]` : '—'} | ${s ? `${s.p.toFixed(4)}${s.pHolm !== undefined ? ` (${s.pHolm.toFixed(4)})` : ''}` : '—'} | ${(100 * arena(r)).toFixed(1)}% |`);
+    lines.push(
+      `| ${r.name} | ${r.seed ?? '—'} | ${dets.map((d) => f1(100 * mean(r.scores[d]!))).join(' | ')} | ${s ? `${s.delta >= 0 ? '+' : ''}${f1(s.delta)} [${f1(s.low)}, ${f1(s.high)}]` : '—'} | ${s ? `${s.p.toFixed(4)}${s.pHolm !== undefined ? ` (${s.pHolm.toFixed(4)})` : ''}` : '—'} | ${(100 * arena(r)).toFixed(1)}% |`,
+    );
   }
-  lines.push('', 'Detector columns: mean P(real) × 100 over the row\'s images. The reward detector and the evaluation-only detectors sit side by side,', 'so a reward rise that the held-out detector does not share (reward hacking) shows in the same row.', '');
+  lines.push(
+    '',
+    "Detector columns: mean P(real) × 100 over the row's images. The reward detector and the evaluation-only detectors sit side by side,",
+    'so a reward rise that the held-out detector does not share (reward hacking) shows in the same row.',
+    '',
+  );
   lines.push('Training reward per epoch (weighted mean of the reward keys):', '');
-  for (const r of sorted.filter((x) => x.rewardCurve)) lines.push(`- ${r.name}, seed ${r.seed}: ${r.rewardCurve!.map((v) => v.toFixed(3)).join(' ')}`);
+  for (const r of sorted.filter((x) => x.rewardCurve))
+    lines.push(`- ${r.name}, seed ${r.seed}: ${r.rewardCurve!.map((v) => v.toFixed(3)).join(' ')}`);
   lines.push('', '![held-out Δ per row](ablation-mini.svg)', '');
   if (missing.length) lines.push(`**Incomplete run:** not trained/evaluated: ${missing.join('; ')}.`, '');
-  const sig = present.filter((n) => SEEDS.every((sd) => (stats.get(rows.find((r) => r.name === n && r.seed === sd)!)?.pHolm ?? 1) < 0.05));
-  lines.push('Reading:', `- Stages significant (Holm p < 0.05) on both training seeds: ${sig.length ? sig.join(', ') : 'none'}.`,
+  const sig = present.filter((n) =>
+    SEEDS.every((sd) => (stats.get(rows.find((r) => r.name === n && r.seed === sd)!)?.pHolm ?? 1) < 0.05),
+  );
+  lines.push(
+    'Reading:',
+    `- Stages significant (Holm p < 0.05) on both training seeds: ${sig.length ? sig.join(', ') : 'none'}.`,
     `- Control (shuffled advantages, pooled over seeds): ${f1(ctl.delta)} [${f1(ctl.low)}, ${f1(ctl.high)}] — ${ctl.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
     `- Best stage (pooled over seeds): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%.`,
-    '- Caveat: the reward detector shares the held-out detector\'s feature family (fixed noise-residual statistics) and differs only in its', '  training data (reward split vs held-out-detector split); cnn-semantic and spectral are the architecturally independent columns.', '');
+    "- Caveat: the reward detector shares the held-out detector's feature family (fixed noise-residual statistics) and differs only in its",
+    '  training data (reward split vs held-out-detector split); cnn-semantic and spectral are the architecturally independent columns.',
+    '',
+  );
   const summary = `heldout_delta=${best.delta.toFixed(2)} ci_low=${best.low.toFixed(2)} ci_high=${best.high.toFixed(2)} p=${best.p.toFixed(4)} control_delta=${ctl.delta.toFixed(2)} arena_base=${(100 * arena(base)).toFixed(1)} arena_best=${(100 * best.arena).toFixed(1)}`;
   lines.push('Stage rows were trained in this order: per seed stage 1, stage 2, control; then per seed stage 3.', '');
   // The file ends with the summary line (issue 15), as the last line of stdout does.
   lines.push(summary, '');
   mkdirSync(path.join(repo, 'docs'), { recursive: true });
-  const out = QUICK || EXPLORE ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : 'ablation-mini-explore.md') : path.join(repo, 'docs', 'ablation-mini.md');
+  const out =
+    QUICK || EXPLORE
+      ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : 'ablation-mini-explore.md')
+      : path.join(repo, 'docs', 'ablation-mini.md');
   writeFileSync(out, lines.join('\n'));
-  writeFileSync(out.replace(/\.md$/, '.svg'), chart([...stats.entries()].map(([r, s]) => ({ label: `${r.name.split(' (')[0]} s${r.seed}`, ...s }))));
+  writeFileSync(
+    out.replace(/\.md$/, '.svg'),
+    chart([...stats.entries()].map(([r, s]) => ({ label: `${r.name.split(' (')[0]} s${r.seed}`, ...s }))),
+  );
   log(`wrote ${path.relative(repo, out)}`);
   console.log(summary);
 }
@@ -288,15 +411,19 @@ function chart(items: Array<{ label: string; delta: number; low: number; high: n
   const lo = Math.min(-2, ...items.map((i) => i.low));
   const hi = Math.max(2, ...items.map((i) => i.high));
   const x = (v: number) => 200 + ((v - lo) / (hi - lo)) * (W - 230);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<text x="10" y="18">Δ held-out P(real) × 100 vs base, 95% paired bootstrap CI</text>`,
-    `<line x1="${x(0)}" y1="26" x2="${x(0)}" y2="${H - 6}" stroke="#888"/>`];
+    `<line x1="${x(0)}" y1="26" x2="${x(0)}" y2="${H - 6}" stroke="#888"/>`,
+  ];
   items.forEach((it, k) => {
     const y = 40 + k * rowH;
-    parts.push(`<text x="10" y="${y + 4}">${it.label}</text>`,
+    parts.push(
+      `<text x="10" y="${y + 4}">${it.label}</text>`,
       `<line x1="${x(it.low)}" y1="${y}" x2="${x(it.high)}" y2="${y}" stroke="#333" stroke-width="2"/>`,
       `<circle cx="${x(it.delta)}" cy="${y}" r="4" fill="${it.label.startsWith('control') ? '#999' : '#1f77b4'}"/>`,
-      `<text x="${x(it.high) + 6}" y="${y + 4}">${it.delta.toFixed(1)}</text>`);
+      `<text x="${x(it.high) + 6}" y="${y + 4}">${it.delta.toFixed(1)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

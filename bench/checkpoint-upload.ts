@@ -63,7 +63,10 @@ async function main(): Promise<void> {
     const state = await stackUp({ stateDir, ports: 'auto' });
     const client = createS3Client(
       { endpoint: state.minio.endpoint, region: 'us-east-1', pathStyle: true, partSizeMiB: 16 },
-      { accessKey: readFileSync(state.secrets.accessKeyFile, 'utf8').trim(), secretKey: readFileSync(state.secrets.secretKeyFile, 'utf8').trim() },
+      {
+        accessKey: readFileSync(state.secrets.accessKeyFile, 'utf8').trim(),
+        secretKey: readFileSync(state.secrets.secretKeyFile, 'utf8').trim(),
+      },
     );
     const store = new CheckpointStore({ client, bucket: 'bench' });
     await store.ensureBucket();
@@ -80,7 +83,8 @@ async function main(): Promise<void> {
       MC_CONFIG_DIR: path.join(dir, 'mc-config'),
       MC_HOST_bench: `${endpoint.protocol}//${encodeURIComponent(readFileSync(state.secrets.accessKeyFile, 'utf8').trim())}:${encodeURIComponent(readFileSync(state.secrets.secretKeyFile, 'utf8').trim())}@${endpoint.host}`,
     };
-    const runMc = (...args: string[]) => execFileSync(mc, ['--quiet', '--no-color', ...args], { env: mcEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    const runMc = (...args: string[]) =>
+      execFileSync(mc, ['--quiet', '--no-color', ...args], { env: mcEnv, stdio: ['ignore', 'ignore', 'inherit'] });
 
     const t = { copy: 0, mcUp: 0, oursUp: 0, verify: 0, mcDown: 0, oursDown: 0 };
     let peakGrowth = 0;
@@ -128,8 +132,12 @@ async function main(): Promise<void> {
       );
     }
     console.log(`plain copy: ${rate(t.copy).toFixed(1)} MiB/s (the disk alone)`);
-    console.log(`mc cp up: ${rate(t.mcUp).toFixed(1)} MiB/s; ours (upload, sha256, manifest last): ${rate(t.oursUp).toFixed(1)} MiB/s`);
-    console.log(`mc cp down: ${rate(t.mcDown).toFixed(1)} MiB/s; ours (ranged parts, sha256 vs manifest, rename): ${rate(t.oursDown).toFixed(1)} MiB/s`);
+    console.log(
+      `mc cp up: ${rate(t.mcUp).toFixed(1)} MiB/s; ours (upload, sha256, manifest last): ${rate(t.oursUp).toFixed(1)} MiB/s`,
+    );
+    console.log(
+      `mc cp down: ${rate(t.mcDown).toFixed(1)} MiB/s; ours (ranged parts, sha256 vs manifest, rename): ${rate(t.oursDown).toFixed(1)} MiB/s`,
+    );
     console.log(`deep verify (re-read, re-hash): ${rate(t.verify).toFixed(1)} MiB/s`);
     console.log(
       `upload_vs_mc=${(t.mcUp / t.oursUp).toFixed(3)} download_vs_mc=${(t.mcDown / t.oursDown).toFixed(3)} ` +

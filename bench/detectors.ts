@@ -33,14 +33,17 @@ function readJpegs(n: number): Buffer[] {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { model: { type: 'string', default: 'all' } } });
   const model = values.model as string;
-  if (!['mini', 'vit', 'all'].includes(model)) throw new Error(`--model: expected mini, vit or all, got ${JSON.stringify(model)}`);
+  if (!['mini', 'vit', 'all'].includes(model))
+    throw new Error(`--model: expected mini, vit or all, got ${JSON.stringify(model)}`);
   console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); images from ${IMAGES_DIR}`);
   let mini: MiniCnnResult | null = null;
   let vit: VitResult | null = null;
   if (model !== 'vit') mini = await benchMiniCnn(readJpegs(envInt('REALGEN_BENCH_IMAGES', 256)));
   if (model !== 'mini') vit = await benchVit(readJpegs(envInt('REALGEN_BENCH_VIT_IMAGES', 32)), path.join(REPO, 'bench', 'out'));
   const fmt = (v: number | undefined) => (v === undefined ? 'na' : v.toFixed(3));
-  console.log(`vit_ratio_vs_bare=${fmt(vit?.ratioVsBare)} vit_ratio_vs_single_http=${fmt(vit?.ratioVsSingleHttp)} mini_ratio_vs_limit=${fmt(mini?.ratioVsLimit)}`);
+  console.log(
+    `vit_ratio_vs_bare=${fmt(vit?.ratioVsBare)} vit_ratio_vs_single_http=${fmt(vit?.ratioVsSingleHttp)} mini_ratio_vs_limit=${fmt(mini?.ratioVsLimit)}`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -42,7 +42,10 @@ async function main(): Promise<void> {
     doc.setIn(['storage', 'credentials', 'secretAccessKey'], doc.createNode({ file: state.secrets.secretKeyFile }));
     const file = path.join(dir, 'config.yaml');
     // Relative paths in the preset resolve against configs/; the copy lives elsewhere, so they are made absolute.
-    writeFileSync(file, doc.toString().replace(/(\.\.\/)+/g, (rel) => `${path.resolve(repo, 'configs', rel)}/`));
+    writeFileSync(
+      file,
+      doc.toString().replace(/(\.\.\/)+/g, (rel) => `${path.resolve(repo, 'configs', rel)}/`),
+    );
     const loaded = loadConfig(file);
     const config = loaded.config;
 
@@ -54,10 +57,13 @@ async function main(): Promise<void> {
     const g0 = performance.now();
     for (let start = 0; start < items.length; start += batch) {
       const part = items.slice(start, start + batch).map((it) => ({ id: it.id, prompt: it.prompt, category: it.category }));
-      for (const img of await generateWithCheckpoint(generator, tokenizer, BASE_PARTS, part, { seed: config.seed })) await encodePng(img.image);
+      for (const img of await generateWithCheckpoint(generator, tokenizer, BASE_PARTS, part, { seed: config.seed }))
+        await encodePng(img.image);
     }
     const generateOnly = (performance.now() - g0) / 1000;
-    console.log(`generation alone: ${items.length} images in ${generateOnly.toFixed(1)} s (${(items.length / generateOnly).toFixed(2)} images/s)`);
+    console.log(
+      `generation alone: ${items.length} images in ${generateOnly.toFixed(1)} s (${(items.length / generateOnly).toFixed(2)} images/s)`,
+    );
 
     const ctx = await createWorkerContext(file);
     const workers = await startWorkers(ctx, ['cpu', 'gpu']);
@@ -75,15 +81,25 @@ async function main(): Promise<void> {
         taskQueues: config.taskQueues,
       };
       const t0 = performance.now();
-      const result = await client.workflow.execute('evaluateCheckpoint', { workflowId, taskQueue: config.taskQueues.cpu, args: [input] });
+      const result = await client.workflow.execute('evaluateCheckpoint', {
+        workflowId,
+        taskQueue: config.taskQueues.cpu,
+        args: [input],
+      });
       return { seconds: (performance.now() - t0) / 1000, result };
     };
     try {
       const first = await evaluate(`bench-base-${Date.now()}`, 'base');
-      console.log(`evaluation (plan, generate, score, judge, aggregate): ${first.seconds.toFixed(1)} s wall for ${first.result.headline.images} images`);
+      console.log(
+        `evaluation (plan, generate, score, judge, aggregate): ${first.seconds.toFixed(1)} s wall for ${first.result.headline.images} images`,
+      );
       const again = await evaluate(`bench-base-again-${Date.now()}`, 'base-again');
-      console.log(`a second evaluation of the same generator under another key: ${again.seconds.toFixed(1)} s (its images copied from the content-addressed cache)`);
-      console.log(`eval_wall_s=${first.seconds.toFixed(1)} generate_only_s=${generateOnly.toFixed(1)} overlap_ratio=${(first.seconds / generateOnly).toFixed(3)}`);
+      console.log(
+        `a second evaluation of the same generator under another key: ${again.seconds.toFixed(1)} s (its images copied from the content-addressed cache)`,
+      );
+      console.log(
+        `eval_wall_s=${first.seconds.toFixed(1)} generate_only_s=${generateOnly.toFixed(1)} overlap_ratio=${(first.seconds / generateOnly).toFixed(3)}`,
+      );
     } finally {
       await workers.stop();
       await client.connection.close();

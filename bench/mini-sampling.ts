@@ -15,9 +15,15 @@ const rounds = Number(process.env.REALGEN_BENCH_ROUNDS ?? 3);
 const threads = Number(process.env.REALGEN_BENCH_THREADS ?? 2);
 
 async function main(): Promise<void> {
-  const gen = await MiniGenerator.load(path.join(repo, 'models', 'realgen-mini', 'generator.json'), { intraOpThreads: threads, interOpThreads: 1 });
+  const gen = await MiniGenerator.load(path.join(repo, 'models', 'realgen-mini', 'generator.json'), {
+    intraOpThreads: threads,
+    interOpThreads: 1,
+  });
   const tok = loadTokenizer(path.join(repo, 'models', 'realgen-mini', 'tokenizer.json'));
-  const prompts = Array.from({ length: batch }, (_, i) => ({ text: `a photo of a street scene number ${i}, slight grain`, category: 'outdoor_view' }));
+  const prompts = Array.from({ length: batch }, (_, i) => ({
+    text: `a photo of a street scene number ${i}, slight grain`,
+    category: 'outdoor_view',
+  }));
   await sampleFlow(gen, tok, prompts.slice(0, 2), { rng: Rng.fromSeed(0), steps: 2 }); // warm-up
   let wall = 0;
   let run = 0;
@@ -27,9 +33,13 @@ async function main(): Promise<void> {
     await sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(r), steps: 28 });
     wall += performance.now() - t0;
     run += gen.runMs;
-    console.log(`round ${r + 1}: ${((batch * 1000) / (performance.now() - t0)).toFixed(2)} images/s (session.run ${gen.runMs.toFixed(0)} ms)`);
+    console.log(
+      `round ${r + 1}: ${((batch * 1000) / (performance.now() - t0)).toFixed(2)} images/s (session.run ${gen.runMs.toFixed(0)} ms)`,
+    );
   }
-  console.log(`generator ${gen.spec.size}×${gen.spec.size}, batch ${batch}, 28 steps, ${threads} intra-op threads, provider ${gen.provider}`);
+  console.log(
+    `generator ${gen.spec.size}×${gen.spec.size}, batch ${batch}, 28 steps, ${threads} intra-op threads, provider ${gen.provider}`,
+  );
   console.log(`images_per_s=${((batch * rounds * 1000) / wall).toFixed(2)} overhead_ratio=${(wall / run).toFixed(3)}`);
   await gen.close();
 }

@@ -38,13 +38,20 @@ async function main(): Promise<void> {
     doc.setIn(['storage', 'endpoint'], state.minio.endpoint);
     doc.setIn(['storage', 'credentials', 'accessKeyId'], doc.createNode({ file: state.secrets.accessKeyFile }));
     doc.setIn(['storage', 'credentials', 'secretAccessKey'], doc.createNode({ file: state.secrets.secretKeyFile }));
-    doc.setIn(['stages', 0, 'budget'], doc.createNode({ maxSteps: SEGMENTS * STEPS_PER_SEGMENT, segmentSteps: STEPS_PER_SEGMENT, segmentMinutes: 10 }));
+    doc.setIn(
+      ['stages', 0, 'budget'],
+      doc.createNode({ maxSteps: SEGMENTS * STEPS_PER_SEGMENT, segmentSteps: STEPS_PER_SEGMENT, segmentMinutes: 10 }),
+    );
     doc.setIn(['stages', 0, 'saveEvery'], STEPS_PER_SEGMENT);
     doc.setIn(['stages', 0, 'evalEvery'], 1_000_000);
     const file = path.join(dir, 'config.yaml');
     writeFileSync(file, doc.toString().replace(/\.\.\//g, `${repo}/`));
     const ctx = await createWorkerContext(file, {
-      launcher: (_t, job) => ({ command: process.execPath, args: [path.join(repo, 'bench', 'fixtures', 'sleep-trainer.mjs'), '--job', job], env: { STEP_MS: String(STEP_MS), BENCH_TIMES: times } }),
+      launcher: (_t, job) => ({
+        command: process.execPath,
+        args: [path.join(repo, 'bench', 'fixtures', 'sleep-trainer.mjs'), '--job', job],
+        env: { STEP_MS: String(STEP_MS), BENCH_TIMES: times },
+      }),
     });
     const workers = [await createWorker(ctx, 'cpu'), await createWorker(ctx, 'gpu')];
     const running = Promise.all(workers.map((w) => w.run()));
@@ -53,7 +60,16 @@ async function main(): Promise<void> {
     await client.workflow.execute('trainStage', {
       workflowId: stageWorkflowId(`bench-${Date.now()}`, 1),
       taskQueue: ctx.config.taskQueues.cpu,
-      args: [{ runId: `bench-${Date.now()}`, stage: 1, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+      args: [
+        {
+          runId: `bench-${Date.now()}`,
+          stage: 1,
+          config: ctx.config,
+          configBaseDir: ctx.loaded.baseDir,
+          configDigest: ctx.loaded.digest,
+          initFrom: {},
+        },
+      ],
     });
     const wall = Date.now() - t0;
     for (const w of workers) w.shutdown();
@@ -61,11 +77,16 @@ async function main(): Promise<void> {
     await ctx.connection.close();
     await client.connection.close();
 
-    const rows = readFileSync(times, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { startedAt: number; work: number; endedAt: number; segment: number });
+    const rows = readFileSync(times, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { startedAt: number; work: number; endedAt: number; segment: number });
     rows.sort((a, b) => a.segment - b.segment);
     const work = rows.reduce((a, r) => a + r.work, 0);
     const gaps = rows.slice(1).map((r, i) => r.startedAt - (rows[i]?.endedAt ?? r.startedAt));
-    console.log(`segments: ${rows.length} × ${STEPS_PER_SEGMENT} steps × ${STEP_MS} ms; trainer work ${(work / 1000).toFixed(1)} s; stage wall ${(wall / 1000).toFixed(1)} s`);
+    console.log(
+      `segments: ${rows.length} × ${STEPS_PER_SEGMENT} steps × ${STEP_MS} ms; trainer work ${(work / 1000).toFixed(1)} s; stage wall ${(wall / 1000).toFixed(1)} s`,
+    );
     console.log(`gaps between segments (ms): ${gaps.join(' ')}`);
     console.log(`efficiency=${(work / wall).toFixed(3)} gap_p50_ms=${percentile(gaps, 50)} gap_p99_ms=${percentile(gaps, 99)}`);
   } finally {

@@ -36,10 +36,17 @@ async function listRun(store: CheckpointStore, runId: string, stages: readonly n
       const found = await store.tryReadManifest(prefix);
       const base = { stage, step, prefix };
       if (found === null) rows.push({ ...base, state: 'half-written', files: null, bytes: null, createdAt: null });
-      else if ('invalid' in found) rows.push({ ...base, state: `invalid: ${found.invalid}`, files: null, bytes: null, createdAt: null });
+      else if ('invalid' in found)
+        rows.push({ ...base, state: `invalid: ${found.invalid}`, files: null, bytes: null, createdAt: null });
       else {
         const m = found.manifest;
-        rows.push({ ...base, state: 'committed', files: m.files.length, bytes: m.files.reduce((a, f) => a + f.size, 0), createdAt: m.createdAt });
+        rows.push({
+          ...base,
+          state: 'committed',
+          files: m.files.length,
+          bytes: m.files.reduce((a, f) => a + f.size, 0),
+          createdAt: m.createdAt,
+        });
       }
     }
   }
@@ -50,7 +57,14 @@ async function listRun(store: CheckpointStore, runId: string, stages: readonly n
 export async function refOfPrefix(store: CheckpointStore, prefix: string): Promise<CheckpointRef> {
   const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
   const { manifest, sha256 } = await store.readManifest(p);
-  return { bucket: store.bucket, runId: manifest.runId, stage: manifest.stage, step: manifest.step, prefix: p, manifestSha256: sha256 };
+  return {
+    bucket: store.bucket,
+    runId: manifest.runId,
+    stage: manifest.stage,
+    step: manifest.step,
+    prefix: p,
+    manifestSha256: sha256,
+  };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -83,26 +97,41 @@ async function exportSafetensors(dir: string, ref: CheckpointRef, out: string): 
   }
   if (written.length > 0) return written;
   // realgen-mini: the adapter and policy JSON weights, converted.
-  const readIf = async (file: string) => ((await exists(path.join(dir, file))) ? (JSON.parse(await readFile(path.join(dir, file), 'utf8')) as unknown) : undefined);
+  const readIf = async (file: string) =>
+    (await exists(path.join(dir, file))) ? (JSON.parse(await readFile(path.join(dir, file), 'utf8')) as unknown) : undefined;
   const adapter = await readIf('adapter.json');
   const policy = await readIf('policy.json');
   if (adapter === undefined && policy === undefined) {
-    throw new Error(`${ref.prefix}: neither lora/adapter_model.safetensors (native trainer) nor adapter.json/policy.json (realgen-mini); nothing to export`);
+    throw new Error(
+      `${ref.prefix}: neither lora/adapter_model.safetensors (native trainer) nor adapter.json/policy.json (realgen-mini); nothing to export`,
+    );
   }
-  const { tensors, metadata } = miniPartsAsTensors({ ...(adapter !== undefined ? { adapter } : {}), ...(policy !== undefined ? { policy } : {}) });
+  const { tensors, metadata } = miniPartsAsTensors({
+    ...(adapter !== undefined ? { adapter } : {}),
+    ...(policy !== undefined ? { policy } : {}),
+  });
   const target = path.join(out, `${name}.safetensors`);
-  await writeFile(target, encodeSafetensors(tensors, { ...metadata, checkpoint: ref.prefix, manifestSha256: ref.manifestSha256 }));
+  await writeFile(
+    target,
+    encodeSafetensors(tensors, { ...metadata, checkpoint: ref.prefix, manifestSha256: ref.manifestSha256 }),
+  );
   return [target];
 }
 
 export function registerCheckpointCommands(program: Command): void {
   const checkpoint = program.command('checkpoint').description("a run's checkpoints: list, verified download, export");
 
-  addConfigOption(checkpoint.command('ls').description('the checkpoints of a run, every stage, newest first').argument('<run>', 'run id'))
+  addConfigOption(
+    checkpoint.command('ls').description('the checkpoints of a run, every stage, newest first').argument('<run>', 'run id'),
+  )
     .option('--json', 'print a JSON array')
     .action(async (runId: string, opts: { config?: string; json?: boolean }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
-        const rows = await listRun(await ctx.store(), runId, ctx.config.stages.map((s) => s.stage));
+        const rows = await listRun(
+          await ctx.store(),
+          runId,
+          ctx.config.stages.map((s) => s.stage),
+        );
         if (opts.json) {
           console.log(JSON.stringify(rows, null, 2));
           return;
@@ -112,12 +141,18 @@ export function registerCheckpointCommands(program: Command): void {
           return;
         }
         const t = makeTable(['stage', 'step', 'state', 'files', 'bytes', 'created', 'prefix']);
-        for (const r of rows) t.push([r.stage, String(r.step), r.state, r.files ?? '-', r.bytes ?? '-', r.createdAt ?? '-', r.prefix]);
+        for (const r of rows)
+          t.push([r.stage, String(r.step), r.state, r.files ?? '-', r.bytes ?? '-', r.createdAt ?? '-', r.prefix]);
         console.log(t.toString());
       });
     });
 
-  addConfigOption(checkpoint.command('get').description('download a committed checkpoint, each file verified against its manifest').argument('<prefix>', 'checkpoint prefix'))
+  addConfigOption(
+    checkpoint
+      .command('get')
+      .description('download a committed checkpoint, each file verified against its manifest')
+      .argument('<prefix>', 'checkpoint prefix'),
+  )
     .requiredOption('--out <dir>', 'folder to write the files into')
     .action(async (prefix: string, opts: { config?: string; out: string }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
@@ -127,14 +162,16 @@ export function registerCheckpointCommands(program: Command): void {
         const manifest = await store.downloadCheckpoint(ref, out);
         await writeFile(path.join(out, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
         const bytes = manifest.files.reduce((a, f) => a + f.size, 0);
-        console.log(`${ref.prefix} → ${out}: ${manifest.files.length} files, ${bytes} bytes, every sha256 verified against the manifest`);
+        console.log(
+          `${ref.prefix} → ${out}: ${manifest.files.length} files, ${bytes} bytes, every sha256 verified against the manifest`,
+        );
       });
     });
 
   addConfigOption(
     checkpoint
       .command('export')
-      .description('export a checkpoint as safetensors (realgen-mini adapter/policy, or the native trainers\' LoRA)')
+      .description("export a checkpoint as safetensors (realgen-mini adapter/policy, or the native trainers' LoRA)")
       .argument('<prefix>', 'checkpoint prefix'),
   )
     .requiredOption('--format <format>', 'only safetensors')

@@ -13,11 +13,17 @@ export function registerConfigCommands(program: Command): void {
       for (const file of files) {
         try {
           const loaded = loadConfig(file);
-          const stages = loaded.config.stages.filter((s) => s.enabled).map((s) => `${s.stage}:${s.trainer.backend}`).join(' ');
+          const stages = loaded.config.stages
+            .filter((s) => s.enabled)
+            .map((s) => `${s.stage}:${s.trainer.backend}`)
+            .join(' ');
           console.log(`${file}: ok (${loaded.config.name}; stages ${stages}; digest ${loaded.digest.slice(0, 12)})`);
         } catch (err) {
           // Any failure is reported against its file and the next file is still checked.
-          const problems = err instanceof ConfigError ? err.problems : [{ path: '(file)', message: (err as Error).message.split('\n')[0] ?? 'error' }];
+          const problems =
+            err instanceof ConfigError
+              ? err.problems
+              : [{ path: '(file)', message: (err as Error).message.split('\n')[0] ?? 'error' }];
           bad++;
           console.log(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
           for (const p of problems) console.log(`  ${p.path}: ${p.message}`);

@@ -12,7 +12,9 @@ import { stackEnv, stackUp } from '../devstack/dev-stack';
 import { addConfigOption, configFileOf } from './options';
 
 export function registerDemoCommand(program: Command): void {
-  addConfigOption(program.command('demo').description('start the embedded stack and run the realgen-mini pipeline end to end on it'))
+  addConfigOption(
+    program.command('demo').description('start the embedded stack and run the realgen-mini pipeline end to end on it'),
+  )
     .option('--run-id <id>', 'run id (default: demo-<time>)')
     .action(async (opts: { config?: string; runId?: string }, cmd: Command) => {
       const config = configFileOf(opts.config);
@@ -29,12 +31,18 @@ export function registerDemoCommand(program: Command): void {
       console.log('\nevaluating the base generator and the real photos (reused when already evaluated):');
       await root.parseAsync(['eval', '-c', config, '--base'], { from: 'user' });
       const bench = loaded.config.realbench.source.dir;
-      if (bench) await root.parseAsync(['eval', '-c', config, '--images', path.join(configPath(loaded, bench), 'images'), '--name', 'real-photos'], { from: 'user' });
+      if (bench)
+        await root.parseAsync(
+          ['eval', '-c', config, '--images', path.join(configPath(loaded, bench), 'images'), '--name', 'real-photos'],
+          { from: 'user' },
+        );
       else console.log('realbench.source.dir is not set: no real-photos row (the photos are read from that folder)');
       console.log('\nleaderboard (every model and checkpoint evaluated so far):');
       await root.parseAsync(['leaderboard', '-c', config], { from: 'user' });
       console.log(`\ncheckpoints: s3://<bucket>/runs/${runId}/stage-<n>/checkpoints/ (MinIO at ${state.minio.endpoint})`);
-      console.log(`reports:     \`bin/realgen leaderboard\` and \`bin/realgen report <eval key>\`; HTML reports under evals/ in the bucket`);
+      console.log(
+        `reports:     \`bin/realgen leaderboard\` and \`bin/realgen report <eval key>\`; HTML reports under evals/ in the bucket`,
+      );
       console.log('Stop the stack with: bin/realgen dev down');
     });
 }

@@ -9,14 +9,21 @@ import { makeTable } from './terminal';
 function parsePort(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${flag}: expected a TCP port (1-65535), got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`${flag}: expected a TCP port (1-65535), got ${JSON.stringify(value)}`);
     return n;
   };
 }
 
 export function registerDevCommands(program: Command): void {
-  const dev = program.command('dev').description('the embedded stack: a real Temporal dev server and a real MinIO, as local processes');
-  const stateDirOption = ['--state-dir <dir>', 'state folder (databases, object data, logs, generated credentials)', stateDirFromEnv()] as const;
+  const dev = program
+    .command('dev')
+    .description('the embedded stack: a real Temporal dev server and a real MinIO, as local processes');
+  const stateDirOption = [
+    '--state-dir <dir>',
+    'state folder (databases, object data, logs, generated credentials)',
+    stateDirFromEnv(),
+  ] as const;
 
   dev
     .command('up')
@@ -24,9 +31,17 @@ export function registerDevCommands(program: Command): void {
     .option(...stateDirOption)
     .option('--auto-ports', 'pick free ports instead of the defaults')
     .option('--temporal-port <port>', `Temporal gRPC port (default ${DEFAULT_PORTS.temporal})`, parsePort('--temporal-port'))
-    .option('--temporal-ui-port <port>', `Temporal UI port (default ${DEFAULT_PORTS.temporalUi})`, parsePort('--temporal-ui-port'))
+    .option(
+      '--temporal-ui-port <port>',
+      `Temporal UI port (default ${DEFAULT_PORTS.temporalUi})`,
+      parsePort('--temporal-ui-port'),
+    )
     .option('--minio-port <port>', `MinIO S3 port (default ${DEFAULT_PORTS.minio})`, parsePort('--minio-port'))
-    .option('--minio-console-port <port>', `MinIO console port (default ${DEFAULT_PORTS.minioConsole})`, parsePort('--minio-console-port'))
+    .option(
+      '--minio-console-port <port>',
+      `MinIO console port (default ${DEFAULT_PORTS.minioConsole})`,
+      parsePort('--minio-console-port'),
+    )
     .option('--timeout <seconds>', 'health-check timeout per server', intOption('--timeout', 1), 90)
     .option(
       '--print-env',
@@ -49,7 +64,12 @@ export function registerDevCommands(program: Command): void {
         if (opts.minioPort) ports.minio = opts.minioPort;
         if (opts.minioConsolePort) ports.minioConsole = opts.minioConsolePort;
         const log = (line: string) => (opts.printEnv ? console.error(line) : console.log(line));
-        const state = await stackUp({ stateDir: opts.stateDir, ports: opts.autoPorts ? 'auto' : ports, healthTimeoutSeconds: opts.timeout, log });
+        const state = await stackUp({
+          stateDir: opts.stateDir,
+          ports: opts.autoPorts ? 'auto' : ports,
+          healthTimeoutSeconds: opts.timeout,
+          log,
+        });
         if (opts.printEnv) {
           for (const [k, v] of Object.entries(stackEnv(state))) console.log(`export ${k}=${JSON.stringify(v)}`);
         } else {
@@ -83,7 +103,8 @@ export function registerDevCommands(program: Command): void {
       } else {
         // Narrow on purpose (≤ 100 columns): one short row per server, the long paths on their own lines below.
         const table = makeTable(['service', 'health', 'pid', 'endpoint', 'version']);
-        for (const r of rows) table.push([r.name, r.healthy ? 'healthy' : r.running ? 'unhealthy' : 'stopped', r.pid ?? '-', r.endpoint, r.version]);
+        for (const r of rows)
+          table.push([r.name, r.healthy ? 'healthy' : r.running ? 'unhealthy' : 'stopped', r.pid ?? '-', r.endpoint, r.version]);
         console.log(table.toString());
         for (const r of rows) {
           console.log(`${r.name}:`);

@@ -10,7 +10,13 @@ import type { StageConfig, TorchTrainerConfig } from '../configs/schema';
 import { externalLauncher } from '../activities/training/external-launcher';
 import { builtinLauncher } from '../activities/training/trainer-launchers';
 import { torchLaunchCommand } from '../activities/training/torch-launcher';
-import { renderLaunch, slotProblem, upstreamMaxSteps, validateTemplate, type ExternalTrainerConfig } from '../trainers/external/launch-template';
+import {
+  renderLaunch,
+  slotProblem,
+  upstreamMaxSteps,
+  validateTemplate,
+  type ExternalTrainerConfig,
+} from '../trainers/external/launch-template';
 import { stageKey } from '../contracts/ids';
 
 /** Quotes an argument for display in a POSIX shell. */
@@ -33,7 +39,12 @@ export function externalStageProblems(stage: StageConfig, slot: readonly number[
   return problems;
 }
 
-function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: ExternalTrainerConfig }, slot: readonly number[], attemptDir: string): string[] {
+function externalLines(
+  loaded: LoadedConfig,
+  stage: StageConfig & { trainer: ExternalTrainerConfig },
+  slot: readonly number[],
+  attemptDir: string,
+): string[] {
   const trainer = stage.trainer;
   const segment = Math.min(stage.budget.segmentSteps, stage.budget.maxSteps);
   const values = {
@@ -43,9 +54,16 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
     port: '<free-port>',
   };
   const line = (resumePath: string | null, maxSteps: number) => {
-    const r = renderLaunch(trainer, { ...values, resumePath, maxSteps: String(maxSteps) }, loaded.baseDir, `stages[${stage.stage - 1}].trainer`);
+    const r = renderLaunch(
+      trainer,
+      { ...values, resumePath, maxSteps: String(maxSteps) },
+      loaded.baseDir,
+      `stages[${stage.stage - 1}].trainer`,
+    );
     // Secret entries show where the value comes from, never the value.
-    const secrets = Object.entries(r.secretEnv).map(([k, ref]) => `${k}=${ref.env !== undefined ? `<secret-from-env-${ref.env}>` : '<secret-from-file>'}`);
+    const secrets = Object.entries(r.secretEnv).map(
+      ([k, ref]) => `${k}=${ref.env !== undefined ? `<secret-from-env-${ref.env}>` : '<secret-from-file>'}`,
+    );
     const env = [
       `CUDA_VISIBLE_DEVICES=${slot.join(',')}`,
       ...Object.entries(r.env).map(([k, v]) => `${k}=${displayQuote(v)}`),
@@ -56,7 +74,10 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
     return `${r.cwd ? `cd ${displayQuote(r.cwd)} && ` : ''}${env.join(' ')} ${[r.command, ...r.args].map(displayQuote).join(' ')}`;
   };
   const adapter = externalLauncher(trainer, path.join(attemptDir, 'job.json'));
-  const completeness = trainer.completeMarker !== undefined ? `complete when ${trainer.completeMarker} exists` : `complete after ${trainer.quietPeriodSeconds} s without change`;
+  const completeness =
+    trainer.completeMarker !== undefined
+      ? `complete when ${trainer.completeMarker} exists`
+      : `complete after ${trainer.quietPeriodSeconds} s without change`;
   return [
     `# ${stageKey(stage.stage)} (external trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps}; our step = upstream step / ${trainer.stepsPerEpoch})`,
     `#   adapter: ${[adapter.command, ...adapter.args].map(displayQuote).join(' ')}`,
@@ -64,7 +85,10 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
     `#   fresh start (segment 0):`,
     line(null, upstreamMaxSteps(trainer, 0, segment)),
     ...(trainer.resumeArg !== undefined
-      ? [`#   resume (later segments and retries, from the latest committed checkpoint):`, line(path.join(attemptDir, 'resume'), upstreamMaxSteps(trainer, segment, Math.min(2 * segment, stage.budget.maxSteps)))]
+      ? [
+          `#   resume (later segments and retries, from the latest committed checkpoint):`,
+          line(path.join(attemptDir, 'resume'), upstreamMaxSteps(trainer, segment, Math.min(2 * segment, stage.budget.maxSteps))),
+        ]
       : [`#   resume: not possible (no resumeArg): a retry would start from scratch`]),
   ];
 }
@@ -72,12 +96,21 @@ function externalLines(loaded: LoadedConfig, stage: StageConfig & { trainer: Ext
 /** The torch trainer's launch line (the same for a fresh start and a resume: the job spec carries resumeDir). */
 function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: readonly number[], jobSpec: string): string[] {
   const launch = torchLaunchCommand(jobSpec);
-  const env = [`CUDA_VISIBLE_DEVICES=${slot.join(',')}`, `REALGEN_JOB_SPEC=${jobSpec}`, ...Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${displayQuote(v)}`)];
+  const env = [
+    `CUDA_VISIBLE_DEVICES=${slot.join(',')}`,
+    `REALGEN_JOB_SPEC=${jobSpec}`,
+    ...Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${displayQuote(v)}`),
+  ];
   const g = stage.grpo;
   const ranks = trainer.numProcesses;
   const perRank = (g.promptsPerEpoch * g.groupSize) / ranks;
   const accum = g.gradientAccumulationSteps ?? 1;
-  const model = trainer.family === 'flux' ? (trainer.tiny ? 'tiny random FLUX' : `FLUX from ${trainer.pretrained ?? '<pretrained>'}`) : 'realgen-mini UNet';
+  const model =
+    trainer.family === 'flux'
+      ? trainer.tiny
+        ? 'tiny random FLUX'
+        : `FLUX from ${trainer.pretrained ?? '<pretrained>'}`
+      : 'realgen-mini UNet';
   return [
     `# ${stageKey(stage.stage)} (torch trainer realgen_torch, ${trainer.family}: ${model}; ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`,
     `#   ${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
@@ -91,8 +124,15 @@ function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: reado
 export function describeLaunches(loaded: LoadedConfig, runId: string): string[] {
   const { config } = loaded;
   const gpu = config.workers.gpu;
-  const slots = gpu.gpuIds.length === 0 ? Array.from({ length: gpu.cpuSlots }, () => [] as number[]) : Array.from({ length: Math.floor(gpu.gpuIds.length / gpu.gpusPerTrainer) }, (_, i) => gpu.gpuIds.slice(i * gpu.gpusPerTrainer, (i + 1) * gpu.gpusPerTrainer));
-  const lines: string[] = [`# run ${runId}: ${config.name}, GPU worker slots: ${slots.map((s) => (s.length ? s.join(',') : 'cpu')).join(' | ')}`];
+  const slots =
+    gpu.gpuIds.length === 0
+      ? Array.from({ length: gpu.cpuSlots }, () => [] as number[])
+      : Array.from({ length: Math.floor(gpu.gpuIds.length / gpu.gpusPerTrainer) }, (_, i) =>
+          gpu.gpuIds.slice(i * gpu.gpusPerTrainer, (i + 1) * gpu.gpusPerTrainer),
+        );
+  const lines: string[] = [
+    `# run ${runId}: ${config.name}, GPU worker slots: ${slots.map((s) => (s.length ? s.join(',') : 'cpu')).join(' | ')}`,
+  ];
   const problems: string[] = [];
   for (const stage of config.stages) {
     if (!stage.enabled) {
@@ -105,7 +145,9 @@ export function describeLaunches(loaded: LoadedConfig, runId: string): string[] 
     if (stage.trainer.backend === 'builtin') {
       const env = `CUDA_VISIBLE_DEVICES=${slot.join(',')} REALGEN_JOB_SPEC=${jobSpec}`;
       const launch = builtinLauncher(stage.trainer, jobSpec);
-      lines.push(`# ${stageKey(stage.stage)} (builtin realgen-mini trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`);
+      lines.push(
+        `# ${stageKey(stage.stage)} (builtin realgen-mini trainer, ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`,
+      );
       lines.push(`${env} ${[launch.command, ...launch.args].map(displayQuote).join(' ')}`);
       continue;
     }
@@ -120,6 +162,7 @@ export function describeLaunches(loaded: LoadedConfig, runId: string): string[] 
     }
     lines.push(...externalLines(loaded, stage as StageConfig & { trainer: ExternalTrainerConfig }, slot, attemptDir));
   }
-  if (problems.length > 0) throw new Error(`${loaded.file}: cannot render the launch commands:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new Error(`${loaded.file}: cannot render the launch commands:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return lines;
 }

@@ -30,7 +30,12 @@ import { headlineTable, printReportLinks } from './report-output';
 
 async function suiteIds(store: CheckpointStore, loaded: LoadedConfig, suite: RealBenchSuite): Promise<string[]> {
   // The CLI's RealBench copy lives under the state folder, not /tmp.
-  const dir = await realBenchDir(store, loaded.config, loaded.baseDir, path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'cache', 'cli'));
+  const dir = await realBenchDir(
+    store,
+    loaded.config,
+    loaded.baseDir,
+    path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'cache', 'cli'),
+  );
   return selectSuite((await loadRealBench(dir)).items, suite).map((it) => it.id);
 }
 
@@ -52,7 +57,12 @@ async function evalAction(ctx: CliContext, opts: EvalOptions): Promise<void> {
   const suite = (opts.suite ?? loaded.config.realbench.suite) as RealBenchSuite;
   if (!(REALBENCH_SUITES as readonly string[]).includes(suite))
     throw new Error(`--suite: expected one of ${REALBENCH_SUITES.join(', ')}, got ${suite}`);
-  const chosen = [opts.checkpoint !== undefined, opts.base === true, opts.images !== undefined, opts.command !== undefined].filter(Boolean).length;
+  const chosen = [
+    opts.checkpoint !== undefined,
+    opts.base === true,
+    opts.images !== undefined,
+    opts.command !== undefined,
+  ].filter(Boolean).length;
   if (chosen !== 1) throw new Error('choose exactly one of --checkpoint PREFIX, --base, --images DIR, --command CMD');
   let workflowId: string;
   let source: EvalSource;

@@ -1,7 +1,15 @@
 /** Uploading a folder of generated images for `realgen eval --images`, content-addressed. */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { IMAGES_INDEX, blobKey, objectExists, putBytes, putJson, sha256Hex, type ImagesIndex } from '../activities/evaluation/layout';
+import {
+  IMAGES_INDEX,
+  blobKey,
+  objectExists,
+  putBytes,
+  putJson,
+  sha256Hex,
+  type ImagesIndex,
+} from '../activities/evaluation/layout';
 import { assertEvalName } from '../contracts/ids';
 import { imagesFolderError, imagesFolderProblems } from '../infra/image/images-folder';
 import type { CheckpointStore } from '../infra/s3/checkpoint-store';
@@ -13,7 +21,12 @@ const IMAGE_FILE = /^(\d{5})\.(png|jpe?g|webp)$/i;
  * when present) and writes `uploads/images/<name>/<folder digest16>/index.json`; returns that prefix. Every item of
  * the suite must have an image, checked before anything is uploaded.
  */
-export async function uploadImagesFolder(store: CheckpointStore, dir: string, name: string, requiredIds: readonly string[]): Promise<string> {
+export async function uploadImagesFolder(
+  store: CheckpointStore,
+  dir: string,
+  name: string,
+  requiredIds: readonly string[],
+): Promise<string> {
   assertEvalName(name);
   const files = (await readdir(dir)).flatMap((f) => {
     const m = IMAGE_FILE.exec(f);
@@ -32,7 +45,10 @@ export async function uploadImagesFolder(store: CheckpointStore, dir: string, na
     );
   }
   // Symlinks out of the folder and files that are not images are refused, all listed, before any upload.
-  const problems = await imagesFolderProblems(dir, [...requiredIds].sort().flatMap((id) => (byId.has(id) ? [byId.get(id)!.file] : [])));
+  const problems = await imagesFolderProblems(
+    dir,
+    [...requiredIds].sort().flatMap((id) => (byId.has(id) ? [byId.get(id)!.file] : [])),
+  );
   if (problems.length > 0) throw imagesFolderError(dir, problems);
   const index: ImagesIndex = { schema: 'realgen/images-upload@1', name, digest: '', files: {} };
   for (const id of [...requiredIds].sort()) {

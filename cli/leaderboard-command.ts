@@ -30,7 +30,11 @@ function leaderboardTable(board: Leaderboard): string {
 }
 
 export function registerLeaderboardCommand(program: Command): void {
-  addConfigOption(program.command('leaderboard').description('every evaluation in the bucket, with the real photos and the base generator as rows'))
+  addConfigOption(
+    program
+      .command('leaderboard')
+      .description('every evaluation in the bucket, with the real photos and the base generator as rows'),
+  )
     .option('--suite <suite>', 'only evaluations of this suite (ratings across suites are not comparable)')
     .option('--bootstrap <n>', 'Bradley–Terry bootstrap resamples', intOption('--bootstrap', 0), 200)
     .option('--json', 'print {columns, rows, sortedBy, notes} as JSON')

@@ -57,29 +57,47 @@ export function registerMiniCommands(program: Command): void {
   addConfigOption(mini.command('sample'), 'run config naming the models')
     .description('generate one image with the realgen-mini generator (Euler ODE)')
     .requiredOption('--prompt <text>', 'the prompt')
-    .option('--category <name>', 'RealBench category token (animals, buildings, dishes, indoor_view, outdoor_view, people, plants)')
+    .option(
+      '--category <name>',
+      'RealBench category token (animals, buildings, dishes, indoor_view, outdoor_view, people, plants)',
+    )
     .option('--seed <n>', 'seed (same seed ⇒ same bytes)', intOption('--seed', 0), 0)
-    .option('--steps <n>', 'sampling steps (default: the generator\'s)', intOption('--steps', 1))
+    .option('--steps <n>', "sampling steps (default: the generator's)", intOption('--steps', 1))
     .option('--scale <n>', 'nearest-neighbour upscale of the saved PNG, for viewing', intOption('--scale', 1), 1)
     .requiredOption('--out <file>', 'PNG to write')
-    .action(async (opts: { prompt: string; category?: string; seed: number; steps?: number; scale: number; out: string; config?: string }) => {
-      const { generator, tokenizer } = await loadGenerator(loadConfig(configFileOf(opts.config)));
-      try {
-        const r = await sampleFlow(generator, tokenizer, [{ text: opts.prompt, category: opts.category ?? null }], {
-          rng: Rng.fromSeed(opts.seed, 'mini-sample'),
-          ...(opts.steps ? { steps: opts.steps } : {}),
-        });
-        let png = await encodePng(toRgb(r.images[0]!, generator.spec.size));
-        if (opts.scale > 1) {
-          const s = generator.spec.size * opts.scale;
-          png = await sharp(png).resize(s, s, { kernel: 'nearest' }).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
+    .action(
+      async (opts: {
+        prompt: string;
+        category?: string;
+        seed: number;
+        steps?: number;
+        scale: number;
+        out: string;
+        config?: string;
+      }) => {
+        const { generator, tokenizer } = await loadGenerator(loadConfig(configFileOf(opts.config)));
+        try {
+          const r = await sampleFlow(generator, tokenizer, [{ text: opts.prompt, category: opts.category ?? null }], {
+            rng: Rng.fromSeed(opts.seed, 'mini-sample'),
+            ...(opts.steps ? { steps: opts.steps } : {}),
+          });
+          let png = await encodePng(toRgb(r.images[0]!, generator.spec.size));
+          if (opts.scale > 1) {
+            const s = generator.spec.size * opts.scale;
+            png = await sharp(png)
+              .resize(s, s, { kernel: 'nearest' })
+              .png({ compressionLevel: 9, adaptiveFiltering: false })
+              .toBuffer();
+          }
+          writeFileSync(opts.out, png);
+          console.log(
+            `wrote ${opts.out} (${generator.spec.size * opts.scale}×${generator.spec.size * opts.scale}, seed ${opts.seed})`,
+          );
+        } finally {
+          await generator.close();
         }
-        writeFileSync(opts.out, png);
-        console.log(`wrote ${opts.out} (${generator.spec.size * opts.scale}×${generator.spec.size * opts.scale}, seed ${opts.seed})`);
-      } finally {
-        await generator.close();
-      }
-    });
+      },
+    );
 
   addConfigOption(mini.command('score'), 'run config naming the detectors')
     .description('P(real) of image files under every detector of the config, the held-out one included')
@@ -92,7 +110,11 @@ export function registerMiniCommands(program: Command): void {
       } else {
         const names = Object.keys(rows[0]?.scores ?? {});
         const table = makeTable(['file', ...names]);
-        for (const r of rows) table.push([r.file, ...names.map((n) => (r.scores[n] === null ? `error: ${r.errors?.[n] ?? ''}` : (r.scores[n] ?? 0).toFixed(4)))]);
+        for (const r of rows)
+          table.push([
+            r.file,
+            ...names.map((n) => (r.scores[n] === null ? `error: ${r.errors?.[n] ?? ''}` : (r.scores[n] ?? 0).toFixed(4))),
+          ]);
         console.log(table.toString());
       }
       if (rows.some((r) => r.errors)) process.exitCode = 1;

@@ -6,16 +6,25 @@ import { addConfigOption, configFileOf, intOption } from './options';
 import { makeTable } from './terminal';
 
 function printProbe(r: RewardProbeResult): void {
-  console.log(`reward-signal probe: ${r.nSamples} base-generator samples in ${r.nGroups} groups of ${r.settings.groupSize} ` +
-    `(${r.settings.samplingSteps}-step SDE as stage 2), ${r.seconds.toFixed(1)} s`);
-  console.log(`weights: ${Object.entries(r.weights).map(([k, w]) => `${k} ${w}`).join(', ')}`);
+  console.log(
+    `reward-signal probe: ${r.nSamples} base-generator samples in ${r.nGroups} groups of ${r.settings.groupSize} ` +
+      `(${r.settings.samplingSteps}-step SDE as stage 2), ${r.seconds.toFixed(1)} s`,
+  );
+  console.log(
+    `weights: ${Object.entries(r.weights)
+      .map(([k, w]) => `${k} ${w}`)
+      .join(', ')}`,
+  );
   console.log(`within-group correlation (combined advantage vs held-out z): ${r.withinGroupCorrelation.toFixed(3)}`);
   for (const [k, v] of Object.entries(r.keyCorrelations)) console.log(`  ${k} z vs held-out z: ${v.toFixed(3)}`);
   const pairs = makeTable(['detector A', 'detector B', 'r across images']);
   for (const p of r.pairwise) pairs.push([p.a, p.b, p.r.toFixed(3)]);
   console.log(pairs.toString());
   const names = r.detectors.map((d) => d.name);
-  const edits = makeTable(['edit (mean ΔP(real)×100)', ...names.map((n) => `${n} (${r.detectors.find((d) => d.name === n)?.role})`)]);
+  const edits = makeTable([
+    'edit (mean ΔP(real)×100)',
+    ...names.map((n) => `${n} (${r.detectors.find((d) => d.name === n)?.role})`),
+  ]);
   for (const [edit, row] of Object.entries(r.editEffects)) edits.push([edit, ...names.map((n) => (row[n] ?? NaN).toFixed(1))]);
   console.log(edits.toString());
   console.log(r.gate.passed ? 'gate: PASSED' : `gate: FAILED\n  - ${r.gate.failures.join('\n  - ')}`);
@@ -24,7 +33,9 @@ function printProbe(r: RewardProbeResult): void {
 /** Registers `mini probe` under the `mini` command group. */
 export function registerMiniProbeCommand(mini: Command): void {
   addConfigOption(mini.command('probe'), 'run config naming the models and the stage-2 group settings')
-    .description('does the Detector Reward point where the held-out detector sees realism? (within-group correlation, detector agreement, image edits)')
+    .description(
+      'does the Detector Reward point where the held-out detector sees realism? (within-group correlation, detector agreement, image edits)',
+    )
     .option('--groups <n>', 'prompt groups to sample', intOption('--groups', 2), 24)
     .option('--seed <n>', 'probe seed', intOption('--seed', 0), 0)
     .option('--json', 'print the report as JSON (withinGroupCorrelation, keyCorrelations, pairwise, editEffects, gate)')

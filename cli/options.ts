@@ -7,7 +7,8 @@ import { REPO_ROOT } from '../lib/repo-root';
 export function intOption(flag: string, min: number) {
   return (value: string): number => {
     const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
     return n;
   };
 }

@@ -23,7 +23,9 @@ export function registerQueueCommand(program: Command): void {
         }
         console.log(running.toString());
         const waiting = makeTable(['#', 'workflow', 'activity', 'priority', 'fairness key', 'waiting since']);
-        view.waiting.forEach((e, i) => waiting.push([i + 1, e.workflowId, e.activity, e.priority, e.fairnessKey || '-', e.scheduledAt]));
+        view.waiting.forEach((e, i) =>
+          waiting.push([i + 1, e.workflowId, e.activity, e.priority, e.fairnessKey || '-', e.scheduledAt]),
+        );
         console.log(waiting.toString());
       });
     });

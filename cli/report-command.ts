@@ -13,7 +13,13 @@ import { headlineTable, printReportLinks } from './report-output';
 /** Writes report.{json,md,html}, the charts and the grid under `dir`, laid out as in the bucket; returns the HTML path. */
 async function downloadReport(store: CheckpointStore, report: EvaluationReport, dir: string): Promise<string> {
   const prefix = evalPrefix(report.evalKey);
-  const keys = [report.keys.json, report.keys.md, report.keys.html, ...report.charts.map((c) => c.key), ...(report.grid ? [report.grid.key] : [])];
+  const keys = [
+    report.keys.json,
+    report.keys.md,
+    report.keys.html,
+    ...report.charts.map((c) => c.key),
+    ...(report.grid ? [report.grid.key] : []),
+  ];
   for (const key of keys) {
     if (!key.startsWith(prefix)) throw new Error(`report ${report.evalKey}: file ${key} lies outside ${prefix}; not downloaded`);
     const file = path.join(dir, key.slice(prefix.length));
@@ -51,7 +57,10 @@ export function registerReportCommand(program: Command): void {
         const store = await ctx.store();
         const key = evalKey.replace(/^eval\//, '');
         const report = await getJson<EvaluationReport>(store, reportKeys(key).json);
-        if (report === null) throw new Error(`no report for ${key} (s3://${store.bucket}/${reportKeys(key).json}); is the evaluation still running?`);
+        if (report === null)
+          throw new Error(
+            `no report for ${key} (s3://${store.bucket}/${reportKeys(key).json}); is the evaluation still running?`,
+          );
         if (opts.json) {
           console.log(JSON.stringify(report, null, 2));
           return;
@@ -61,7 +70,9 @@ export function registerReportCommand(program: Command): void {
         if (opts.out !== undefined) {
           const html = await downloadReport(store, report, path.resolve(opts.out));
           console.log(`report downloaded: ${html}`);
-          console.log(`markdown:          ${path.join(path.resolve(opts.out), report.keys.md.slice(evalPrefix(report.evalKey).length))}`);
+          console.log(
+            `markdown:          ${path.join(path.resolve(opts.out), report.keys.md.slice(evalPrefix(report.evalKey).length))}`,
+          );
           if (opts.open) await openInBrowser(html);
           return;
         }

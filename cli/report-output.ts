@@ -10,8 +10,12 @@ export const LINK_EXPIRY_SECONDS = 24 * 3600;
 export function headlineTable(h: Headline, detectors: ReadonlyArray<{ name: string; heldout: boolean }>): string {
   const t = makeTable(['metric', 'value']);
   t.push(['images', String(h.images)]);
-  for (const d of detectors) t.push([`Detector-Scoring ${d.name}${d.heldout ? ' (held-out)' : ''}`, fmtScore(h.detectorScoring[d.name])]);
-  t.push(['arena win rate vs real', `${fmtRate(h.arenaWinRate)} ${h.arenaCi ? `[${fmtRate(h.arenaCi[0])}, ${fmtRate(h.arenaCi[1])}]` : ''}`.trim()]);
+  for (const d of detectors)
+    t.push([`Detector-Scoring ${d.name}${d.heldout ? ' (held-out)' : ''}`, fmtScore(h.detectorScoring[d.name])]);
+  t.push([
+    'arena win rate vs real',
+    `${fmtRate(h.arenaWinRate)} ${h.arenaCi ? `[${fmtRate(h.arenaCi[0])}, ${fmtRate(h.arenaCi[1])}]` : ''}`.trim(),
+  ]);
   t.push(['position consistency', fmtRate(h.positionConsistency)]);
   return t.toString();
 }

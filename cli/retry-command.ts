@@ -34,7 +34,8 @@ async function retry(client: Client, runId: string): Promise<void> {
     .getHandle(workflowId)
     .describe()
     .catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new Error(`no run ${runId} (workflow ${workflowId}) on this Temporal server`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new Error(`no run ${runId} (workflow ${workflowId}) on this Temporal server`);
       throw err;
     });
   const status = desc.status.name;
@@ -72,7 +73,9 @@ async function retry(client: Client, runId: string): Promise<void> {
     typedSearchAttributes: [{ key: RUN_ID, value: runId }],
     memo: { ...memo },
   });
-  console.log(`retrying run ${runId} (${status.toLowerCase()} execution ${desc.runId} → new execution ${handle.firstExecutionRunId})`);
+  console.log(
+    `retrying run ${runId} (${status.toLowerCase()} execution ${desc.runId} → new execution ${handle.firstExecutionRunId})`,
+  );
   console.log(`resuming ${resumeAt.join(', ')}; finished stages and evaluations are skipped`);
   console.log(`watch it with: realgen status ${runId}`);
 }
@@ -81,7 +84,9 @@ export function registerRetryCommand(program: Command): void {
   addConfigOption(
     program
       .command('retry')
-      .description('resume a failed, cancelled or terminated run under the same run id, each stage from its newest valid checkpoint')
+      .description(
+        'resume a failed, cancelled or terminated run under the same run id, each stage from its newest valid checkpoint',
+      )
       .argument('<run>', 'run id'),
   ).action(async (runId: string, opts: { config?: string }) => {
     await withContext(configFileOf(opts.config), async (ctx) => retry(await ctx.client(), runId));

@@ -18,11 +18,19 @@ async function resolveStartFrom(store: CheckpointStore, specs: string[]): Promis
   const out: Record<string, CheckpointRef> = {};
   for (const spec of specs) {
     const m = /^(stage-[123])=(.+\/)$/.exec(spec);
-    if (!m?.[1] || !m[2]) throw new Error(`--start-from: expected stage-<n>=<checkpoint prefix ending in />, got ${JSON.stringify(spec)}`);
+    if (!m?.[1] || !m[2])
+      throw new Error(`--start-from: expected stage-<n>=<checkpoint prefix ending in />, got ${JSON.stringify(spec)}`);
     const { manifest, sha256 } = await store.readManifest(m[2]);
     const verdict = await store.verify(m[2], manifest, 'deep');
     if (!verdict.ok) throw new Error(`--start-from ${m[1]}: ${m[2]} does not verify (${verdict.reason})`);
-    out[m[1]] = { bucket: store.bucket, runId: manifest.runId, stage: manifest.stage, step: manifest.step, prefix: m[2], manifestSha256: sha256 };
+    out[m[1]] = {
+      bucket: store.bucket,
+      runId: manifest.runId,
+      stage: manifest.stage,
+      step: manifest.step,
+      prefix: m[2],
+      manifestSha256: sha256,
+    };
   }
   return out;
 }
@@ -48,10 +56,13 @@ async function stageSummaries(client: Client, runId: string, ctx: CliContext): P
 
 function printResult(result: PipelineResult): void {
   const table = makeTable(['stage', 'final checkpoint', 'step']);
-  for (const [k, ref] of Object.entries(result.stages)) table.push([k, ref ? `s3://${ref.bucket}/${ref.prefix}` : '-', ref?.step ?? '-']);
+  for (const [k, ref] of Object.entries(result.stages))
+    table.push([k, ref ? `s3://${ref.bucket}/${ref.prefix}` : '-', ref?.step ?? '-']);
   console.log(table.toString());
   if (result.finalEvaluation)
-    console.log(`final evaluation: ${result.finalEvaluation} (see \`realgen report ${evalKeyOfWorkflowId(result.finalEvaluation)}\`)`);
+    console.log(
+      `final evaluation: ${result.finalEvaluation} (see \`realgen report ${evalKeyOfWorkflowId(result.finalEvaluation)}\`)`,
+    );
 }
 
 interface RunOptions {
@@ -92,7 +103,8 @@ async function startAndFollow(ctx: CliContext, runId: string, opts: RunOptions):
       typedSearchAttributes: [{ key: RUN_ID, value: runId }],
     });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new Error(`run ${runId} is already running (workflow ${runWorkflowId(runId)})`);
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw new Error(`run ${runId} is already running (workflow ${runWorkflowId(runId)})`);
     throw err;
   }
   console.log(`started run ${runId} (workflow ${runWorkflowId(runId)}, config digest ${ctx.loaded.digest.slice(0, 12)})`);
@@ -106,7 +118,9 @@ async function startAndFollow(ctx: CliContext, runId: string, opts: RunOptions):
   await followRun(client, runId, ctx.loaded);
   const result = (await client.workflow.getHandle(runWorkflowId(runId)).result()) as PipelineResult;
   printResult(result);
-  const evaluations = [...new Set([...(await stageSummaries(client, runId, ctx)), ...(result.finalEvaluation ? [result.finalEvaluation] : [])])];
+  const evaluations = [
+    ...new Set([...(await stageSummaries(client, runId, ctx)), ...(result.finalEvaluation ? [result.finalEvaluation] : [])]),
+  ];
   if (opts.embeddedWorkers && evaluations.length > 0) {
     // Evaluations outlive the run (ABANDON); with embedded workers they need this process until they finish.
     console.log(`waiting for ${evaluations.length} evaluation(s): ${evaluations.join(', ')}`);
@@ -131,18 +145,27 @@ export function registerRunCommand(program: Command): void {
     .option('--run-id <id>', 'run id (default: <config name>-<time>)')
     .option('--watch', 'show per-stage progress until the run ends')
     .option('--embedded-workers', 'run the CPU and GPU workers inside this process (the one-machine mini world)')
-    .option('--start-from <stage=prefix...>', 'warm-start a stage from a committed checkpoint, e.g. stage-2=runs/r1/stage-2/checkpoints/000000010/')
+    .option(
+      '--start-from <stage=prefix...>',
+      'warm-start a stage from a committed checkpoint, e.g. stage-2=runs/r1/stage-2/checkpoints/000000010/',
+    )
     .option('--no-final-eval', 'skip the final RealBench evaluation')
-    .option('--priority <n>', "GPU queue priority, 1 (first) … 5 (last); overrides the config's `priority` (default 3)", (v: string) => {
-      const n = intOption('--priority', 1)(v);
-      if (n > 5) throw new Error(`--priority: expected an integer in [1, 5], got ${JSON.stringify(v)}`);
-      return n;
-    })
+    .option(
+      '--priority <n>',
+      "GPU queue priority, 1 (first) … 5 (last); overrides the config's `priority` (default 3)",
+      (v: string) => {
+        const n = intOption('--priority', 1)(v);
+        if (n > 5) throw new Error(`--priority: expected an integer in [1, 5], got ${JSON.stringify(v)}`);
+        return n;
+      },
+    )
     .option('--dry-run', 'print the command lines each GPU worker would launch, without contacting any server')
     .action(async (positional: string | undefined, opts: RunOptions) => {
       // Clients are built on first use: a dry run contacts no server.
       await withContext(runConfigFile(positional, opts), async (ctx) => {
-        const runId = assertRunId(opts.runId ?? `${ctx.config.name}-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`);
+        const runId = assertRunId(
+          opts.runId ?? `${ctx.config.name}-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`,
+        );
         if (opts.dryRun) {
           for (const line of describeLaunches(ctx.loaded, runId)) console.log(line);
         } else if (opts.embeddedWorkers) {

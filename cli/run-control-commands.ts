@@ -26,7 +26,9 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const handle = client.workflow.getHandle(runWorkflowId(runId));
   const desc = await handle.describe();
   const open = desc.status.name === 'RUNNING';
-  const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => pipelineProgress(client, runId)).catch(() => null);
+  const progress = await client
+    .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => pipelineProgress(client, runId))
+    .catch(() => null);
   if (json) {
     const fallback = { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null };
     console.log(JSON.stringify(progress ?? fallback, null, 2));
@@ -42,7 +44,8 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const p = progress;
   console.log(`run ${runId}: ${p.status}, phase ${p.pipeline.phase}`);
   const table = makeTable(['stage', 'state', 'step', 'last checkpoint', 'reward (last)', 'eta']);
-  for (const [k, ref] of Object.entries(p.pipeline.completed)) table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
+  for (const [k, ref] of Object.entries(p.pipeline.completed))
+    table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
   if (p.stage) {
     const r = p.stage.recentRewards.at(-1);
     table.push([
@@ -59,14 +62,22 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const finished = Object.values(p.pipeline.gpuSeconds ?? {}).reduce((a, b) => a + b, 0);
   const live = p.stage && p.pipeline.currentStage === p.stage.stage ? (p.stage.gpuSeconds ?? 0) : 0;
   console.log(`GPU usage: ${describeGpuUsage(finished + live, costPerGpuHour)} (finished segments)`);
-  if (open && p.segment && p.stage?.state !== 'paused') console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
+  if (open && p.segment && p.stage?.state !== 'paused')
+    console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
 }
 
 export function registerRunControlCommands(program: Command): void {
-  addConfigOption(program.command('status').description('progress of a run: phase, current stage, step, rewards, ETA').argument('<run>', 'run id'))
+  addConfigOption(
+    program
+      .command('status')
+      .description('progress of a run: phase, current stage, step, rewards, ETA')
+      .argument('<run>', 'run id'),
+  )
     .option('--json', 'print JSON')
     .action(async (runId: string, opts: { config?: string; json?: boolean }) => {
-      await withContext(configFileOf(opts.config), async (ctx) => printStatus(await ctx.client(), runId, opts.json === true, ctx.config.costPerGpuHour));
+      await withContext(configFileOf(opts.config), async (ctx) =>
+        printStatus(await ctx.client(), runId, opts.json === true, ctx.config.costPerGpuHour),
+      );
     });
 
   for (const [name, description] of [
@@ -118,13 +129,22 @@ export function registerRunControlCommands(program: Command): void {
 
   addConfigOption(program.command('runs').description('list runs (newest first)'))
     .option('--limit <n>', 'rows', intOption('--limit', 1), 20)
-    .option('--status <list>', 'only runs in these states: running, completed, failed, cancelled, terminated, timed-out (comma-separated)', parseStatuses)
-    .option('--since <when>', 'only runs started since: a duration back from now (6h, 2d) or an ISO date/time', (v: string) => parseSince(v))
+    .option(
+      '--status <list>',
+      'only runs in these states: running, completed, failed, cancelled, terminated, timed-out (comma-separated)',
+      parseStatuses,
+    )
+    .option('--since <when>', 'only runs started since: a duration back from now (6h, 2d) or an ISO date/time', (v: string) =>
+      parseSince(v),
+    )
     .option('--json', 'print a JSON array of {run, status, started, closed, gpuHours}')
     .action(async (opts: { config?: string; limit: number; json?: boolean; status?: string[]; since?: Date }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
         const rows: Array<{ run: string; status: string; started: string; closed: string | null; gpuHours: number | null }> = [];
-        const query = runsQuery({ ...(opts.status ? { statuses: opts.status } : {}), ...(opts.since ? { since: opts.since } : {}) });
+        const query = runsQuery({
+          ...(opts.status ? { statuses: opts.status } : {}),
+          ...(opts.since ? { since: opts.since } : {}),
+        });
         for await (const wf of (await ctx.client()).workflow.list({ query })) {
           // The pipeline's memo holds the GPU-seconds of its finished stages (absent for runs of older code).
           const seconds = (wf.memo as Partial<PipelineMemo> | undefined)?.gpuSeconds;
@@ -144,7 +164,13 @@ export function registerRunControlCommands(program: Command): void {
         const cost = ctx.config.costPerGpuHour;
         const table = makeTable(['run', 'status', 'started', 'closed', cost === undefined ? 'GPU-h' : 'GPU-h (cost)']);
         for (const r of rows) {
-          table.push([r.run, r.status, r.started, r.closed ?? '-', r.gpuHours === null ? '-' : describeGpuUsage(r.gpuHours * 3600, cost).replace(' GPU-h', '')]);
+          table.push([
+            r.run,
+            r.status,
+            r.started,
+            r.closed ?? '-',
+            r.gpuHours === null ? '-' : describeGpuUsage(r.gpuHours * 3600, cost).replace(' GPU-h', ''),
+          ]);
         }
         console.log(table.toString());
       });

@@ -40,7 +40,10 @@ function barSink(stages: ReadonlyArray<{ stage: number; maxSteps: number }>): Pr
     cliProgress.Presets.shades_classic,
   );
   const byStage = new Map(
-    stages.map((s) => [s.stage, bars.create(s.maxSteps, 0, { stage: stageKey(s.stage), state: 'waiting', reward: '-', eta: '-' })]),
+    stages.map((s) => [
+      s.stage,
+      bars.create(s.maxSteps, 0, { stage: stageKey(s.stage), state: 'waiting', reward: '-', eta: '-' }),
+    ]),
   );
   return {
     update(stage, v) {
@@ -60,7 +63,9 @@ function lineSink(): ProgressSink {
       const key = `${v.state} ${v.step}/${v.total}`;
       if (last.get(stage) === key) return;
       last.set(stage, key);
-      console.log(`${new Date().toISOString()} ${stageKey(stage)} ${v.state} ${v.step}/${v.total} steps, reward ${v.reward}, eta ${v.eta}`);
+      console.log(
+        `${new Date().toISOString()} ${stageKey(stage)} ${v.state} ${v.step}/${v.total} steps, reward ${v.reward}, eta ${v.eta}`,
+      );
     },
     stop: () => undefined,
   };

@@ -15,11 +15,18 @@ const STATUS_NAMES = {
 
 /** Parses `--status running,failed` into visibility status names; the error lists what is accepted. */
 export function parseStatuses(value: string): string[] {
-  const out = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean).map((s) => {
-    const name = STATUS_NAMES[s as keyof typeof STATUS_NAMES] as string | undefined;
-    if (name === undefined) throw new Error(`--status: expected one or more of ${Object.keys(STATUS_NAMES).join(' | ')} (comma-separated), got ${JSON.stringify(s)}`);
-    return name;
-  });
+  const out = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
+    .map((s) => {
+      const name = STATUS_NAMES[s as keyof typeof STATUS_NAMES] as string | undefined;
+      if (name === undefined)
+        throw new Error(
+          `--status: expected one or more of ${Object.keys(STATUS_NAMES).join(' | ')} (comma-separated), got ${JSON.stringify(s)}`,
+        );
+      return name;
+    });
   if (out.length === 0) throw new Error('--status: expected at least one status');
   return [...new Set(out)];
 }
@@ -29,7 +36,9 @@ export function parseSince(value: string, now = Date.now()): Date {
   if (/^\d+[smhd]$/.test(value.trim())) return new Date(now - parseShortDuration(value, '--since'));
   const t = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value.trim()) || Number.isNaN(t)) {
-    throw new Error(`--since: expected a duration back from now (45m, 6h, 2d) or an ISO date/time (2026-12-01, 2026-12-01T08:00:00Z), got ${JSON.stringify(value)}`);
+    throw new Error(
+      `--since: expected a duration back from now (45m, 6h, 2d) or an ISO date/time (2026-12-01, 2026-12-01T08:00:00Z), got ${JSON.stringify(value)}`,
+    );
   }
   return new Date(t);
 }

@@ -12,7 +12,9 @@ export function registerScheduleCommands(program: Command): void {
   addConfigOption(
     schedule
       .command('eval')
-      .description("every interval, evaluate the run's newest committed checkpoint that has no evaluation yet (a tick with nothing new does nothing)"),
+      .description(
+        "every interval, evaluate the run's newest committed checkpoint that has no evaluation yet (a tick with nothing new does nothing)",
+      ),
     'run config (endpoints, suite, detectors, judge)',
   )
     .requiredOption('--run <id>', 'run id')
@@ -21,7 +23,9 @@ export function registerScheduleCommands(program: Command): void {
     .action(async (opts: { run: string; stage?: number; every: number; config?: string }) => {
       await withContext(configFileOf(opts.config), async (ctx) => {
         const id = await createEvalSchedule(await ctx.client(), ctx.loaded, opts.run, opts.stage, opts.every);
-        console.log(`schedule ${id} created; see \`realgen schedule ls\`, remove with \`realgen schedule rm --run ${opts.run}${opts.stage === undefined ? '' : ` --stage ${opts.stage}`}\``);
+        console.log(
+          `schedule ${id} created; see \`realgen schedule ls\`, remove with \`realgen schedule rm --run ${opts.run}${opts.stage === undefined ? '' : ` --stage ${opts.stage}`}\``,
+        );
       });
     });
 

@@ -24,7 +24,11 @@ function uiToken(tokenFile: string | undefined): string | undefined {
 }
 
 export function registerUiCommand(program: Command): void {
-  addConfigOption(program.command('ui').description('the dashboard: runs, progress, checkpoints, pause/resume/cancel, leaderboard, reports, queue'))
+  addConfigOption(
+    program
+      .command('ui')
+      .description('the dashboard: runs, progress, checkpoints, pause/resume/cancel, leaderboard, reports, queue'),
+  )
     .option('--host <host>', 'address to bind; anything but loopback needs a token', '127.0.0.1')
     .option('--port <n>', 'port (0: a free one)', intOption('--port', 0), 8765)
     .option('--token-file <file>', 'bearer token file (default: $REALGEN_UI_TOKEN)')
@@ -42,7 +46,9 @@ export function registerUiCommand(program: Command): void {
           },
           { host: opts.host, port: opts.port, ...(token !== undefined ? { token } : {}) },
         );
-        console.log(`dashboard: ${dashboard.url}${token !== undefined ? ' (bearer token required; open once with ?token=…)' : ''}`);
+        console.log(
+          `dashboard: ${dashboard.url}${token !== undefined ? ' (bearer token required; open once with ?token=…)' : ''}`,
+        );
         await new Promise<void>((resolve) => {
           const stop = () => {
             process.off('SIGINT', stop);

@@ -7,7 +7,9 @@ import { addConfigOption, configFileOf, intOption } from './options';
 
 export function registerWatchCommand(program: Command): void {
   addConfigOption(
-    program.command('watch').description('start a durable watcher that evaluates each newly committed checkpoint of runs/<run>/<stage>/ once'),
+    program
+      .command('watch')
+      .description('start a durable watcher that evaluates each newly committed checkpoint of runs/<run>/<stage>/ once'),
     'run config (endpoints, suite, detectors, judge)',
   )
     .requiredOption('--run <id>', 'run id whose checkpoints to watch')

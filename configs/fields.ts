@@ -75,8 +75,12 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
  * only (`expected a mapping, got a string of 57 characters`), never shown.
  */
 export const secretStrict = <T extends z.ZodRawShape>(shape: T, expected: string) =>
-  z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected ${expected}, got ${describeKind(iss.input)}` : undefined) });
+  z.strictObject(shape, {
+    error: (iss) => (iss.code === 'invalid_type' ? `expected ${expected}, got ${describeKind(iss.input)}` : undefined),
+  });
 
 /** An object that refuses unknown keys (they are errors, never dropped). */
 export const strict = <T extends z.ZodRawShape>(shape: T) =>
-  z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping, got ${describeKind(iss.input)}` : undefined) });
+  z.strictObject(shape, {
+    error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping, got ${describeKind(iss.input)}` : undefined),
+  });

@@ -64,12 +64,14 @@ export function problemsFromZod(error: z.ZodError): ConfigProblem[] {
 /** Every string (value or mapping key) longer than MAX_STRING_LENGTH, by path; described by length, never shown. */
 function longStringProblems(value: unknown, at: PropertyKey[] = [], out: ConfigProblem[] = []): ConfigProblem[] {
   if (typeof value === 'string') {
-    if (value.length > MAX_STRING_LENGTH) out.push({ path: formatPath(at), message: `expected at most ${MAX_STRING_LENGTH} characters, got ${describeKind(value)}` });
+    if (value.length > MAX_STRING_LENGTH)
+      out.push({ path: formatPath(at), message: `expected at most ${MAX_STRING_LENGTH} characters, got ${describeKind(value)}` });
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => longStringProblems(v, [...at, i], out));
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (k.length > MAX_STRING_LENGTH) out.push({ path: formatPath(at), message: `a key of ${k.length} characters (at most ${MAX_STRING_LENGTH})` });
+      if (k.length > MAX_STRING_LENGTH)
+        out.push({ path: formatPath(at), message: `a key of ${k.length} characters (at most ${MAX_STRING_LENGTH})` });
       else longStringProblems(v, [...at, k], out);
     }
   }
@@ -87,7 +89,11 @@ export function validateConfig(raw: unknown): { ok: true; config: RunConfig } | 
 
 /** Parses YAML text and validates it. YAML syntax errors are reported with line and column. */
 export function parseConfigText(text: string): { ok: true; config: RunConfig } | { ok: false; problems: ConfigProblem[] } {
-  if (text.length > MAX_CONFIG_BYTES) return { ok: false, problems: [{ path: '(file)', message: `expected at most ${MAX_CONFIG_BYTES} bytes, got ${text.length}` }] };
+  if (text.length > MAX_CONFIG_BYTES)
+    return {
+      ok: false,
+      problems: [{ path: '(file)', message: `expected at most ${MAX_CONFIG_BYTES} bytes, got ${text.length}` }],
+    };
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
@@ -120,7 +126,7 @@ function readConfigFile(abs: string): string {
     if (st.size > MAX_CONFIG_BYTES) throw new Error(`${st.size} bytes, more than the ${MAX_CONFIG_BYTES} allowed`);
     const buf = Buffer.alloc(Math.min(MAX_CONFIG_BYTES + 1, st.size + 1));
     let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
     if (n > MAX_CONFIG_BYTES) throw new Error(`more than the ${MAX_CONFIG_BYTES} bytes allowed`);
     return buf.subarray(0, n).toString('utf8');
   } finally {

@@ -22,7 +22,11 @@ export interface ResolvedEndpoints {
 }
 
 /** Applies the rule above to `config`; `configLabel` names the config in `sources`. */
-export function resolveEndpoints(config: RunConfig, env: NodeJS.ProcessEnv = process.env, configLabel = 'the config'): ResolvedEndpoints {
+export function resolveEndpoints(
+  config: RunConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  configLabel = 'the config',
+): ResolvedEndpoints {
   const stateDir = stateDirFromEnv(env);
   const temporalOnDefault = !env.REALGEN_TEMPORAL_ADDRESS && config.temporal.address === DEV_STACK_DEFAULTS.temporalAddress;
   const s3OnDefault = !env.REALGEN_S3_ENDPOINT && config.storage.endpoint.replace(/\/$/, '') === DEV_STACK_DEFAULTS.s3Endpoint;

@@ -13,15 +13,19 @@ import { isPlainEnvName } from './plain-env';
 /** An environment variable name; a wrong value is described by kind only (it may be a secret pasted by mistake). */
 const envName = z
   .string({ error: (iss) => `expected an environment variable name, got ${describeKind(iss.input)}` })
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: (iss) => `expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), got ${describeKind(iss.input)}` });
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, {
+    error: (iss) => `expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), got ${describeKind(iss.input)}`,
+  });
 
 const SECRET_REF_TEXT = '{ env: NAME } or { file: path } (secrets never go in the config text)';
 
 /** Where a secret comes from: `{ env: NAME }` or `{ file: path }` (relative paths: to the config file's folder). */
-export const SecretRefSchema = secretStrict({ env: envName.optional(), file: str('a file path').optional() }, SECRET_REF_TEXT)
-  .refine((v) => (v.env === undefined) !== (v.file === undefined), {
-    error: 'expected exactly one of env or file (secrets never go in the config text)',
-  });
+export const SecretRefSchema = secretStrict(
+  { env: envName.optional(), file: str('a file path').optional() },
+  SECRET_REF_TEXT,
+).refine((v) => (v.env === undefined) !== (v.file === undefined), {
+  error: 'expected exactly one of env or file (secrets never go in the config text)',
+});
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
 /**
@@ -29,9 +33,11 @@ export type SecretRef = z.infer<typeof SecretRefSchema>;
  * never echoed in an error.
  */
 const url = () =>
-  z.url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` }).refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), {
-    error: 'expected a URL without user:password@ (credentials are secrets: use an { env } or { file } field)',
-  });
+  z
+    .url({ error: (iss) => `expected an http(s) URL, got ${describeValue(iss.input)}` })
+    .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), {
+      error: 'expected a URL without user:password@ (credentials are secrets: use an { env } or { file } field)',
+    });
 
 /**
  * One environment variable of an external trainer. A plain string is allowed only for names known not to hold
@@ -39,14 +45,17 @@ const url = () =>
  * (resolved by the supervisor that launches the trainer, never written to a job spec or a history) or an explicit
  * `{ plain: value }` that declares the value non-secret.
  */
-export const TrainerEnvValueSchema = z.union([
-  z.string().max(4096),
-  secretStrict({ plain: z.string().max(4096) }, SECRET_REF_TEXT),
-  SecretRefSchema,
-], { error: (iss) => `expected a string, { plain: value }, { env: NAME } or { file: path }, got ${describeKind(iss.input)}` });
+export const TrainerEnvValueSchema = z.union(
+  [z.string().max(4096), secretStrict({ plain: z.string().max(4096) }, SECRET_REF_TEXT), SecretRefSchema],
+  { error: (iss) => `expected a string, { plain: value }, { env: NAME } or { file: path }, got ${describeKind(iss.input)}` },
+);
 export type TrainerEnvValue = z.infer<typeof TrainerEnvValueSchema>;
 
-const TrainerEnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }), TrainerEnvValueSchema)
+const TrainerEnvSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }),
+    TrainerEnvValueSchema,
+  )
   .superRefine((env, ctx) => {
     for (const [name, value] of Object.entries(env)) {
       if (typeof value === 'string' && !isPlainEnvName(name)) {
@@ -86,7 +95,9 @@ export const StorageSchema = strict({
   /** Bucket holding every artifact of the runs. @default realgen */
   bucket: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: (iss) => `expected an S3 bucket name (3-63 of a-z 0-9 . -), got ${describeValue(iss.input)}` })
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      error: (iss) => `expected an S3 bucket name (3-63 of a-z 0-9 . -), got ${describeValue(iss.input)}`,
+    })
     .default('realgen'),
   /** Path-style addressing (MinIO, most on-prem S3). @default true */
   pathStyle: bool().default(true),
@@ -298,7 +309,9 @@ const TorchTrainerSchema = strict({
   /** `torch.use_deterministic_algorithms` (warn-only on CUDA); resumes are bit-exact on CPU with it. @default true */
   deterministic: bool().default(true),
   /** Image size in pixels, a multiple of 16 (flux; mini is fixed at 64). Default per family: 1024 (flux). */
-  resolution: int(16).refine((v) => v % 16 === 0, { error: 'expected a multiple of 16' }).optional(),
+  resolution: int(16)
+    .refine((v) => v % 16 === 0, { error: 'expected a multiple of 16' })
+    .optional(),
   /** T5 tokens per prompt (flux). @default 512 */
   maxSequenceLength: int(1).default(512),
   /** Which RealBench caption the trainer trains on. @default prompt */
@@ -312,7 +325,12 @@ const TorchTrainerSchema = strict({
     /** Service URL. Default: `http://` + reward.service.listen; env REALGEN_REWARD_URL overrides. */
     url: url().optional(),
     /** Environment variable holding the bearer token (fallback: reward.service.tokenFile). @default REALGEN_REWARD_TOKEN */
-    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `expected an environment variable name, got ${describeValue(iss.input)}` }).default('REALGEN_REWARD_TOKEN'),
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+        error: (iss) => `expected an environment variable name, got ${describeValue(iss.input)}`,
+      })
+      .default('REALGEN_REWARD_TOKEN'),
     /** Seconds per request. @default 120 */
     timeoutSeconds: positive().default(120),
     /** Retries on connection errors and 5xx (backoff 1 s doubling, up to 30 s). @default 5 */
@@ -331,7 +349,9 @@ export const StageSchema = strict({
   startFrom: str('a checkpoint prefix').optional(),
   trainer: z.discriminatedUnion('backend', [BuiltinTrainerSchema, ExternalTrainerSchema, TorchTrainerSchema], {
     error: (iss) =>
-      iss.code === 'invalid_union' ? `expected backend to be one of builtin | external | torch` : `expected a mapping, got ${describeValue(iss.input)}`,
+      iss.code === 'invalid_union'
+        ? `expected backend to be one of builtin | external | torch`
+        : `expected a mapping, got ${describeValue(iss.input)}`,
   }),
   grpo: GrpoSchema,
   budget: strict({
@@ -349,7 +369,10 @@ export const StageSchema = strict({
   /** Seconds without a progress line before the trainer counts as stalled. @default 600 */
   stallTimeoutSeconds: int(1).default(600),
 })
-  .refine((s) => s.evalEvery % s.saveEvery === 0, { error: 'expected evalEvery to be a multiple of saveEvery', path: ['evalEvery'] })
+  .refine((s) => s.evalEvery % s.saveEvery === 0, {
+    error: 'expected evalEvery to be a multiple of saveEvery',
+    path: ['evalEvery'],
+  })
   .superRefine(torchStageProblems);
 
 /** What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid). */
@@ -358,19 +381,39 @@ function torchStageProblems(s: { trainer: { backend: string }; grpo: z.output<ty
   const t = s.trainer as z.output<typeof TorchTrainerSchema>;
   const g = s.grpo;
   if (g.sdeWindow === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['grpo', 'sdeWindow'], message: 'expected {size, startMin, startMax}: the torch trainer trains an SDE window' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['grpo', 'sdeWindow'],
+      message: 'expected {size, startMin, startMax}: the torch trainer trains an SDE window',
+    });
   } else if (g.sdeWindow.startMax + g.sdeWindow.size > g.samplingSteps) {
-    ctx.addIssue({ code: 'custom', path: ['grpo', 'sdeWindow'], message: `expected startMax + size ≤ samplingSteps (${g.samplingSteps}), got ${g.sdeWindow.startMax + g.sdeWindow.size}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['grpo', 'sdeWindow'],
+      message: `expected startMax + size ≤ samplingSteps (${g.samplingSteps}), got ${g.sdeWindow.startMax + g.sdeWindow.size}`,
+    });
   }
   const samples = g.promptsPerEpoch * g.groupSize;
   if (samples % t.numProcesses !== 0) {
-    ctx.addIssue({ code: 'custom', path: ['trainer', 'numProcesses'], message: `expected a divisor of promptsPerEpoch × groupSize (${samples}), got ${t.numProcesses}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'numProcesses'],
+      message: `expected a divisor of promptsPerEpoch × groupSize (${samples}), got ${t.numProcesses}`,
+    });
   }
   if (t.family === 'flux' && !t.tiny && t.pretrained === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['trainer', 'pretrained'], message: 'expected a local FLUX.1-dev folder (family flux, not tiny)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'pretrained'],
+      message: 'expected a local FLUX.1-dev folder (family flux, not tiny)',
+    });
   }
   if (t.family === 'mini' && (t.tiny || t.pretrained !== undefined || t.resolution !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['trainer', 'family'], message: 'tiny, pretrained and resolution are flux-only (mini is fixed at 64 px)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'family'],
+      message: 'tiny, pretrained and resolution are flux-only (mini is fixed at 64 px)',
+    });
   }
 }
 
@@ -412,7 +455,9 @@ export const EvaluationSchema = strict({
   }),
   judge: z.discriminatedUnion('backend', [LocalJudgeSchema, OpenAiJudgeSchema], {
     error: (iss) =>
-      iss.code === 'invalid_union' ? `expected backend to be one of local | openai` : `expected a mapping, got ${describeKind(iss.input)}`,
+      iss.code === 'invalid_union'
+        ? `expected backend to be one of local | openai`
+        : `expected a mapping, got ${describeKind(iss.input)}`,
   }),
 });
 
@@ -430,7 +475,13 @@ export const ModelsSchema = strict({
 });
 
 /** Events a notification target can subscribe to. */
-export const NOTIFICATION_EVENTS = ['run-failed', 'run-finished', 'stage-finished', 'evaluation-finished', 'worker-lost'] as const;
+export const NOTIFICATION_EVENTS = [
+  'run-failed',
+  'run-finished',
+  'stage-finished',
+  'evaluation-finished',
+  'worker-lost',
+] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 const NotificationTargetSchema = strict({
@@ -441,7 +492,10 @@ const NotificationTargetSchema = strict({
   /** The webhook URL: a secret (`{ env }` or `{ file }`), since webhook URLs usually embed a token. */
   url: SecretRefSchema,
   /** Events delivered to this target. @default every event */
-  events: z.array(oneOf(NOTIFICATION_EVENTS)).min(1, { error: 'expected at least one event' }).default([...NOTIFICATION_EVENTS]),
+  events: z
+    .array(oneOf(NOTIFICATION_EVENTS))
+    .min(1, { error: 'expected at least one event' })
+    .default([...NOTIFICATION_EVENTS]),
 });
 
 export const NotificationsSchema = strict({
@@ -491,26 +545,47 @@ export const RunConfigSchema = strict({
   notifications: NotificationsSchema.prefault({}),
 }).superRefine((cfg, ctx) => {
   cfg.stages.forEach((s, i) => {
-    if (s.stage !== i + 1) ctx.addIssue({ code: 'custom', path: ['stages', i, 'stage'], message: `expected ${i + 1} (stages are listed in order), got ${s.stage}` });
+    if (s.stage !== i + 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stages', i, 'stage'],
+        message: `expected ${i + 1} (stages are listed in order), got ${s.stage}`,
+      });
   });
   const heldout = new Set(cfg.evaluation.detectors.filter((d) => d.heldout).map((d) => d.name));
   cfg.reward.detectors.forEach((d, i) => {
     if (heldout.has(d.name)) {
-      ctx.addIssue({ code: 'custom', path: ['reward', 'detectors', i, 'name'], message: `"${d.name}" is a held-out detector; it may only be used in evaluation` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reward', 'detectors', i, 'name'],
+        message: `"${d.name}" is a held-out detector; it may only be used in evaluation`,
+      });
     }
   });
   const names = new Set(cfg.evaluation.detectors.map((d) => d.name));
   if (cfg.evaluation.judge.backend === 'local' && !names.has(cfg.evaluation.judge.detector)) {
-    ctx.addIssue({ code: 'custom', path: ['evaluation', 'judge', 'detector'], message: `expected one of the evaluation detectors (${[...names].join(' | ')}), got "${cfg.evaluation.judge.detector}"` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['evaluation', 'judge', 'detector'],
+      message: `expected one of the evaluation detectors (${[...names].join(' | ')}), got "${cfg.evaluation.judge.detector}"`,
+    });
   }
   cfg.stages.forEach((s, i) => {
     if (s.trainer.backend === 'torch' && s.trainer.family === 'mini' && cfg.models.tokenizer === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['models', 'tokenizer'], message: `expected the realgen-mini tokenizer file (stages[${i}] trains the mini family with the torch trainer)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['models', 'tokenizer'],
+        message: `expected the realgen-mini tokenizer file (stages[${i}] trains the mini family with the torch trainer)`,
+      });
     }
   });
   const gpu = cfg.workers.gpu;
   if (gpu.gpuIds.length > 0 && gpu.gpuIds.length < gpu.gpusPerTrainer) {
-    ctx.addIssue({ code: 'custom', path: ['workers', 'gpu', 'gpusPerTrainer'], message: `expected at most ${gpu.gpuIds.length} (the number of gpuIds), got ${gpu.gpusPerTrainer}` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workers', 'gpu', 'gpusPerTrainer'],
+      message: `expected at most ${gpu.gpuIds.length} (the number of gpuIds), got ${gpu.gpusPerTrainer}`,
+    });
   }
 });
 

@@ -34,7 +34,9 @@ export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Throws when `runId` is not a valid run id. */
 export function assertRunId(runId: string): string {
   if (!RUN_ID_PATTERN.test(runId)) {
-    throw new Error(`run id ${JSON.stringify(runId)} is invalid: expected 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+    throw new Error(
+      `run id ${JSON.stringify(runId)} is invalid: expected 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
   }
   return runId;
 }
@@ -53,7 +55,9 @@ export const EVAL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Throws when `name` is not a valid evaluation name. */
 export function assertEvalName(name: string): string {
   if (!EVAL_NAME_PATTERN.test(name)) {
-    throw new Error(`evaluation name ${JSON.stringify(name)} is invalid: expected 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+    throw new Error(
+      `evaluation name ${JSON.stringify(name)} is invalid: expected 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
   }
   return name;
 }

@@ -20,9 +20,14 @@ export interface NotificationMessage {
 }
 
 /** The dashboard link of a run or an evaluation. */
-export function dashboardLink(notifications: Pick<NotificationsConfig, 'dashboardUrl'>, subject: { runId: string } | { evalKey: string }): string {
+export function dashboardLink(
+  notifications: Pick<NotificationsConfig, 'dashboardUrl'>,
+  subject: { runId: string } | { evalKey: string },
+): string {
   const base = notifications.dashboardUrl.replace(/\/+$/, '');
-  return 'runId' in subject ? `${base}/runs/${encodeURIComponent(subject.runId)}` : `${base}/evals/${subject.evalKey.split('/').map(encodeURIComponent).join('/')}`;
+  return 'runId' in subject
+    ? `${base}/runs/${encodeURIComponent(subject.runId)}`
+    : `${base}/evals/${subject.evalKey.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 /** Indexes of the targets that subscribed to `event` (configs of runs started before notifications have none). */

@@ -52,13 +52,21 @@ export type TrainerErrorKind = (typeof TRAINER_ERROR_KINDS)[number];
 /** One JSON line of trainer output. */
 export const TrainerEventSchema = z.discriminatedUnion('type', [
   /** At least once per step; `metrics` are small numbers (rewards, clip fraction, KL). */
-  z.strictObject({ type: z.literal('progress'), step: z.number().int().nonnegative(), metrics: z.record(z.string(), z.number()).optional() }),
+  z.strictObject({
+    type: z.literal('progress'),
+    step: z.number().int().nonnegative(),
+    metrics: z.record(z.string(), z.number()).optional(),
+  }),
   /** Liveness during long silent phases (loading, writing a checkpoint). */
   z.strictObject({ type: z.literal('heartbeat'), note: z.string().optional() }),
   /** A complete checkpoint folder for `step`; the supervisor uploads and commits it. */
   z.strictObject({ type: z.literal('checkpoint'), step: z.number().int().nonnegative(), dir: z.string().min(1) }),
   /** The trainer finished its segment (budget reached, signal, wall clock). */
-  z.strictObject({ type: z.literal('done'), step: z.number().int().nonnegative(), reason: z.enum(['budget', 'signal', 'wallclock']) }),
+  z.strictObject({
+    type: z.literal('done'),
+    step: z.number().int().nonnegative(),
+    reason: z.enum(['budget', 'signal', 'wallclock']),
+  }),
   /** A failure with a machine-readable kind; the process exits non-zero after it. */
   z.strictObject({ type: z.literal('error'), kind: z.enum(TRAINER_ERROR_KINDS), message: z.string() }),
 ]);
@@ -76,6 +84,7 @@ export function parseTrainerLine(line: string): TrainerEvent | { invalid: string
   }
   if (typeof json !== 'object' || json === null || !('type' in json)) return null;
   const parsed = TrainerEventSchema.safeParse(json);
-  if (!parsed.success) return { invalid: `${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+  if (!parsed.success)
+    return { invalid: `${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
   return parsed.data;
 }

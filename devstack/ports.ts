@@ -56,6 +56,8 @@ export async function assertPortsFree(ports: Partial<StackPorts>): Promise<void>
     if (!(await portIsFree(port))) taken.push(`${PORT_ROLES[role]} ${describePortHolder(findPortHolder(port))}`);
   }
   if (taken.length > 0) {
-    throw new Error(`cannot start the stack: ${taken.join('; ')} already in use. Stop the holder, choose ports (see --help) or use --auto-ports`);
+    throw new Error(
+      `cannot start the stack: ${taken.join('; ')} already in use. Stop the holder, choose ports (see --help) or use --auto-ports`,
+    );
   }
 }

@@ -18,7 +18,9 @@ const CLI_TYPE: Record<SearchAttributeType, string> = {
 const KEYS: ReadonlyArray<{ name: string; type: SearchAttributeType }> = [RUN_ID, STAGE, CHECKPOINT_STEP];
 
 /** `name` → CLI type of every search attribute a workflow of the project may set. */
-export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = Object.fromEntries(KEYS.map((k) => [k.name, CLI_TYPE[k.type]]));
+export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = Object.fromEntries(
+  KEYS.map((k) => [k.name, CLI_TYPE[k.type]]),
+);
 
 /** `--search-attribute name=Type` arguments of `temporal server start-dev`. */
 export function startDevSearchAttributeArgs(): string[] {
@@ -30,10 +32,14 @@ export function startDevSearchAttributeArgs(): string[] {
  * add them to an existing database file, so an upgraded checkout would otherwise fail to start runs.
  */
 export function ensureSearchAttributes(address: string, namespace = 'default'): void {
-  const list = spawnSync(TEMPORAL_BIN, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '--output', 'json'], {
-    encoding: 'utf8',
-    timeout: 15000,
-  });
+  const list = spawnSync(
+    TEMPORAL_BIN,
+    ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '--output', 'json'],
+    {
+      encoding: 'utf8',
+      timeout: 15000,
+    },
+  );
   if (list.status !== 0) throw new Error(`cannot list search attributes: ${list.stderr.trim()}`);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
     if (list.stdout.includes(`"${name}"`)) continue;
@@ -45,6 +51,7 @@ export function ensureSearchAttributes(address: string, namespace = 'default'): 
         timeout: 15000,
       },
     );
-    if (r.status !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`cannot register search attribute ${name}: ${r.stderr.trim()}`);
+    if (r.status !== 0 && !/already exists/i.test(r.stderr))
+      throw new Error(`cannot register search attribute ${name}: ${r.stderr.trim()}`);
   }
 }

@@ -20,7 +20,7 @@ export function readBoundedFile(file: string, maxBytes: number): Buffer {
     // Read at most maxBytes + 1 whatever stat said: the file may grow while it is read.
     const buf = Buffer.alloc(Math.min(maxBytes + 1, st.size + 1));
     let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
     if (n > maxBytes) throw new Error(`more than the ${maxBytes} bytes allowed`);
     return buf.subarray(0, n);
   } finally {

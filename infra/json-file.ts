@@ -32,7 +32,9 @@ export function readJsonFile<S extends z.ZodType>(file: string, schema: S, what:
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`${file}: invalid ${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `${file}: invalid ${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data as z.output<S>;
 }
@@ -44,6 +46,7 @@ export function readJsonFile<S extends z.ZodType>(file: string, schema: S, what:
 export function resolveBeside(manifestFile: string, rel: string, field: string): string {
   const dir = path.dirname(path.resolve(manifestFile));
   const abs = path.resolve(dir, rel);
-  if (!isInside(dir, abs)) throw new Error(`${manifestFile}: ${field} ${JSON.stringify(rel)} leaves the manifest's folder ${dir}`);
+  if (!isInside(dir, abs))
+    throw new Error(`${manifestFile}: ${field} ${JSON.stringify(rel)} leaves the manifest's folder ${dir}`);
   return abs;
 }

@@ -44,9 +44,11 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   for (const name of names) {
     if (name === '__metadata__') throw new Error('a tensor may not be named __metadata__');
     const t = tensors[name] as Tensor;
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor ${name}: bad shape ${JSON.stringify(t.shape)}`);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new Error(`tensor ${name}: bad shape ${JSON.stringify(t.shape)}`);
     const size = elements(t.shape) * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== size) throw new Error(`tensor ${name}: ${t.data.byteLength} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ${size}`);
+    if (t.data.byteLength !== size)
+      throw new Error(`tensor ${name}: ${t.data.byteLength} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ${size}`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
@@ -70,7 +72,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 8) throw new Error(`safetensors: ${buf.length} bytes, too short for the header length`);
   const headerLength = Number(buf.readBigUInt64LE(0));
-  if (headerLength > buf.length - 8) throw new Error(`safetensors: header length ${headerLength} runs past the end (${buf.length} bytes)`);
+  if (headerLength > buf.length - 8)
+    throw new Error(`safetensors: header length ${headerLength} runs past the end (${buf.length} bytes)`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
@@ -86,13 +89,15 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
       continue;
     }
     const e = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    if (e.dtype === undefined || !(e.dtype in DTYPE_BYTES)) throw new Error(`safetensors: tensor ${name} has dtype ${String(e.dtype)}`);
+    if (e.dtype === undefined || !(e.dtype in DTYPE_BYTES))
+      throw new Error(`safetensors: tensor ${name} has dtype ${String(e.dtype)}`);
     const dtype = e.dtype as Dtype;
     const [begin, end] = e.data_offsets ?? [Number.NaN, Number.NaN];
     if (!Array.isArray(e.shape) || !(begin >= 0 && end >= begin && end <= body.length)) {
       throw new Error(`safetensors: tensor ${name} has bad shape or offsets ${JSON.stringify([e.shape, e.data_offsets])}`);
     }
-    if (end - begin !== elements(e.shape) * DTYPE_BYTES[dtype]) throw new Error(`safetensors: tensor ${name}: ${end - begin} bytes do not fit shape ${JSON.stringify(e.shape)}`);
+    if (end - begin !== elements(e.shape) * DTYPE_BYTES[dtype])
+      throw new Error(`safetensors: tensor ${name}: ${end - begin} bytes do not fit shape ${JSON.stringify(e.shape)}`);
     tensors[name] = { dtype, shape: e.shape, data: new Uint8Array(body.subarray(begin, end)) };
   }
   return { tensors, metadata };

@@ -12,11 +12,15 @@ export async function runWorkerMain(classes: WorkerClass[], argv = process.argv.
   if (!configFile) throw new Error('missing --config FILE (or REALGEN_CONFIG)');
   const ctx = await createWorkerContext(configFile);
   if (values.gpus !== undefined) {
-    const ids = values.gpus.split(',').filter((s) => s !== '').map((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`--gpus: expected comma-separated GPU ids, got ${JSON.stringify(values.gpus)}`);
-      return n;
-    });
+    const ids = values.gpus
+      .split(',')
+      .filter((s) => s !== '')
+      .map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 0)
+          throw new Error(`--gpus: expected comma-separated GPU ids, got ${JSON.stringify(values.gpus)}`);
+        return n;
+      });
     ctx.config.workers.gpu.gpuIds = ids;
   }
   const workers = await startWorkers(ctx, classes);

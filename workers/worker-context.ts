@@ -50,7 +50,12 @@ export function installRuntime(): void {
       // GPU workers host no workflows on purpose; the SDK's warning about it is noise.
       if (entry.message.startsWith('No workflows registered')) return;
       const { taskToken: _taskToken, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
-      const line = JSON.stringify({ ts: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(), level: entry.level, msg: entry.message, ...meta });
+      const line = JSON.stringify({
+        ts: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(),
+        level: entry.level,
+        msg: entry.message,
+        ...meta,
+      });
       if (entry.level === 'ERROR' || entry.level === 'WARN') process.stderr.write(`${line}\n`);
       else process.stdout.write(`${line}\n`);
     }),
@@ -69,7 +74,11 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   const loaded = loadConfig(configFile);
   const config = applyEnvOverrides(loaded.config);
   const credentials = resolveS3Credentials(config, loaded.baseDir);
-  const store = new CheckpointStore({ client: createS3Client(config.storage, credentials), bucket: config.storage.bucket, logger: storeLogger() });
+  const store = new CheckpointStore({
+    client: createS3Client(config.storage, credentials),
+    bucket: config.storage.bucket,
+    logger: storeLogger(),
+  });
   await store.ensureBucket(config.storage.region);
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);

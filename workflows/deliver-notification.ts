@@ -37,10 +37,18 @@ export async function deliverNotification(input: DeliverNotificationInput): Prom
       const target = n.targets[index];
       if (target === undefined) return;
       try {
-        const { attempt } = await send.sendNotification({ message: input.message, target, configBaseDir: input.configBaseDir, timeoutSeconds: n.timeoutSeconds });
+        const { attempt } = await send.sendNotification({
+          message: input.message,
+          target,
+          configBaseDir: input.configBaseDir,
+          timeoutSeconds: n.timeoutSeconds,
+        });
         result.delivered.push({ target: target.name, attempts: attempt });
       } catch (err) {
-        result.failed.push({ target: target.name, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message });
+        result.failed.push({
+          target: target.name,
+          error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message,
+        });
       }
     }),
   );
@@ -52,7 +60,11 @@ export async function deliverNotification(input: DeliverNotificationInput): Prom
  * target subscribed to the event (so histories of runs without notifications are unchanged). `subject` makes the
  * delivery's id (`notify/<event>/<subject>`); a delivery already running under that id is left to finish.
  */
-export async function notifyEvent(run: { config: RunConfig; configBaseDir: string }, subject: string, message: NotificationMessage): Promise<void> {
+export async function notifyEvent(
+  run: { config: RunConfig; configBaseDir: string },
+  subject: string,
+  message: NotificationMessage,
+): Promise<void> {
   const notifications = run.config.notifications as NotificationsConfig | undefined;
   if (notifications === undefined || subscribedTargets(notifications, message.event).length === 0) return;
   if (!patched('notifications')) return;

@@ -57,7 +57,10 @@ export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promis
     retry: { maximumAttempts: 5 },
     // In the GPU queue by the run's priority; a run's evaluations share its fairness key (its run id), so runs of
     // equal priority share the slots fairly; other subjects are keyed by their evaluation key.
-    priority: gpuPriority(input.config, input.source.kind === 'mini-checkpoint' && input.source.ref ? input.source.ref.runId : input.evalKey),
+    priority: gpuPriority(
+      input.config,
+      input.source.kind === 'mini-checkpoint' && input.source.ref ? input.source.ref.runId : input.evalKey,
+    ),
   });
 
   const spec: EvalSpec = {

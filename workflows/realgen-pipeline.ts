@@ -65,14 +65,23 @@ export async function realgenPipeline(input: PipelineInput): Promise<PipelineRes
   } catch (err) {
     // A cancelled run was stopped by its operator; anything else is a failure worth telling about.
     if (!isCancellation(err)) {
-      await notifyEvent(input, input.runId, runMessage(input, 'run-failed', `run ${input.runId} failed: ${(err as Error).message}`, seen.progress));
+      await notifyEvent(
+        input,
+        input.runId,
+        runMessage(input, 'run-failed', `run ${input.runId} failed: ${(err as Error).message}`, seen.progress),
+      );
     }
     throw err;
   }
 }
 
 /** A run-level message with the run's headline numbers. */
-function runMessage(input: PipelineInput, event: NotificationMessage['event'], title: string, progress?: PipelineProgress): NotificationMessage {
+function runMessage(
+  input: PipelineInput,
+  event: NotificationMessage['event'],
+  title: string,
+  progress?: PipelineProgress,
+): NotificationMessage {
   const gpuSeconds = Object.values(progress?.gpuSeconds ?? {}).reduce((a, b) => a + b, 0);
   const steps = Object.fromEntries(Object.entries(progress?.completed ?? {}).map(([k, ref]) => [`${k} step`, ref?.step ?? null]));
   const cost = input.config.costPerGpuHour;
@@ -160,7 +169,16 @@ async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProg
         { key: RUN_ID, value: input.runId },
         { key: STAGE, value: key },
       ],
-      args: [{ runId: input.runId, stage: stage.stage, config: input.config, configBaseDir: input.configBaseDir, configDigest: input.configDigest, initFrom }],
+      args: [
+        {
+          runId: input.runId,
+          stage: stage.stage,
+          config: input.config,
+          configBaseDir: input.configBaseDir,
+          configDigest: input.configDigest,
+          initFrom,
+        },
+      ],
     });
     current.stage = handle;
     // Paused while the child was being started: it has not heard of it yet.
@@ -171,7 +189,8 @@ async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProg
     progress.completed = { ...completed };
     progress.evaluations = [...new Set([...progress.evaluations, ...result.evaluations])];
     progress.gpuSeconds = { ...progress.gpuSeconds, [key]: result.gpuSeconds ?? 0 };
-    if (recordsUsage) upsertMemo({ gpuSeconds: Object.values(progress.gpuSeconds).reduce((a, b) => a + b, 0) } satisfies PipelineMemo);
+    if (recordsUsage)
+      upsertMemo({ gpuSeconds: Object.values(progress.gpuSeconds).reduce((a, b) => a + b, 0) } satisfies PipelineMemo);
     await notifyEvent(input, `${input.runId}/${key}`, {
       ...runMessage(input, 'stage-finished', `run ${input.runId}: ${key} finished at step ${result.step}`, progress),
       numbers: { step: result.step, reward: result.reward ?? null, gpuHours: (result.gpuSeconds ?? 0) / 3600 },
@@ -180,7 +199,9 @@ async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProg
   progress.currentStage = null;
 
   let finalEvaluation: string | null = null;
-  const last = Object.values(completed).filter((r): r is CheckpointRef => r !== null).at(-1);
+  const last = Object.values(completed)
+    .filter((r): r is CheckpointRef => r !== null)
+    .at(-1);
   if (last && input.evaluateFinal !== false) {
     await condition(notPaused);
     progress.phase = 'evaluating';

@@ -23,7 +23,12 @@ export async function scheduledEvaluation(input: ScheduledEvaluationInput): Prom
     const found = await discovery.listCommittedCheckpoints({ runId: input.runId, stage: stageKey(stage), afterStep: -1 });
     const ref = found.at(-1)?.ref;
     if (ref === undefined) continue;
-    const evaluation = await startEvaluationOnce({ ref, name: `${input.runId}/${ref.stage}@${ref.step}`, runId: input.runId, run: input });
+    const evaluation = await startEvaluationOnce({
+      ref,
+      name: `${input.runId}/${ref.stage}@${ref.step}`,
+      runId: input.runId,
+      run: input,
+    });
     return { checkpoint: ref, evaluation: evaluation.workflowId, started: evaluation.started };
   }
   return { checkpoint: null, evaluation: null, started: false };

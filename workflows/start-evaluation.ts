@@ -28,7 +28,10 @@ export interface EvaluationMemo {
 }
 
 /** `eval/<checkpoint sha>/<suite>` for a realgen-mini checkpoint, on the config's suite and queues. */
-export function checkpointEvaluation(request: CheckpointEvaluationRequest): { workflowId: string; input: EvaluateCheckpointInput } {
+export function checkpointEvaluation(request: CheckpointEvaluationRequest): {
+  workflowId: string;
+  input: EvaluateCheckpointInput;
+} {
   const { ref, run } = request;
   const suite = run.config.realbench.suite;
   const workflowId = evalWorkflowId(ref.manifestSha256, suite);
@@ -53,7 +56,9 @@ export function checkpointEvaluation(request: CheckpointEvaluationRequest): { wo
  * by another stage, a watcher or the CLI) counts as success: the id is the dedupe. Callers remember the ids they
  * got back, so they do not start the same child again (each failed start is a red event in the UI).
  */
-export async function startEvaluationOnce(request: CheckpointEvaluationRequest): Promise<{ workflowId: string; started: boolean }> {
+export async function startEvaluationOnce(
+  request: CheckpointEvaluationRequest,
+): Promise<{ workflowId: string; started: boolean }> {
   const { workflowId, input } = checkpointEvaluation(request);
   const memo: EvaluationMemo = { runId: request.runId, stage: request.ref.stage, step: request.ref.step, name: request.name };
   try {

@@ -103,10 +103,13 @@ type StageState =
   | { name: 'done' };
 
 /** What the progress query calls each state. */
-const STATE_LABEL = { idle: 'running', running: 'running', stopping: 'stopping', paused: 'paused', done: 'done' } as const satisfies Record<
-  StageState['name'],
-  StageProgress['state']
->;
+const STATE_LABEL = {
+  idle: 'running',
+  running: 'running',
+  stopping: 'stopping',
+  paused: 'paused',
+  done: 'done',
+} as const satisfies Record<StageState['name'], StageProgress['state']>;
 
 /** The mean of the reward keys a trainer reports (`reward` when present). */
 function rewardOf(metrics: Record<string, number>): number | null {
@@ -146,7 +149,9 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     evaluations: [],
     recentRewards: [],
   };
-  let state: StageState = carry.paused ? { name: 'paused', since: carry.pausedSince ?? new Date().toISOString() } : { name: 'idle' };
+  let state: StageState = carry.paused
+    ? { name: 'paused', since: carry.pausedSince ?? new Date().toISOString() }
+    : { name: 'idle' };
   /** The state as handlers left it (read through a call: the loop's own narrowing does not see handler transitions). */
   const current = (): StageState => state;
   const rate = { steps: 0, ms: 0 };
@@ -210,7 +215,8 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     {
       validator: (maxSteps: number) => {
         if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new Error(`maxSteps: expected an integer ≥ 1, got ${maxSteps}`);
-        if (maxSteps < carry.step) throw new Error(`maxSteps: expected at least the ${carry.step} steps already completed, got ${maxSteps}`);
+        if (maxSteps < carry.step)
+          throw new Error(`maxSteps: expected at least the ${carry.step} steps already completed, got ${maxSteps}`);
       },
     },
   );
@@ -296,12 +302,22 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     await startEvaluations(committed);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof trainStage>({ ...input, state: { ...carry, paused: pausedSince() !== null, pausedSince: pausedSince() } });
+      await continueAsNew<typeof trainStage>({
+        ...input,
+        state: { ...carry, paused: pausedSince() !== null, pausedSince: pausedSince() },
+      });
     }
   }
   // A paused stage does not finish, even when its last segment reached the budget: the run holds here.
   await condition(notPaused);
   state = { name: 'done' };
   await condition(allHandlersFinished);
-  return { stage: input.stage, step: carry.step, lastCheckpoint: carry.lastCheckpoint, evaluations: carry.evaluations, gpuSeconds: carry.gpuSeconds ?? 0, reward: carry.recentRewards.at(-1)?.reward ?? null };
+  return {
+    stage: input.stage,
+    step: carry.step,
+    lastCheckpoint: carry.lastCheckpoint,
+    evaluations: carry.evaluations,
+    gpuSeconds: carry.gpuSeconds ?? 0,
+    reward: carry.recentRewards.at(-1)?.reward ?? null,
+  };
 }

@@ -4,7 +4,16 @@
  * multiple of `evalEvery` — once (the evaluation id is the checkpoint's manifest sha, so a checkpoint already
  * evaluated by training or the CLI is not evaluated again). Runs until cancelled; continues as new when asked.
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CpuQueueActivities } from '../activities/registry';
 import type { RunConfig } from '../configs/schema';
 import { startEvaluationOnce } from './start-evaluation';
@@ -45,19 +54,32 @@ export async function watchCheckpoints(input: WatchCheckpointsInput): Promise<Wa
   setHandler(watchProgressQuery, () => progress);
   const evalEvery = input.evalEvery ?? 1;
   for (;;) {
-    const found = await discovery.listCommittedCheckpoints({ runId: input.runId, stage: input.stage, afterStep: progress.afterStep });
+    const found = await discovery.listCommittedCheckpoints({
+      runId: input.runId,
+      stage: input.stage,
+      afterStep: progress.afterStep,
+    });
     for (const { ref } of found) {
       progress.afterStep = Math.max(progress.afterStep, ref.step);
       if (ref.step % evalEvery !== 0) continue;
       // Already evaluated (or being evaluated) counts as done: exactly once per checkpoint is the point.
-      const evaluation = await startEvaluationOnce({ ref, name: `${input.runId}/${input.stage}@${ref.step}`, runId: input.runId, run: input });
+      const evaluation = await startEvaluationOnce({
+        ref,
+        name: `${input.runId}/${input.stage}@${ref.step}`,
+        runId: input.runId,
+        run: input,
+      });
       if (evaluation.started) progress.started.push(evaluation.workflowId);
     }
     progress.polls += 1;
     if (input.maxPolls !== undefined && progress.polls >= input.maxPolls) return progress;
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof watchCheckpoints>({ ...input, afterStep: progress.afterStep, maxPolls: input.maxPolls === undefined ? undefined : input.maxPolls - progress.polls });
+      await continueAsNew<typeof watchCheckpoints>({
+        ...input,
+        afterStep: progress.afterStep,
+        maxPolls: input.maxPolls === undefined ? undefined : input.maxPolls - progress.polls,
+      });
     }
     await sleep(`${input.pollSeconds ?? 60} seconds`);
   }

@@ -94,7 +94,8 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
         const hash = createHash('sha256');
         const genJson = await readFile(genFile);
         const onnx = (JSON.parse(genJson.toString('utf8')) as { onnx?: string }).onnx ?? '';
-        for (const f of [genFile, path.resolve(path.dirname(genFile), onnx), ...(tokFile === null ? [] : [tokFile])]) hash.update(await readFile(f));
+        for (const f of [genFile, path.resolve(path.dirname(genFile), onnx), ...(tokFile === null ? [] : [tokFile])])
+          hash.update(await readFile(f));
         return hash.digest('hex');
       });
     },

@@ -27,7 +27,8 @@ export function createGenerateShard(ctx: EvaluationContext) {
     const held = () => (Date.now() - since) / 1000;
     const keys = shardKeys(input.plan.shardsPrefix, input.shard);
     const done = await getJson<GeneratedShard>(ctx.store, keys.generated);
-    if (done !== null) return { shard: input.shard, key: keys.generated, skipped: true, images: done.items.length, gpuSeconds: held() };
+    if (done !== null)
+      return { shard: input.shard, key: keys.generated, skipped: true, images: done.items.length, gpuSeconds: held() };
     const plan = await readPlan(ctx.store, input);
     const items = shardItems(plan, input.shard);
     const generated = await generatorFor(input.spec.source)({ input, items, imagesPrefix: keys.images });

@@ -155,7 +155,10 @@ export async function listKeys(store: CheckpointStore, prefix: string): Promise<
 }
 
 /** Every leaderboard entry in the bucket (unreadable ones are skipped with a warning). */
-export async function listLeaderboardEntries(store: CheckpointStore, warn: (msg: string) => void = () => undefined): Promise<LeaderboardEntry[]> {
+export async function listLeaderboardEntries(
+  store: CheckpointStore,
+  warn: (msg: string) => void = () => undefined,
+): Promise<LeaderboardEntry[]> {
   const entries: LeaderboardEntry[] = [];
   for (const key of await listKeys(store, LEADERBOARD_PREFIX)) {
     if (!key.endsWith('.json')) continue;

@@ -21,7 +21,13 @@ async function sizeOf(file: string): Promise<number | null> {
 }
 
 /** Absolute folder holding realbench.jsonl and images/. */
-export async function realBenchDir(store: CheckpointStore, config: RunConfig, baseDir: string, workDir: string, onFile?: (n: number) => void): Promise<string> {
+export async function realBenchDir(
+  store: CheckpointStore,
+  config: RunConfig,
+  baseDir: string,
+  workDir: string,
+  onFile?: (n: number) => void,
+): Promise<string> {
   const source = config.realbench.source;
   if (source.dir !== undefined) return path.resolve(baseDir, source.dir);
   const prefix = (source.s3Prefix ?? '').replace(/^\/+/, '').replace(/\/?$/, '/');
@@ -29,7 +35,10 @@ export async function realBenchDir(store: CheckpointStore, config: RunConfig, ba
   await mkdir(dir, { recursive: true });
   const objects: Array<{ name: string; size: number }> = [];
   try {
-    for await (const item of store.client.listObjectsV2(store.bucket, prefix, true) as AsyncIterable<{ name?: string; size?: number }>) {
+    for await (const item of store.client.listObjectsV2(store.bucket, prefix, true) as AsyncIterable<{
+      name?: string;
+      size?: number;
+    }>) {
       if (item.name) objects.push({ name: item.name, size: item.size ?? -1 });
     }
   } catch (err) {

@@ -14,7 +14,8 @@ export function createScoreShard({ store, caches }: EvaluationContext) {
     const held = () => (Date.now() - since) / 1000;
     const keys = shardKeys(input.plan.shardsPrefix, input.shard);
     const done = await getJson<ScoredShard>(store, keys.scores);
-    if (done !== null) return { shard: input.shard, key: keys.scores, skipped: true, images: done.items.length, gpuSeconds: held() };
+    if (done !== null)
+      return { shard: input.shard, key: keys.scores, skipped: true, images: done.items.length, gpuSeconds: held() };
     const generated = await readGenerated(store, input);
     const images = await Promise.all(generated.items.map((it) => mustGetBytes(store, it.key, 'generated image')));
     const items: DetectorScoreItem[] = generated.items.map((it) => ({ id: it.id, category: it.category, scores: {} }));

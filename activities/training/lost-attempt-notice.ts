@@ -12,7 +12,8 @@ import type { RunConfig } from '../../configs/schema';
 /** Starts the `worker-lost` delivery when this is a retry of an attempt that had heartbeated. */
 export async function noticeLostAttempt(
   input: { runId: string; stage: number; segment: number; config: RunConfig; configBaseDir: string },
-  lastStep: number | null): Promise<void> {
+  lastStep: number | null,
+): Promise<void> {
   const ctx = Context.current();
   const notifications = input.config.notifications;
   if (ctx.info.attempt < 2 || ctx.info.heartbeatDetails === undefined) return;
@@ -28,7 +29,10 @@ export async function noticeLostAttempt(
   };
   try {
     await ctx.client.workflow.start('deliverNotification', {
-      workflowId: notificationWorkflowId('worker-lost', `${input.runId}/${stageKey}/segment-${input.segment}/attempt-${ctx.info.attempt}`),
+      workflowId: notificationWorkflowId(
+        'worker-lost',
+        `${input.runId}/${stageKey}/segment-${input.segment}/attempt-${ctx.info.attempt}`,
+      ),
       taskQueue: input.config.taskQueues.cpu,
       args: [{ message, notifications, configBaseDir: input.configBaseDir }],
     });

@@ -27,7 +27,10 @@ export function torchLaunchCommand(jobSpecFile: string, env: NodeJS.ProcessEnv =
   return {
     command: torchVenvPython(env),
     args: ['-m', 'realgen_torch.train', '--job', jobSpecFile],
-    env: { PYTHONPATH: inherited ? `${TORCH_PACKAGE_DIR}${path.delimiter}${inherited}` : TORCH_PACKAGE_DIR, PYTHONUNBUFFERED: '1' },
+    env: {
+      PYTHONPATH: inherited ? `${TORCH_PACKAGE_DIR}${path.delimiter}${inherited}` : TORCH_PACKAGE_DIR,
+      PYTHONUNBUFFERED: '1',
+    },
   };
 }
 

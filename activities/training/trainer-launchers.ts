@@ -21,6 +21,12 @@ export const builtinLauncher: TrainerLauncher = (trainer, jobSpecFile) => {
   }
   return {
     command: process.execPath,
-    args: ['--import', path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs'), path.join(REPO_ROOT, 'trainers', 'builtin', 'main.ts'), '--job', jobSpecFile],
+    args: [
+      '--import',
+      path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
+      path.join(REPO_ROOT, 'trainers', 'builtin', 'main.ts'),
+      '--job',
+      jobSpecFile,
+    ],
   };
 };

@@ -8,7 +8,12 @@ import { readSecret } from '../../configs/secrets';
 import { realgenFailure } from '../../contracts/failures';
 
 /** The secret env entries of `trainer`, resolved; a missing one is `ConfigInvalid` naming the field, never a value. */
-export function resolveTrainerSecrets(trainer: StageConfig['trainer'], stage: number, configBaseDir: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function resolveTrainerSecrets(
+  trainer: StageConfig['trainer'],
+  stage: number,
+  configBaseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   if (trainer.backend !== 'external') return {};
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(trainer.env)) {

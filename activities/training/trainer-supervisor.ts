@@ -18,7 +18,13 @@ import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
 import { spawnProcessGroup, type ProcessGroup } from '../../infra/process/process-group';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { realgenFailure, type FailureType } from '../../contracts/failures';
-import { PROTOCOL, parseTrainerLine, type JobSpec, type TrainerErrorKind, type TrainerEvent } from '../../contracts/trainer-protocol';
+import {
+  PROTOCOL,
+  parseTrainerLine,
+  type JobSpec,
+  type TrainerErrorKind,
+  type TrainerEvent,
+} from '../../contracts/trainer-protocol';
 import { decideConfigChange } from '../../domain/checkpoints/config-change';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
@@ -64,9 +70,18 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  * Compares the resumed checkpoint's config digest with this run's (domain/checkpoints/config-change.ts): a change
  * without `allowConfigChange` fails the segment non-retryably naming both digests.
  */
-async function checkConfigChange(store: CheckpointStore, parent: CheckpointRef, input: TrainerSegmentInput): Promise<{ from: string; to: string; parentStep: number } | null> {
+async function checkConfigChange(
+  store: CheckpointStore,
+  parent: CheckpointRef,
+  input: TrainerSegmentInput,
+): Promise<{ from: string; to: string; parentStep: number } | null> {
   const { manifest } = await store.readManifest(parent.prefix);
-  const decision = decideConfigChange(manifest.configDigest, parent.step, input.configDigest, input.config.allowConfigChange === true);
+  const decision = decideConfigChange(
+    manifest.configDigest,
+    parent.step,
+    input.configDigest,
+    input.config.allowConfigChange === true,
+  );
   if (!decision.ok) throw realgenFailure('ConfigInvalid', `stage ${input.stage}: ${decision.message}`);
   return decision.change;
 }
@@ -285,7 +300,8 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
         ctx.log.info('committing checkpoint', { step: event.step });
         const dir = path.resolve(event.dir);
         const st = await stat(dir).catch(() => null);
-        if (!st?.isDirectory()) throw realgenFailure('TrainerCrashed', `trainer reported checkpoint folder ${event.dir}, which does not exist`);
+        if (!st?.isDirectory())
+          throw realgenFailure('TrainerCrashed', `trainer reported checkpoint folder ${event.dir}, which does not exist`);
         const files = await listFiles(dir);
         const { ref } = await deps.store.commitCheckpoint({
           runId: input.runId,
@@ -295,7 +311,11 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
           configDigest: input.configDigest,
           parent: lastCheckpoint ? { step: lastCheckpoint.step, manifestSha256: lastCheckpoint.manifestSha256 } : null,
           producer: deps.producer,
-          meta: { segment: input.segment, attempt: ctx.info.attempt, ...(a.configChange && committed.length === 0 ? { configChange: a.configChange } : {}) },
+          meta: {
+            segment: input.segment,
+            attempt: ctx.info.attempt,
+            ...(a.configChange && committed.length === 0 ? { configChange: a.configChange } : {}),
+          },
           onFileUploaded: () => a.beat({}),
         });
         lastCheckpoint = ref;
@@ -376,7 +396,10 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
   const doneEvent = done as Extract<TrainerEvent, { type: 'done' }> | null;
   if (code !== 0 || doneEvent === null) {
     const tail = stderrTail.slice(-5).join(' | ').slice(0, 800);
-    throw realgenFailure('TrainerCrashed', `trainer exited with ${signal ?? `code ${code}`} before reporting done${tail ? `; stderr: ${tail}` : ''}`);
+    throw realgenFailure(
+      'TrainerCrashed',
+      `trainer exited with ${signal ?? `code ${code}`} before reporting done${tail ? `; stderr: ${tail}` : ''}`,
+    );
   }
   const finalStep = lastCheckpoint?.step ?? a.startStep;
   return {

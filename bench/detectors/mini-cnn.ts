@@ -46,14 +46,30 @@ function writeStandInCnn(dir: string): string {
   let cin = 3;
   [32, 64, 128, 128].forEach((cout, i) => {
     const fan = cin * 9;
-    inits.push(floatTensor(`w${i}`, [cout, cin, 3, 3], Array.from({ length: cout * fan }, () => rand() * Math.sqrt(12 / fan))));
-    inits.push(floatTensor(`b${i}`, [cout], Array.from({ length: cout }, () => rand() * 0.1)));
+    inits.push(
+      floatTensor(
+        `w${i}`,
+        [cout, cin, 3, 3],
+        Array.from({ length: cout * fan }, () => rand() * Math.sqrt(12 / fan)),
+      ),
+    );
+    inits.push(
+      floatTensor(
+        `b${i}`,
+        [cout],
+        Array.from({ length: cout }, () => rand() * 0.1),
+      ),
+    );
     nodes.push(
       {
         opType: 'Conv',
         inputs: [x, `w${i}`, `b${i}`],
         outputs: [`c${i}`],
-        attributes: { kernel_shape: { kind: 'ints', value: [3, 3] }, strides: { kind: 'ints', value: [2, 2] }, pads: { kind: 'ints', value: [1, 1, 1, 1] } },
+        attributes: {
+          kernel_shape: { kind: 'ints', value: [3, 3] },
+          strides: { kind: 'ints', value: [2, 2] },
+          pads: { kind: 'ints', value: [1, 1, 1, 1] },
+        },
       },
       { opType: 'Sigmoid', inputs: [`c${i}`], outputs: [`s${i}`] },
       { opType: 'Mul', inputs: [`c${i}`, `s${i}`], outputs: [`a${i}`] },
@@ -61,7 +77,14 @@ function writeStandInCnn(dir: string): string {
     x = `a${i}`;
     cin = cout;
   });
-  inits.push(floatTensor('wh', [cin, 2], Array.from({ length: cin * 2 }, () => rand() * 0.2)), floatTensor('bh', [2], [0, 0]));
+  inits.push(
+    floatTensor(
+      'wh',
+      [cin, 2],
+      Array.from({ length: cin * 2 }, () => rand() * 0.2),
+    ),
+    floatTensor('bh', [2], [0, 0]),
+  );
   nodes.push(
     { opType: 'GlobalAveragePool', inputs: [x], outputs: ['gap'] },
     { opType: 'Flatten', inputs: ['gap'], outputs: ['flat'] },
@@ -85,7 +108,16 @@ function writeStandInCnn(dir: string): string {
       name: 'stand-in-cnn',
       role: 'reward',
       onnx: 'stand-in-cnn.onnx',
-      input: { name: 'image', size: [64, 64], layout: 'NCHW', colorOrder: 'RGB', resize: [{ size: [64, 64], mode: 'cover' }], scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+      input: {
+        name: 'image',
+        size: [64, 64],
+        layout: 'NCHW',
+        colorOrder: 'RGB',
+        resize: [{ size: [64, 64], mode: 'cover' }],
+        scale: 1 / 255,
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
+      },
       output: { name: 'logits', kind: 'logits', realIndex: 0 },
     }),
   );
@@ -98,13 +130,21 @@ async function pickModel(): Promise<{ file: string; detector: OnnxDetector; labe
   const tuning = { intraOpThreads: THREADS, interOpThreads: 1, maxBatch: B };
   if (existsSync(trained)) {
     try {
-      return { file: trained, detector: await OnnxDetector.load(trained, tuning), label: `models/realgen-mini/detector-cnn.json (trained)` };
+      return {
+        file: trained,
+        detector: await OnnxDetector.load(trained, tuning),
+        label: `models/realgen-mini/detector-cnn.json (trained)`,
+      };
     } catch (err) {
       console.log(`note: ${trained} does not load (${(err as Error).message}); using the stand-in CNN`);
     }
   }
   const file = writeStandInCnn(mkdtempSync(path.join(os.tmpdir(), 'realgen-bench-')));
-  return { file, detector: await OnnxDetector.load(file, tuning), label: 'stand-in CNN (DetectorCNN shape, untrained; models/realgen-mini/detector-cnn.json absent)' };
+  return {
+    file,
+    detector: await OnnxDetector.load(file, tuning),
+    label: 'stand-in CNN (DetectorCNN shape, untrained; models/realgen-mini/detector-cnn.json absent)',
+  };
 }
 
 /** The mini CNN's figures; `ratioVsLimit` = engine / min(decode-only, bare). */
@@ -125,7 +165,10 @@ export async function benchMiniCnn(jpegs: Buffer[]): Promise<MiniCnnResult> {
   // (a) bare session.run on pre-made tensors (tensors made outside the timing).
   const tensors = await mapLimit(jpegs, 2, (buf) => detector.preprocess(buf));
   const { manifest, onnxPath } = readDetectorManifest(file);
-  const bare = await ort.InferenceSession.create(onnxPath, sessionOptions({ intraOpThreads: THREADS, interOpThreads: 1 }).options);
+  const bare = await ort.InferenceSession.create(
+    onnxPath,
+    sessionOptions({ intraOpThreads: THREADS, interOpThreads: 1 }).options,
+  );
   const [h, w] = manifest.input.size;
   const per = 3 * h * w;
   const batches: ort.Tensor[] = [];
@@ -159,8 +202,13 @@ export async function benchMiniCnn(jpegs: Buffer[]): Promise<MiniCnnResult> {
     engineStats = engine.stats();
   });
   const engineRate = (N * PASSES) / engineSeconds;
-  const sizes = engineStats.batchSizes.map((n, size) => (n > 0 ? `${size}×${n}` : '')).filter(Boolean).join(' ');
-  console.log(`(b) batching engine, maxBatch ${B}, JPEG → score: ${engineRate.toFixed(1)} images/s (last pass: batches ${sizes}; decode ${(engineStats.decodeMs / N).toFixed(2)} ms/image summed over 2 in flight, inference ${(engineStats.inferenceMs / N).toFixed(2)} ms/image)`);
+  const sizes = engineStats.batchSizes
+    .map((n, size) => (n > 0 ? `${size}×${n}` : ''))
+    .filter(Boolean)
+    .join(' ');
+  console.log(
+    `(b) batching engine, maxBatch ${B}, JPEG → score: ${engineRate.toFixed(1)} images/s (last pass: batches ${sizes}; decode ${(engineStats.decodeMs / N).toFixed(2)} ms/image summed over 2 in flight, inference ${(engineStats.inferenceMs / N).toFixed(2)} ms/image)`,
+  );
 
   // (c) the official design: one image at a time.
   const singleSeconds = await timed(PASSES, async () => {
@@ -168,24 +216,39 @@ export async function benchMiniCnn(jpegs: Buffer[]): Promise<MiniCnnResult> {
   });
   const singleRate = (N * PASSES) / singleSeconds;
   console.log(`(c) one image at a time (decode 1, run batch 1): ${singleRate.toFixed(1)} images/s`);
-  console.log(`    decode only (JPEG → 64×64 tensor, 2 in flight): ${decodeRate.toFixed(1)} images/s; inference alone at batch ${B}: ${bareRate.toFixed(1)} images/s`);
+  console.log(
+    `    decode only (JPEG → 64×64 tensor, 2 in flight): ${decodeRate.toFixed(1)} images/s; inference alone at batch ${B}: ${bareRate.toFixed(1)} images/s`,
+  );
 
   // The reward service over HTTP: 4 clients, 3 images per request, JSON + base64.
   if (SERVICE_SECONDS > 0) {
-    const scorer = new RewardScorer({ detectors: [{ key: detector.name, detector }], engine: { maxBatch: B, maxWaitMs: 5, decodeConcurrency: 2 } });
+    const scorer = new RewardScorer({
+      detectors: [{ key: detector.name, detector }],
+      engine: { maxBatch: B, maxWaitMs: 5, decodeConcurrency: 2 },
+    });
     const service = new RewardService({ scorer, log: () => {} });
     const { url } = await service.listen('127.0.0.1', 0);
-    const load = await runHttpLoad({ url, images: jpegs.map((b) => b.toString('base64')), clients: CLIENTS, perRequest: PER_REQUEST, seconds: SERVICE_SECONDS });
+    const load = await runHttpLoad({
+      url,
+      images: jpegs.map((b) => b.toString('base64')),
+      clients: CLIENTS,
+      perRequest: PER_REQUEST,
+      seconds: SERVICE_SECONDS,
+    });
     const served = scorer.engineStats()[detector.name];
     await service.close();
     await scorer.close();
     const mean = served && served.batches > 0 ? served.images / served.batches : 0;
-    console.log(`${describeLoad(`service, ${CLIENTS} clients × ${PER_REQUEST} images/request`, load)}, mean_batch=${mean.toFixed(1)}`);
+    console.log(
+      `${describeLoad(`service, ${CLIENTS} clients × ${PER_REQUEST} images/request`, load)}, mean_batch=${mean.toFixed(1)}`,
+    );
   } else {
     await detector.close();
     console.log('service: skipped (REALGEN_BENCH_SERVICE_SECONDS=0)');
   }
   const ratioVsLimit = engineRate / Math.min(decodeRate, bareRate);
-  console.log(`mini: engine / min(decode-only, bare) = ${ratioVsLimit.toFixed(3)}; engine / bare = ${(engineRate / bareRate).toFixed(3)}; engine / single = ${(engineRate / singleRate).toFixed(3)}`);
+  console.log(
+    `mini: engine / min(decode-only, bare) = ${ratioVsLimit.toFixed(3)}; engine / bare = ${(engineRate / bareRate).toFixed(3)}; engine / single = ${(engineRate / singleRate).toFixed(3)}`,
+  );
   return { bareRate, engineRate, singleRate, decodeRate, ratioVsLimit };
 }

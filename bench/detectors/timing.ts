@@ -20,5 +20,7 @@ export async function timed(passes: number, fn: () => Promise<void>): Promise<nu
 
 /** The q-quantile of an ascending array (nearest rank). */
 export function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number);
+  return sorted.length === 0
+    ? NaN
+    : (sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number);
 }

@@ -40,7 +40,8 @@ export interface VitResult {
 }
 
 export async function benchVit(jpegs: Buffer[], outDir: string): Promise<VitResult> {
-  if (!(PRESET in VIT_PRESETS)) throw new Error(`REALGEN_BENCH_VIT_PRESET: expected one of ${Object.keys(VIT_PRESETS).join(', ')}, got ${PRESET}`);
+  if (!(PRESET in VIT_PRESETS))
+    throw new Error(`REALGEN_BENCH_VIT_PRESET: expected one of ${Object.keys(VIT_PRESETS).join(', ')}, got ${PRESET}`);
   const N = jpegs.length;
   const shape = VIT_PRESETS[PRESET];
   const { params, macsPerImage } = vitCost(shape);
@@ -85,10 +86,15 @@ export async function benchVit(jpegs: Buffer[], outDir: string): Promise<VitResu
     if (results.some((r) => !r.ok)) throw new Error('vit engine: some images failed');
   });
   const engineRate = N / engineSeconds;
-  console.log(`(b) batching engine, maxBatch ${bestBatch}, JPEG → score, ${N} submitted at once: ${engineRate.toFixed(2)} images/s`);
+  console.log(
+    `(b) batching engine, maxBatch ${bestBatch}, JPEG → score, ${N} submitted at once: ${engineRate.toFixed(2)} images/s`,
+  );
 
   // (c) and (d): the reward service over HTTP, one image per request.
-  const scorer = new RewardScorer({ detectors: [{ key: detector.name, detector }], engine: { maxBatch: bestBatch, maxWaitMs: 20, decodeConcurrency: 2 } });
+  const scorer = new RewardScorer({
+    detectors: [{ key: detector.name, detector }],
+    engine: { maxBatch: bestBatch, maxWaitMs: 20, decodeConcurrency: 2 },
+  });
   const service = new RewardService({ scorer, log: () => {} });
   const { url } = await service.listen('127.0.0.1', 0);
   const images = jpegs.map((b) => b.toString('base64'));

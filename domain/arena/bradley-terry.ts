@@ -103,7 +103,10 @@ function validate(comparisons: readonly PairwiseComparison[]): void {
 }
 
 /** Encodes comparisons as (i, j, score of i) triples over player indices, for cheap resampling. */
-function encode(comparisons: readonly PairwiseComparison[], index: Map<string, number>): { i: Int32Array; j: Int32Array; s: Float64Array } {
+function encode(
+  comparisons: readonly PairwiseComparison[],
+  index: Map<string, number>,
+): { i: Int32Array; j: Int32Array; s: Float64Array } {
   const m = comparisons.length;
   const out = { i: new Int32Array(m), j: new Int32Array(m), s: new Float64Array(m) };
   comparisons.forEach((c, k) => {

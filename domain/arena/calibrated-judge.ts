@@ -42,7 +42,8 @@ export function calibrateTemperature(pairs: ReadonlyArray<{ a: number; b: number
   if (!(target > 0 && target < 0.5)) throw new RangeError(`calibrated judge: target must be in (0, 0.5), got ${target}`);
   let lo = Math.log(1e-3);
   let hi = Math.log(1e3);
-  if (expectedWinRate(pairs, Math.exp(lo)) > target) throw new Error(`calibrated judge: the calibration pairs already win more than ${target}`);
+  if (expectedWinRate(pairs, Math.exp(lo)) > target)
+    throw new Error(`calibrated judge: the calibration pairs already win more than ${target}`);
   for (let i = 0; i < 100; i++) {
     const mid = (lo + hi) / 2;
     if (expectedWinRate(pairs, Math.exp(mid)) < target) lo = mid;

@@ -64,9 +64,14 @@ async function scoreTwo(scorer: RealnessScorer, first: Buffer, second: Buffer, w
 }
 
 /** Judges one pair in both orders. The scorer is called twice, [generated, real] then [real, generated]. */
-export async function judgePairLocally(pair: LocalArenaPair, scorer: RealnessScorer, options: LocalJudgeOptions = {}): Promise<LocalPairResult> {
+export async function judgePairLocally(
+  pair: LocalArenaPair,
+  scorer: RealnessScorer,
+  options: LocalJudgeOptions = {},
+): Promise<LocalPairResult> {
   const tolerance = options.tolerance ?? DEFAULT_TIE_TOLERANCE;
-  if (!(tolerance >= 0) || !Number.isFinite(tolerance)) throw new RangeError(`local judge tolerance: expected a finite number >= 0, got ${tolerance}`);
+  if (!(tolerance >= 0) || !Number.isFinite(tolerance))
+    throw new RangeError(`local judge tolerance: expected a finite number >= 0, got ${tolerance}`);
   try {
     // Sequential on purpose: the scorer is usually one accelerator session, and the two calls are tiny batches.
     const [g1, r1] = await scoreTwo(scorer, pair.generated, pair.real, 'generated-first order');

@@ -98,9 +98,7 @@ export function parseJudgeAnswer(text: string): JudgeAnswer | null {
   if (choice === null) return null;
   const reasonAt = lines.findIndex((l, i) => i > answerLine && l.length > 0 && !ANSWER_PREFIX.test(l));
   // The reason keeps its own underscores and asterisks; only surrounding markdown and a "Reason:" label go.
-  const reason = (rawLines[reasonAt] ?? '')
-    .replace(/^[\s>#*_-]+|[\s*_]+$/g, '')
-    .replace(/^reason\s*:[\s*_]*/i, '');
+  const reason = (rawLines[reasonAt] ?? '').replace(/^[\s>#*_-]+|[\s*_]+$/g, '').replace(/^reason\s*:[\s*_]*/i, '');
   return { choice, reason: reasonAt < 0 ? '' : reason, format: 'line' };
 }
 

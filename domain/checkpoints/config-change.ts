@@ -15,7 +15,12 @@ export type ConfigChangeDecision =
  * Decides whether a segment may resume from a parent checkpoint written with `parentDigest` while running with
  * `digest`. `allowed` is the config's `allowConfigChange`.
  */
-export function decideConfigChange(parentDigest: string, parentStep: number, digest: string, allowed: boolean): ConfigChangeDecision {
+export function decideConfigChange(
+  parentDigest: string,
+  parentStep: number,
+  digest: string,
+  allowed: boolean,
+): ConfigChangeDecision {
   if (parentDigest === digest) return { ok: true, change: null };
   if (allowed) return { ok: true, change: { from: parentDigest, to: digest, parentStep } };
   return {

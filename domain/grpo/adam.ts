@@ -27,7 +27,8 @@ export function decodeFloat64(text: string, expectedLength?: number, what = 'flo
   if (buf.toString('base64') !== text) throw new Error(`${what}: not canonical base64`);
   if (buf.length % 8 !== 0) throw new Error(`${what}: ${buf.length} bytes is not a whole number of float64 values`);
   const n = buf.length / 8;
-  if (expectedLength !== undefined && n !== expectedLength) throw new Error(`${what}: expected ${expectedLength} values, got ${n}`);
+  if (expectedLength !== undefined && n !== expectedLength)
+    throw new Error(`${what}: expected ${expectedLength} values, got ${n}`);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = buf.readDoubleLE(i * 8);
   return out;
@@ -109,7 +110,8 @@ function resolve(config: AdamConfig): ResolvedAdamConfig {
   if (!(r.beta1 >= 0 && r.beta1 < 1)) throw new RangeError(`adam: beta1 must be in [0, 1), got ${r.beta1}`);
   if (!(r.beta2 >= 0 && r.beta2 < 1)) throw new RangeError(`adam: beta2 must be in [0, 1), got ${r.beta2}`);
   if (!(Number.isFinite(r.eps) && r.eps >= 0)) throw new RangeError(`adam: eps must be finite and ≥ 0, got ${r.eps}`);
-  if (!(Number.isFinite(r.weightDecay) && r.weightDecay >= 0)) throw new RangeError(`adam: weightDecay must be finite and ≥ 0, got ${r.weightDecay}`);
+  if (!(Number.isFinite(r.weightDecay) && r.weightDecay >= 0))
+    throw new RangeError(`adam: weightDecay must be finite and ≥ 0, got ${r.weightDecay}`);
   if (r.maxGradNorm !== null && !(Number.isFinite(r.maxGradNorm) && r.maxGradNorm > 0)) {
     throw new RangeError(`adam: maxGradNorm must be > 0 or null, got ${r.maxGradNorm}`);
   }
@@ -138,8 +140,10 @@ export class Adam {
     this.size = size;
     this.config = resolve(config);
     if (state !== undefined) {
-      if (state.m.length !== size || state.v.length !== size) throw new Error(`adam: state has ${state.m.length}/${state.v.length} moments for ${size} parameters`);
-      if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`adam: state step count must be a non-negative integer, got ${state.t}`);
+      if (state.m.length !== size || state.v.length !== size)
+        throw new Error(`adam: state has ${state.m.length}/${state.v.length} moments for ${size} parameters`);
+      if (!Number.isInteger(state.t) || state.t < 0)
+        throw new Error(`adam: state step count must be a non-negative integer, got ${state.t}`);
       this.m = Float64Array.from(state.m);
       this.v = Float64Array.from(state.v);
       this.t = state.t;
@@ -199,7 +203,15 @@ export class Adam {
 
   /** JSON-safe, bit-exact form. */
   serialize(): AdamJson {
-    return { version: 1, kind: 'adam', size: this.size, t: this.t, config: { ...this.config }, m: encodeFloat64(this.m), v: encodeFloat64(this.v) };
+    return {
+      version: 1,
+      kind: 'adam',
+      size: this.size,
+      t: this.t,
+      config: { ...this.config },
+      m: encodeFloat64(this.m),
+      v: encodeFloat64(this.v),
+    };
   }
 
   toJSON(): AdamJson {
@@ -208,7 +220,8 @@ export class Adam {
 
   /** Restores `serialize()`'s output; `config` overrides the stored hyper-parameters when given. */
   static deserialize(json: AdamJson, config?: AdamConfig): Adam {
-    if (json === null || typeof json !== 'object' || json.kind !== 'adam' || json.version !== 1) throw new Error('adam: not a serialised optimizer (kind "adam", version 1)');
+    if (json === null || typeof json !== 'object' || json.kind !== 'adam' || json.version !== 1)
+      throw new Error('adam: not a serialised optimizer (kind "adam", version 1)');
     if (!Number.isInteger(json.size) || json.size < 0) throw new Error(`adam: bad size ${String(json.size)}`);
     const m = decodeFloat64(json.m, json.size, 'adam m');
     const v = decodeFloat64(json.v, json.size, 'adam v');

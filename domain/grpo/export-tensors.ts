@@ -23,7 +23,12 @@ export function miniPartsAsTensors(parts: { adapter?: unknown; policy?: unknown 
     const a = adapter.serialize();
     const params = adapter.params;
     tensors['velocity_adapter.A'] = f64Tensor(params, [a.D, params.length / a.D]);
-    metadata['velocity_adapter'] = JSON.stringify({ D: a.D, wordBuckets: a.wordBuckets, sigmaDegree: a.sigmaDegree, categories: a.categories });
+    metadata['velocity_adapter'] = JSON.stringify({
+      D: a.D,
+      wordBuckets: a.wordBuckets,
+      sigmaDegree: a.sigmaDegree,
+      categories: a.categories,
+    });
   }
   if (parts.policy !== undefined) {
     // Deserialised first, so a malformed policy fails here with its own message.

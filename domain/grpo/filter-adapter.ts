@@ -72,7 +72,14 @@ export function filterBank(x: ArrayLike<number>, v: ArrayLike<number>, sigma: nu
         const s = at(c, y + 1, xq);
         const w = at(c, y, xq - 1);
         const e = at(c, y, xq + 1);
-        const blur = (4 * ctr + 2 * (n + s + w + e) + at(c, y - 1, xq - 1) + at(c, y - 1, xq + 1) + at(c, y + 1, xq - 1) + at(c, y + 1, xq + 1)) / 16;
+        const blur =
+          (4 * ctr +
+            2 * (n + s + w + e) +
+            at(c, y - 1, xq - 1) +
+            at(c, y - 1, xq + 1) +
+            at(c, y + 1, xq - 1) +
+            at(c, y + 1, xq + 1)) /
+          16;
         id[j] = ctr;
         lap[j] = n + s + w + e - 4 * ctr;
         res[j] = ctr - blur;
@@ -96,7 +103,13 @@ export class FilterAdapter {
   /** W, [3][nFilters][m] row-major. Live: Adam updates it in place. */
   readonly params: Float64Array;
 
-  private constructor(side: number, wordBuckets: number, sigmaDegree: number, categories: readonly string[], params: Float64Array | null) {
+  private constructor(
+    side: number,
+    wordBuckets: number,
+    sigmaDegree: number,
+    categories: readonly string[],
+    params: Float64Array | null,
+  ) {
     if (!Number.isInteger(side) || side < 3) throw new RangeError(`filter adapter: side must be an integer ≥ 3, got ${side}`);
     this.side = side;
     this.D = 3 * side * side;
@@ -109,7 +122,13 @@ export class FilterAdapter {
 
   /** W = 0: the adapter starts as the identity (u = 0). */
   static create(opts: FilterAdapterOptions = {}): FilterAdapter {
-    return new FilterAdapter(opts.side ?? 64, opts.wordBuckets ?? 8, opts.sigmaDegree ?? 2, opts.categories ?? PROMPT_CATEGORIES, null);
+    return new FilterAdapter(
+      opts.side ?? 64,
+      opts.wordBuckets ?? 8,
+      opts.sigmaDegree ?? 2,
+      opts.categories ?? PROMPT_CATEGORIES,
+      null,
+    );
   }
 
   /** Number of parameters (Adam's size), as VelocityAdapter.size. */
@@ -151,11 +170,14 @@ export class FilterAdapter {
   }
 
   /** A `velocityOffset` hook for `sampleFlow` over `prompts` (rewritten prompts, in batch order). */
-  offsetHook(prompts: readonly SamplePrompt[]): (index: number, sigma: number, step: number, x?: Float32Array, v?: Float32Array) => Float32Array {
+  offsetHook(
+    prompts: readonly SamplePrompt[],
+  ): (index: number, sigma: number, step: number, x?: Float32Array, v?: Float32Array) => Float32Array {
     return (index, sigma, _step, x, v) => {
       const p = prompts[index];
       if (p === undefined) throw new RangeError(`filter adapter: no prompt ${index}`);
-      if (x === undefined || v === undefined) throw new Error('filter adapter: the sampler must pass x and the base velocity to the offset hook');
+      if (x === undefined || v === undefined)
+        throw new Error('filter adapter: the sampler must pass x and the base velocity to the offset hook');
       return Float32Array.from(this.velocity({ x, v, sigma }, this.features(p.text, p.category, sigma)).u);
     };
   }
@@ -178,9 +200,16 @@ export class FilterAdapter {
   }
 
   /** ℓ_θ of a recorded transition and its gradient added to `grad` with `scale` (when given). */
-  logProbAndGrad(t: AdapterTransition, noiseLevel: number, sigmaMax: number, grad?: { out: Float64Array; scale: number }): number {
+  logProbAndGrad(
+    t: AdapterTransition,
+    noiseLevel: number,
+    sigmaMax: number,
+    grad?: { out: Float64Array; scale: number },
+  ): number {
     if (t.x.length !== this.D || t.xNext.length !== this.D || t.v.length !== this.D) {
-      throw new Error(`filter adapter: transition has ${t.x.length}/${t.xNext.length}/${t.v.length} elements, expected D = ${this.D}`);
+      throw new Error(
+        `filter adapter: transition has ${t.x.length}/${t.xNext.length}/${t.v.length} elements, expected D = ${this.D}`,
+      );
     }
     const c = sdeCoefficients(t.sigma, t.sigmaNext, noiseLevel, sigmaMax);
     const psi = this.features(t.prompt, t.category, t.sigma);
@@ -205,7 +234,13 @@ export class FilterAdapter {
   }
 
   /** KL to the base model (unscaled; the loss adds β·KL) at a recorded transition; gradient added with `scale`. */
-  klAndGrad(t: AdapterStep & { x: ArrayLike<number>; v: ArrayLike<number> }, variant: AdapterKlVariant, noiseLevel: number, sigmaMax: number, grad?: { out: Float64Array; scale: number }): number {
+  klAndGrad(
+    t: AdapterStep & { x: ArrayLike<number>; v: ArrayLike<number> },
+    variant: AdapterKlVariant,
+    noiseLevel: number,
+    sigmaMax: number,
+    grad?: { out: Float64Array; scale: number },
+  ): number {
     const psi = this.features(t.prompt, t.category, t.sigma);
     const { u, bank } = this.velocity({ x: t.x, v: t.v, sigma: t.sigma }, psi);
     const D = this.D;
@@ -251,7 +286,9 @@ export class FilterAdapter {
       throw new Error('not a serialised filter adapter (kind "filter-adapter", version 1)');
     }
     if (!Array.isArray(json.filters) || json.filters.join(',') !== ADAPTER_FILTERS.join(',')) {
-      throw new Error(`filter adapter: filters ${JSON.stringify(json.filters)} are not this version's ${JSON.stringify(ADAPTER_FILTERS)}`);
+      throw new Error(
+        `filter adapter: filters ${JSON.stringify(json.filters)} are not this version's ${JSON.stringify(ADAPTER_FILTERS)}`,
+      );
     }
     const a = new FilterAdapter(json.side, json.wordBuckets, json.sigmaDegree, json.categories, null);
     a.params.set(decodeFloat64(json.W, a.params.length, 'filter adapter W'));

@@ -17,7 +17,15 @@ import { Tokenizer } from '../mini/tokenizer';
 import { decodeFloat64, encodeFloat64 } from './adam';
 
 /** The seven RealBench categories, in the tokenizer's order. */
-export const PROMPT_CATEGORIES: readonly string[] = Object.freeze(['animals', 'buildings', 'dishes', 'indoor_view', 'outdoor_view', 'people', 'plants']);
+export const PROMPT_CATEGORIES: readonly string[] = Object.freeze([
+  'animals',
+  'buildings',
+  'dishes',
+  'indoor_view',
+  'outdoor_view',
+  'people',
+  'plants',
+]);
 
 /** Default number of hashed word buckets. */
 export const DEFAULT_WORD_BUCKETS = 64;
@@ -135,7 +143,8 @@ function validateSlots(slots: ReadonlyArray<{ name: string; options: readonly st
     if (!Array.isArray(options) || options.length === 0 || options.some((o) => typeof o !== 'string')) {
       throw new Error(`prompt policy: slot ${JSON.stringify(name)} needs a non-empty list of string options`);
     }
-    if (new Set(options).size !== options.length) throw new Error(`prompt policy: slot ${JSON.stringify(name)} has duplicate options`);
+    if (new Set(options).size !== options.length)
+      throw new Error(`prompt policy: slot ${JSON.stringify(name)} has duplicate options`);
     return { name, options: Object.freeze([...options]) };
   });
 }
@@ -151,7 +160,13 @@ export class PromptPolicy {
   private readonly reference: Float64Array;
   private readonly offsets: number[];
 
-  private constructor(slots: PromptSlot[], buckets: number, categories: readonly string[], params: Float64Array, reference: Float64Array) {
+  private constructor(
+    slots: PromptSlot[],
+    buckets: number,
+    categories: readonly string[],
+    params: Float64Array,
+    reference: Float64Array,
+  ) {
     this.slots = Object.freeze(slots);
     this.buckets = buckets;
     this.categories = Object.freeze([...categories]);
@@ -162,14 +177,20 @@ export class PromptPolicy {
       this.offsets.push(off);
       off += s.options.length * this.dim;
     }
-    if (params.length !== off || reference.length !== off) throw new Error(`prompt policy: expected ${off} weights, got ${params.length} (reference ${reference.length})`);
+    if (params.length !== off || reference.length !== off)
+      throw new Error(`prompt policy: expected ${off} weights, got ${params.length} (reference ${reference.length})`);
     this.params = params;
     this.reference = reference;
   }
 
   /** A policy over the descriptor slots (in the file's order). */
   static create(descriptors: Descriptors, opts: PromptPolicyOptions = {}): PromptPolicy {
-    if (descriptors === null || typeof descriptors !== 'object' || descriptors.slots === null || typeof descriptors.slots !== 'object') {
+    if (
+      descriptors === null ||
+      typeof descriptors !== 'object' ||
+      descriptors.slots === null ||
+      typeof descriptors.slots !== 'object'
+    ) {
       throw new Error('prompt policy: descriptors need a "slots" object');
     }
     const slots = validateSlots(Object.entries(descriptors.slots).map(([name, options]) => ({ name, options })));
@@ -182,7 +203,8 @@ export class PromptPolicy {
     if (init === 'uniform') {
       if (opts.rng === undefined) throw new Error("prompt policy: init 'uniform' needs an rng");
       const scale = opts.scale ?? 0.01;
-      if (!(Number.isFinite(scale) && scale >= 0)) throw new RangeError(`prompt policy: scale must be finite and ≥ 0, got ${scale}`);
+      if (!(Number.isFinite(scale) && scale >= 0))
+        throw new RangeError(`prompt policy: scale must be finite and ≥ 0, got ${scale}`);
       for (let i = 0; i < n; i++) params[i] = (2 * opts.rng.uniform() - 1) * scale;
     } else if (init !== 'zeros') {
       throw new Error(`prompt policy: unknown init ${JSON.stringify(init)}`);
@@ -218,10 +240,12 @@ export class PromptPolicy {
   }
 
   private checkAction(action: readonly number[]): void {
-    if (action.length !== this.slots.length) throw new Error(`prompt policy: expected ${this.slots.length} slot choices, got ${action.length}`);
+    if (action.length !== this.slots.length)
+      throw new Error(`prompt policy: expected ${this.slots.length} slot choices, got ${action.length}`);
     action.forEach((a, s) => {
       const k = this.slot(s).options.length;
-      if (!Number.isInteger(a) || a < 0 || a >= k) throw new RangeError(`prompt policy: choice ${a} for slot ${this.slot(s).name} is outside [0, ${k})`);
+      if (!Number.isInteger(a) || a < 0 || a >= k)
+        throw new RangeError(`prompt policy: choice ${a} for slot ${this.slot(s).name} is outside [0, ${k})`);
     });
   }
 
@@ -267,7 +291,8 @@ export class PromptPolicy {
   }
 
   private referenceLogProbs(features: ArrayLike<number>, reference: PolicyReference): Float64Array[] {
-    if (reference === 'uniform') return this.slots.map((s) => new Float64Array(s.options.length).fill(-Math.log(s.options.length)));
+    if (reference === 'uniform')
+      return this.slots.map((s) => new Float64Array(s.options.length).fill(-Math.log(s.options.length)));
     if (reference === 'initial') return this.slots.map((_, s) => logSoftmax(this.logits(this.reference, features, s)));
     throw new Error(`prompt policy: unknown reference ${JSON.stringify(reference)}`);
   }
@@ -402,13 +427,22 @@ export class PromptPolicy {
   }
 
   static deserialize(json: PromptPolicyJson): PromptPolicy {
-    if (json === null || typeof json !== 'object' || json.kind !== 'prompt-policy' || json.version !== 1) throw new Error('not a serialised prompt policy (kind "prompt-policy", version 1)');
-    if (!Number.isInteger(json.buckets) || json.buckets < 1) throw new Error(`prompt policy: bad bucket count ${String(json.buckets)}`);
-    if (!Array.isArray(json.categories) || json.categories.some((c) => typeof c !== 'string')) throw new Error('prompt policy: bad categories');
+    if (json === null || typeof json !== 'object' || json.kind !== 'prompt-policy' || json.version !== 1)
+      throw new Error('not a serialised prompt policy (kind "prompt-policy", version 1)');
+    if (!Number.isInteger(json.buckets) || json.buckets < 1)
+      throw new Error(`prompt policy: bad bucket count ${String(json.buckets)}`);
+    if (!Array.isArray(json.categories) || json.categories.some((c) => typeof c !== 'string'))
+      throw new Error('prompt policy: bad categories');
     if (!Array.isArray(json.slots)) throw new Error('prompt policy: bad slots');
     const slots = validateSlots(json.slots);
     const d = promptFeatureDim({ buckets: json.buckets, categories: json.categories });
     const n = slots.reduce((acc, s) => acc + s.options.length * d, 0);
-    return new PromptPolicy(slots, json.buckets, json.categories, decodeFloat64(json.weights, n, 'prompt policy weights'), decodeFloat64(json.reference, n, 'prompt policy reference'));
+    return new PromptPolicy(
+      slots,
+      json.buckets,
+      json.categories,
+      decodeFloat64(json.weights, n, 'prompt policy weights'),
+      decodeFloat64(json.reference, n, 'prompt policy reference'),
+    );
   }
 }

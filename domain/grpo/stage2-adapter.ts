@@ -12,5 +12,7 @@ export function deserializeStage2Adapter(json: unknown): Stage2Adapter {
   const kind = json !== null && typeof json === 'object' ? (json as { kind?: unknown }).kind : undefined;
   if (kind === 'velocity-adapter') return VelocityAdapter.deserialize(json as VelocityAdapterJson);
   if (kind === 'filter-adapter') return FilterAdapter.deserialize(json as FilterAdapterJson);
-  throw new Error(`adapter.json: unknown adapter kind ${JSON.stringify(kind)}; this version reads "velocity-adapter" (v1) and "filter-adapter" (v1)`);
+  throw new Error(
+    `adapter.json: unknown adapter kind ${JSON.stringify(kind)}; this version reads "velocity-adapter" (v1) and "filter-adapter" (v1)`,
+  );
 }

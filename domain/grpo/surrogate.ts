@@ -28,9 +28,11 @@ export interface SurrogateTerm {
 
 /** One surrogate term. `clipRange` is ε (≥ 0). */
 export function clippedSurrogate(logProb: number, oldLogProb: number, advantage: number, clipRange: number): SurrogateTerm {
-  if (!Number.isFinite(logProb) || !Number.isFinite(oldLogProb)) throw new RangeError(`surrogate: non-finite log-probabilities (${logProb}, ${oldLogProb})`);
+  if (!Number.isFinite(logProb) || !Number.isFinite(oldLogProb))
+    throw new RangeError(`surrogate: non-finite log-probabilities (${logProb}, ${oldLogProb})`);
   if (!Number.isFinite(advantage)) throw new RangeError(`surrogate: non-finite advantage ${advantage}`);
-  if (!(Number.isFinite(clipRange) && clipRange >= 0)) throw new RangeError(`surrogate: clip range must be finite and ≥ 0, got ${clipRange}`);
+  if (!(Number.isFinite(clipRange) && clipRange >= 0))
+    throw new RangeError(`surrogate: clip range must be finite and ≥ 0, got ${clipRange}`);
   const logRatio = logProb - oldLogProb;
   const ratio = Math.exp(logRatio);
   const lo = 1 - clipRange;

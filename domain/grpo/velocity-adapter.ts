@@ -83,7 +83,8 @@ export interface AdapterKl {
 }
 
 function checkInt(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) throw new RangeError(`velocity adapter: ${name} must be an integer ≥ ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new RangeError(`velocity adapter: ${name} must be an integer ≥ ${min}, got ${value}`);
 }
 
 export class VelocityAdapter {
@@ -100,11 +101,18 @@ export class VelocityAdapter {
   /** A, row-major D×m. Live: Adam updates it in place. */
   readonly params: Float64Array;
 
-  private constructor(D: number, wordBuckets: number, sigmaDegree: number, categories: readonly string[], params: Float64Array | null) {
+  private constructor(
+    D: number,
+    wordBuckets: number,
+    sigmaDegree: number,
+    categories: readonly string[],
+    params: Float64Array | null,
+  ) {
     checkInt('D', D, 1);
     checkInt('wordBuckets', wordBuckets, 0);
     checkInt('sigmaDegree', sigmaDegree, 0);
-    if (categories.some((c) => typeof c !== 'string') || new Set(categories).size !== categories.length) throw new Error('velocity adapter: categories must be distinct strings');
+    if (categories.some((c) => typeof c !== 'string') || new Set(categories).size !== categories.length)
+      throw new Error('velocity adapter: categories must be distinct strings');
     this.D = D;
     this.wordBuckets = wordBuckets;
     this.sigmaDegree = sigmaDegree;
@@ -112,13 +120,20 @@ export class VelocityAdapter {
     this.textDim = 1 + categories.length + wordBuckets;
     this.basisDim = sigmaDegree + 1;
     this.m = this.textDim * this.basisDim;
-    if (params !== null && params.length !== D * this.m) throw new Error(`velocity adapter: expected ${D * this.m} weights, got ${params.length}`);
+    if (params !== null && params.length !== D * this.m)
+      throw new Error(`velocity adapter: expected ${D * this.m} weights, got ${params.length}`);
     this.params = params ?? new Float64Array(D * this.m);
   }
 
   /** A = 0: the adapter starts as the identity (u = 0, KL = 0). */
   static create(opts: VelocityAdapterOptions = {}): VelocityAdapter {
-    return new VelocityAdapter(opts.D ?? MINI_IMAGE_ELEMENTS, opts.wordBuckets ?? 8, opts.sigmaDegree ?? 2, opts.categories ?? PROMPT_CATEGORIES, null);
+    return new VelocityAdapter(
+      opts.D ?? MINI_IMAGE_ELEMENTS,
+      opts.wordBuckets ?? 8,
+      opts.sigmaDegree ?? 2,
+      opts.categories ?? PROMPT_CATEGORIES,
+      null,
+    );
   }
 
   /** Number of parameters D·m. */
@@ -200,7 +215,9 @@ export class VelocityAdapter {
   private checkTransition(t: AdapterTransition): void {
     const D = this.D;
     if (t.x.length !== D || t.xNext.length !== D || t.v.length !== D) {
-      throw new Error(`velocity adapter: transition has ${t.x.length}/${t.xNext.length}/${t.v.length} elements, expected D = ${D}`);
+      throw new Error(
+        `velocity adapter: transition has ${t.x.length}/${t.xNext.length}/${t.v.length} elements, expected D = ${D}`,
+      );
     }
   }
 
@@ -280,7 +297,9 @@ export class VelocityAdapter {
   /** out += scale·g ψᵀ (g ∈ R^D, ψ ∈ R^m), the chain rule through u = Aψ. */
   addOuter(g: ArrayLike<number>, psi: ArrayLike<number>, scale: number, out: Float64Array): void {
     if (g.length !== this.D || psi.length !== this.m || out.length !== this.size) {
-      throw new Error(`velocity adapter: addOuter expects ${this.D}, ${this.m} and ${this.size} values, got ${g.length}, ${psi.length} and ${out.length}`);
+      throw new Error(
+        `velocity adapter: addOuter expects ${this.D}, ${this.m} and ${this.size} values, got ${g.length}, ${psi.length} and ${out.length}`,
+      );
     }
     const m = this.m;
     for (let j = 0; j < this.D; j++) {
@@ -316,6 +335,12 @@ export class VelocityAdapter {
     checkInt('wordBuckets', json.wordBuckets, 0);
     checkInt('sigmaDegree', json.sigmaDegree, 0);
     const m = (1 + json.categories.length + json.wordBuckets) * (json.sigmaDegree + 1);
-    return new VelocityAdapter(json.D, json.wordBuckets, json.sigmaDegree, json.categories, decodeFloat64(json.A, json.D * m, 'velocity adapter A'));
+    return new VelocityAdapter(
+      json.D,
+      json.wordBuckets,
+      json.sigmaDegree,
+      json.categories,
+      decodeFloat64(json.A, json.D * m, 'velocity adapter A'),
+    );
   }
 }

@@ -58,7 +58,8 @@ export interface SampleOptions {
    * the Rng advances once per key). null or absent: one draw per image.
    */
   noiseGroups?: readonly string[] | null;
-  velocityOffset?: ((index: number, sigma: number, stepIndex: number, x: Float32Array, v: Float32Array) => Float32Array | null) | null;
+  velocityOffset?:
+    ((index: number, sigma: number, stepIndex: number, x: Float32Array, v: Float32Array) => Float32Array | null) | null;
 }
 
 export interface SampleResult {
@@ -70,7 +71,12 @@ export interface SampleResult {
 }
 
 /** Samples one image per prompt, in one batch. */
-export async function sampleFlow(gen: VelocityModel, tokenizer: Tokenizer, prompts: SamplePrompt[], opts: SampleOptions): Promise<SampleResult> {
+export async function sampleFlow(
+  gen: VelocityModel,
+  tokenizer: Tokenizer,
+  prompts: SamplePrompt[],
+  opts: SampleOptions,
+): Promise<SampleResult> {
   const n = prompts.length;
   const D = gen.imageElements;
   const steps = opts.steps ?? gen.spec.steps;

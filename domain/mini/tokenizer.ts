@@ -34,7 +34,8 @@ export class Tokenizer {
   /** A tokenizer from the parsed contents of `tokenizer.json`; a malformed one is an error naming `source`. */
   static fromJson(json: unknown, source: string): Tokenizer {
     const parsed = TokenizerSpecSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`${source}: not a realgen-mini tokenizer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    if (!parsed.success)
+      throw new Error(`${source}: not a realgen-mini tokenizer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
     return new Tokenizer(parsed.data);
   }
 
@@ -48,7 +49,10 @@ export class Tokenizer {
     const ids: number[] = [];
     if (category !== undefined && category !== null) {
       const id = this.categories.get(category);
-      if (id === undefined) throw new Error(`unknown category ${JSON.stringify(category)}; expected one of ${[...this.categories.keys()].join(', ')}`);
+      if (id === undefined)
+        throw new Error(
+          `unknown category ${JSON.stringify(category)}; expected one of ${[...this.categories.keys()].join(', ')}`,
+        );
       ids.push(id);
     }
     const words = Tokenizer.words(text);

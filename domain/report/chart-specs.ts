@@ -4,7 +4,16 @@
  */
 
 /** Series colours, in order (colour-blind-friendly Okabe–Ito); the HTML legends use the same ones. */
-export const PALETTE: readonly string[] = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442', '#000000'];
+export const PALETTE: readonly string[] = [
+  '#0072b2',
+  '#e69f00',
+  '#009e73',
+  '#cc79a7',
+  '#56b4e9',
+  '#d55e00',
+  '#f0e442',
+  '#000000',
+];
 
 /** `#rrggbb` of palette entry i (wraps). */
 export function paletteHex(i: number): string {
@@ -30,7 +39,11 @@ interface Axes {
 /** A grouped bar chart: one bar per series in every group, optional confidence intervals as whiskers. */
 export interface BarChartSpec extends Axes {
   groups: readonly string[];
-  series: ReadonlyArray<{ name: string; values: ReadonlyArray<number | null>; ci?: ReadonlyArray<readonly [number, number] | null> }>;
+  series: ReadonlyArray<{
+    name: string;
+    values: ReadonlyArray<number | null>;
+    ci?: ReadonlyArray<readonly [number, number] | null>;
+  }>;
 }
 
 /** A line chart of y against x (e.g. score against checkpoint step), one polyline with markers per series. */
@@ -41,7 +54,8 @@ export interface LineChartSpec extends Axes {
 export type VlSpec = Record<string, unknown>;
 
 function checkRange(yMin: number, yMax: number): void {
-  if (!Number.isFinite(yMin) || !Number.isFinite(yMax) || !(yMax > yMin)) throw new RangeError(`chart: expected yMin < yMax, got ${yMin} and ${yMax}`);
+  if (!Number.isFinite(yMin) || !Number.isFinite(yMax) || !(yMax > yMin))
+    throw new RangeError(`chart: expected yMin < yMax, got ${yMin} and ${yMax}`);
 }
 
 function yAxis(spec: Axes): Record<string, unknown> {
@@ -56,7 +70,15 @@ function yAxis(spec: Axes): Record<string, unknown> {
 }
 
 function refLayer(spec: Axes): VlSpec[] {
-  return spec.refLine === undefined ? [] : [{ data: { values: [{ y: spec.refLine }] }, mark: { type: 'rule', color: '#c80000', strokeDash: [4, 3] }, encoding: { y: { field: 'y', type: 'quantitative' } } }];
+  return spec.refLine === undefined
+    ? []
+    : [
+        {
+          data: { values: [{ y: spec.refLine }] },
+          mark: { type: 'rule', color: '#c80000', strokeDash: [4, 3] },
+          encoding: { y: { field: 'y', type: 'quantitative' } },
+        },
+      ];
 }
 
 function frame(spec: Axes, layers: VlSpec[]): VlSpec {
@@ -84,18 +106,29 @@ export function barChartSpec(spec: BarChartSpec): VlSpec {
   const color = { field: 'series', type: 'nominal', title: null, sort: spec.series.map((s) => s.name) };
   const y = yAxis(spec);
   return frame(spec, [
-    { data: { values: rows }, mark: 'bar', encoding: { x, xOffset: { field: 'series', sort: spec.series.map((s) => s.name) }, y: { field: 'value', ...y }, color } },
+    {
+      data: { values: rows },
+      mark: 'bar',
+      encoding: { x, xOffset: { field: 'series', sort: spec.series.map((s) => s.name) }, y: { field: 'value', ...y }, color },
+    },
     {
       data: { values: rows.filter((r) => r.lo !== null) },
       mark: { type: 'rule', color: '#333333' },
-      encoding: { x, xOffset: { field: 'series', sort: spec.series.map((s) => s.name) }, y: { field: 'lo', ...y }, y2: { field: 'hi' } },
+      encoding: {
+        x,
+        xOffset: { field: 'series', sort: spec.series.map((s) => s.name) },
+        y: { field: 'lo', ...y },
+        y2: { field: 'hi' },
+      },
     },
   ]);
 }
 
 /** The vega-lite spec of a line chart. */
 export function lineChartSpec(spec: LineChartSpec): VlSpec {
-  const rows = spec.series.flatMap((s) => s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])).map((p) => ({ series: s.name, x: p[0], y: p[1] })));
+  const rows = spec.series.flatMap((s) =>
+    s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])).map((p) => ({ series: s.name, x: p[0], y: p[1] })),
+  );
   return frame(spec, [
     {
       data: { values: rows },

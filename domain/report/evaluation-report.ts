@@ -78,7 +78,12 @@ export function assembleReport(p: ReportParts): EvaluationReport {
     history: p.history,
     keys: p.keys,
     ...(p.gpuSeconds !== undefined
-      ? { gpu: { seconds: p.gpuSeconds, ...(spec.config.costPerGpuHour !== undefined ? { costPerGpuHour: spec.config.costPerGpuHour } : {}) } }
+      ? {
+          gpu: {
+            seconds: p.gpuSeconds,
+            ...(spec.config.costPerGpuHour !== undefined ? { costPerGpuHour: spec.config.costPerGpuHour } : {}),
+          },
+        }
       : {}),
   };
 }
@@ -87,7 +92,11 @@ export function assembleReport(p: ReportParts): EvaluationReport {
  * The leaderboard row of a report, with the raw pair outcomes Bradley–Terry needs. `plannedImages` is the suite's size:
  * planned images that were not generated and scored count as failed, and such a row never ranks above a complete one.
  */
-export function leaderboardEntryOf(report: EvaluationReport, summary: EvaluationSummary, plannedImages: number): LeaderboardEntry {
+export function leaderboardEntryOf(
+  report: EvaluationReport,
+  summary: EvaluationSummary,
+  plannedImages: number,
+): LeaderboardEntry {
   return {
     schema: LEADERBOARD_ENTRY_SCHEMA,
     evalKey: report.evalKey,

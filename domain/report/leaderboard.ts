@@ -79,11 +79,15 @@ export function rowNames(entries: readonly LeaderboardEntry[]): string[] {
 }
 
 /** Each entry's outcomes as comparisons (player vs "real"). */
-export function comparisonsOf(entries: readonly LeaderboardEntry[], names: readonly string[] = rowNames(entries)): PairwiseComparison[] {
+export function comparisonsOf(
+  entries: readonly LeaderboardEntry[],
+  names: readonly string[] = rowNames(entries),
+): PairwiseComparison[] {
   const out: PairwiseComparison[] = [];
   entries.forEach((e, i) => {
     const a = names[i] ?? e.name;
-    for (const o of e.outcomes) out.push({ a, b: REAL_PLAYER, winner: o.outcome === 'win' ? 'a' : o.outcome === 'loss' ? 'b' : 'tie' });
+    for (const o of e.outcomes)
+      out.push({ a, b: REAL_PLAYER, winner: o.outcome === 'win' ? 'a' : o.outcome === 'loss' ? 'b' : 'tie' });
   });
   return out;
 }

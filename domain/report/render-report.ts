@@ -15,7 +15,12 @@ export function escapeHtml(s: string): string {
 
 /** Makes text safe inside a Markdown table cell (pipes, newlines, HTML). */
 export function escapeMdCell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 /** `12.3` for a 0–100 score, `–` for null. */
@@ -36,7 +41,9 @@ export function fmtRate(v: number | null | undefined): string {
 function sourceLine(r: EvaluationReport): string {
   const s = r.source;
   if (s.kind === 'mini-checkpoint') {
-    return s.checkpoint === null ? 'realgen-mini base generator (no checkpoint)' : `realgen-mini checkpoint ${s.checkpoint.prefix} (manifest sha256 ${s.checkpoint.manifestSha256})`;
+    return s.checkpoint === null
+      ? 'realgen-mini base generator (no checkpoint)'
+      : `realgen-mini checkpoint ${s.checkpoint.prefix} (manifest sha256 ${s.checkpoint.manifestSha256})`;
   }
   if (s.kind === 'images') return `uploaded images ${s.s3Prefix}`;
   return `external command ${s.command}`;
@@ -78,8 +85,14 @@ function tables(r: EvaluationReport): Tables {
     header: ['metric', 'value'],
     rows: [
       ['images', String(r.images)],
-      ...names.map((n) => [`Detector-Scoring ${label(n)}`, `${fmtScore(r.headline.detectorScoring[n])} ${fmtCi(stat(n, null)?.scoreCi)}`]),
-      ['arena win rate vs real', `${fmtRate(r.headline.arenaWinRate)} ${r.headline.arenaCi ? `[${fmtRate(r.headline.arenaCi[0])}, ${fmtRate(r.headline.arenaCi[1])}]` : ''}`.trim()],
+      ...names.map((n) => [
+        `Detector-Scoring ${label(n)}`,
+        `${fmtScore(r.headline.detectorScoring[n])} ${fmtCi(stat(n, null)?.scoreCi)}`,
+      ]),
+      [
+        'arena win rate vs real',
+        `${fmtRate(r.headline.arenaWinRate)} ${r.headline.arenaCi ? `[${fmtRate(r.headline.arenaCi[0])}, ${fmtRate(r.headline.arenaCi[1])}]` : ''}`.trim(),
+      ],
       ['position consistency', fmtRate(r.headline.positionConsistency)],
       ['arena pairs (win / loss / tie)', `${a.pairs} (${a.wins} / ${a.losses} / ${a.ties})`],
       ['ties from unparseable answers', String(a.unparseable)],
@@ -90,7 +103,15 @@ function tables(r: EvaluationReport): Tables {
     header: ['detector', 'n', 'failed', 'score (mean P(real)×100)', '95% CI', 'share real %', '95% CI'],
     rows: names.map((n) => {
       const s = stat(n, null);
-      return [label(n), String(s?.n ?? 0), String(s?.failed ?? 0), fmtScore(s?.score), fmtCi(s?.scoreCi), fmtScore(s?.shareReal), fmtCi(s?.shareRealCi)];
+      return [
+        label(n),
+        String(s?.n ?? 0),
+        String(s?.failed ?? 0),
+        fmtScore(s?.score),
+        fmtCi(s?.scoreCi),
+        fmtScore(s?.shareReal),
+        fmtCi(s?.shareRealCi),
+      ];
     }),
   };
   const cats = categoriesOf(r);
@@ -107,10 +128,21 @@ function tables(r: EvaluationReport): Tables {
   };
   const arena = {
     header: ['set', 'pairs', 'wins', 'losses', 'ties', 'win rate', '95% Wilson CI', 'position consistency'],
-    rows: [['all', a] as const, ...cats.flatMap((c) => (r.arena.byCategory[c] ? [[c, r.arena.byCategory[c]] as const] : []))].map(([name, s]) => {
-      const ci = arenaCi(s);
-      return [name, String(s.pairs), String(s.wins), String(s.losses), String(s.ties), fmtRate(s.winRate), ci ? `[${fmtRate(ci[0])}, ${fmtRate(ci[1])}]` : '–', fmtRate(s.positionConsistency)];
-    }),
+    rows: [['all', a] as const, ...cats.flatMap((c) => (r.arena.byCategory[c] ? [[c, r.arena.byCategory[c]] as const] : []))].map(
+      ([name, s]) => {
+        const ci = arenaCi(s);
+        return [
+          name,
+          String(s.pairs),
+          String(s.wins),
+          String(s.losses),
+          String(s.ties),
+          fmtRate(s.winRate),
+          ci ? `[${fmtRate(ci[0])}, ${fmtRate(ci[1])}]` : '–',
+          fmtRate(s.positionConsistency),
+        ];
+      },
+    ),
   };
   return { summary, detectors, categories, arena };
 }
@@ -156,7 +188,10 @@ export function renderMarkdown(r: EvaluationReport): string {
   ];
   if (r.arena.cost) {
     const c = r.arena.cost;
-    out.push(`Judge cost: ${c.requests} requests (${c.retries} transport retries, ${c.parseRetries} re-asks), ${c.promptTokens} prompt + ${c.completionTokens} completion tokens.`, '');
+    out.push(
+      `Judge cost: ${c.requests} requests (${c.retries} transport retries, ${c.parseRetries} re-asks), ${c.promptTokens} prompt + ${c.completionTokens} completion tokens.`,
+      '',
+    );
   }
   if (r.charts.length > 0) out.push('## Charts', '');
   for (const c of r.charts) {
@@ -165,10 +200,30 @@ export function renderMarkdown(r: EvaluationReport): string {
     out.push('');
   }
   if (r.history.length > 1) {
-    out.push('## Score per checkpoint step', '', mdTable(['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'], r.history.map((h) => [h.stage, String(h.step), ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])), fmtRate(h.arenaWinRate)])), '');
+    out.push(
+      '## Score per checkpoint step',
+      '',
+      mdTable(
+        ['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'],
+        r.history.map((h) => [
+          h.stage,
+          String(h.step),
+          ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])),
+          fmtRate(h.arenaWinRate),
+        ]),
+      ),
+      '',
+    );
   }
   if (r.grid) {
-    out.push('## Generated (left) vs real (right)', '', `![generated vs real](${relative(r, r.grid.key)})`, '', `Items: ${r.grid.ids.join(', ')}.`, '');
+    out.push(
+      '## Generated (left) vs real (right)',
+      '',
+      `![generated vs real](${relative(r, r.grid.key)})`,
+      '',
+      `Items: ${r.grid.ids.join(', ')}.`,
+      '',
+    );
   }
   return `${out.join('\n')}\n`;
 }
@@ -203,7 +258,9 @@ export function renderHtml(r: EvaluationReport, assets: HtmlAssets): string {
     '<ul>',
     `<li>subject: ${escapeHtml(sourceLine(r))}</li>`,
     `<li>evaluation key: <code>${escapeHtml(r.evalKey)}</code>, evaluated ${escapeHtml(r.createdAt)}</li>`,
-    ...(r.gpu ? [`<li>GPU usage (generation + scoring): ${escapeHtml(describeGpuUsage(r.gpu.seconds, r.gpu.costPerGpuHour))}</li>`] : []),
+    ...(r.gpu
+      ? [`<li>GPU usage (generation + scoring): ${escapeHtml(describeGpuUsage(r.gpu.seconds, r.gpu.costPerGpuHour))}</li>`]
+      : []),
     `<li>judge: ${escapeHtml(r.arena.judge)}, both orders per pair; an answer that stays unparseable makes the pair a flagged tie</li>`,
     '</ul>',
     '<h2>Headline</h2>',
@@ -221,13 +278,30 @@ export function renderHtml(r: EvaluationReport, assets: HtmlAssets): string {
     const png = assets.charts[c.name];
     parts.push(`<h3>${escapeHtml(c.title)}</h3>`);
     if (png) parts.push(`<img alt="${escapeHtml(c.title)}" src="${dataUri(png)}">`);
-    parts.push(`<p>${c.series.map((s, i) => `<span class="sw" style="background:${paletteHex(i)}"></span>${escapeHtml(s)}`).join('')}</p>`);
+    parts.push(
+      `<p>${c.series.map((s, i) => `<span class="sw" style="background:${paletteHex(i)}"></span>${escapeHtml(s)}`).join('')}</p>`,
+    );
   }
   if (r.history.length > 1) {
-    parts.push('<h2>Score per checkpoint step</h2>', htmlTable(['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'], r.history.map((h) => [h.stage, String(h.step), ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])), fmtRate(h.arenaWinRate)])));
+    parts.push(
+      '<h2>Score per checkpoint step</h2>',
+      htmlTable(
+        ['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'],
+        r.history.map((h) => [
+          h.stage,
+          String(h.step),
+          ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])),
+          fmtRate(h.arenaWinRate),
+        ]),
+      ),
+    );
   }
   if (r.grid && assets.grid) {
-    parts.push('<h2>Generated (left) vs real (right)</h2>', `<img alt="generated vs real" src="${dataUri(assets.grid)}">`, `<p>${escapeHtml(r.grid.ids.join(', '))}</p>`);
+    parts.push(
+      '<h2>Generated (left) vs real (right)</h2>',
+      `<img alt="generated vs real" src="${dataUri(assets.grid)}">`,
+      `<p>${escapeHtml(r.grid.ids.join(', '))}</p>`,
+    );
   }
   parts.push('</body></html>');
   return `${parts.join('\n')}\n`;

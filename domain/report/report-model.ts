@@ -11,10 +11,12 @@ export const LEADERBOARD_ENTRY_SCHEMA = 'realgen/leaderboard-entry@1';
 
 /** What was evaluated, without secrets or local paths. */
 export type ReportSource =
-  | { kind: 'mini-checkpoint'; checkpoint: { runId: string; stage: string; step: number; prefix: string; manifestSha256: string } | null }
+  | {
+      kind: 'mini-checkpoint';
+      checkpoint: { runId: string; stage: string; step: number; prefix: string; manifestSha256: string } | null;
+    }
   | { kind: 'images'; s3Prefix: string }
   | { kind: 'command'; command: string };
-
 
 /** A chart stored next to the report. */
 export interface ReportChart {

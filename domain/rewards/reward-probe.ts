@@ -60,9 +60,17 @@ export function analyseRewardProbe(input: ProbeInput): ProbeReport {
   const { samples, weights } = input;
   const minCorrelation = input.minCorrelation ?? 0.3;
   const opts = input.advantage ?? {};
-  const adv = computeAdvantages(samples.map((s) => ({ group: s.group, rewards: s.rewards })), weights, opts);
+  const adv = computeAdvantages(
+    samples.map((s) => ({ group: s.group, rewards: s.rewards })),
+    weights,
+    opts,
+  );
   // The held-out z uses the same group rule (mean and std of the group, same eps), never clipped.
-  const held = computeAdvantages(samples.map((s) => ({ group: s.group, rewards: { heldout: s.heldout } })), { heldout: 1 }, { ...opts, clip: 1e9 });
+  const held = computeAdvantages(
+    samples.map((s) => ({ group: s.group, rewards: { heldout: s.heldout } })),
+    { heldout: 1 },
+    { ...opts, clip: 1e9 },
+  );
   const heldZ = held.z.heldout ?? [];
   const keyCorrelations: Record<string, number> = {};
   for (const [key, z] of Object.entries(adv.z)) keyCorrelations[key] = pearson(z, heldZ);
@@ -74,7 +82,14 @@ export function analyseRewardProbe(input: ProbeInput): ProbeReport {
       const a = names[i] as string;
       const b = names[j] as string;
       const rows = input.detectorScores.filter((r) => a in r && b in r);
-      pairwise.push({ a, b, r: pearson(rows.map((r) => r[a] as number), rows.map((r) => r[b] as number)) });
+      pairwise.push({
+        a,
+        b,
+        r: pearson(
+          rows.map((r) => r[a] as number),
+          rows.map((r) => r[b] as number),
+        ),
+      });
     }
   }
 
@@ -82,7 +97,8 @@ export function analyseRewardProbe(input: ProbeInput): ProbeReport {
   for (const [edit, byDetector] of Object.entries(input.edits) as Array<[ImageEdit, EditScores]>) {
     const row: Record<string, number> = {};
     for (const [name, { before, after }] of Object.entries(byDetector)) {
-      if (before.length !== after.length) throw new Error(`probe: edit ${edit}, detector ${name}: ${before.length} scores before, ${after.length} after`);
+      if (before.length !== after.length)
+        throw new Error(`probe: edit ${edit}, detector ${name}: ${before.length} scores before, ${after.length} after`);
       row[name] = 100 * mean(after.map((a, i) => a - (before[i] as number)));
     }
     editEffects[edit] = row;

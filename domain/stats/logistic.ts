@@ -40,7 +40,11 @@ function solveSpd(A: number[][], b: number[]): number[] {
 }
 
 /** Fits P(y=1 | x) = σ(w·z(x) + b) with z the standardised features; `l2` penalises w (not b). */
-export function fitLogistic(features: number[][], labels: number[], options: { l2?: number; maxIterations?: number } = {}): LogisticModel {
+export function fitLogistic(
+  features: number[][],
+  labels: number[],
+  options: { l2?: number; maxIterations?: number } = {},
+): LogisticModel {
   const n = features.length;
   if (n === 0 || n !== labels.length) throw new Error('fitLogistic: expected as many labels as feature rows (and at least one)');
   const d = features[0]!.length;

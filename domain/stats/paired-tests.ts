@@ -8,7 +8,10 @@ import { Rng } from '../../lib/random';
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** 95% (or `level`) percentile bootstrap CI of the mean, resampling the units (prompts) with replacement. */
-export function bootstrapMeanCi(diffs: readonly number[], options: { resamples?: number; level?: number; seed?: number } = {}): { low: number; high: number } {
+export function bootstrapMeanCi(
+  diffs: readonly number[],
+  options: { resamples?: number; level?: number; seed?: number } = {},
+): { low: number; high: number } {
   if (diffs.length === 0) throw new Error('bootstrap: no differences');
   const B = options.resamples ?? 10_000;
   const level = options.level ?? 0.95;

@@ -4,7 +4,7 @@ export function rocAuc(positives: number[], negatives: number[]): number {
   const all = [...positives.map((s) => ({ s, p: 1 })), ...negatives.map((s) => ({ s, p: 0 }))].sort((a, b) => a.s - b.s);
   // Average ranks over ties.
   let rankSumPos = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1]!.s === all[i]!.s) j++;
     const avgRank = (i + j) / 2 + 1;

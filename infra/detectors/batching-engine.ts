@@ -86,9 +86,17 @@ export class BatchingEngine {
   ) {
     this.maxBatch = positiveInt('maxBatch', options.maxBatch ?? 32);
     this.maxWaitMs = options.maxWaitMs ?? 5;
-    if (!Number.isFinite(this.maxWaitMs) || this.maxWaitMs < 0) throw new Error(`maxWaitMs: expected a number ≥ 0, got ${options.maxWaitMs}`);
+    if (!Number.isFinite(this.maxWaitMs) || this.maxWaitMs < 0)
+      throw new Error(`maxWaitMs: expected a number ≥ 0, got ${options.maxWaitMs}`);
     this.decodeConcurrency = positiveInt('decodeConcurrency', options.decodeConcurrency ?? 2);
-    this.counters = { images: 0, errors: 0, batches: 0, batchSizes: new Array<number>(this.maxBatch + 1).fill(0), decodeMs: 0, inferenceMs: 0 };
+    this.counters = {
+      images: 0,
+      errors: 0,
+      batches: 0,
+      batchSizes: new Array<number>(this.maxBatch + 1).fill(0),
+      decodeMs: 0,
+      inferenceMs: 0,
+    };
   }
 
   /**
@@ -156,7 +164,13 @@ export class BatchingEngine {
         .then(
           (tensor) => {
             this.counters.decodeMs += performance.now() - t0;
-            this.ready.push(job.source, { source: job.source, tensor, queuedAt: performance.now(), settle: job.settle, fail: job.fail });
+            this.ready.push(job.source, {
+              source: job.source,
+              tensor,
+              queuedAt: performance.now(),
+              settle: job.settle,
+              fail: job.fail,
+            });
           },
           (err: unknown) => {
             // Any preprocessing failure is about this image alone (ImageInputError for bad bytes; a resize
@@ -184,10 +198,13 @@ export class BatchingEngine {
       return;
     }
     if (this.timer === null) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.schedule();
-      }, Math.max(0, Math.ceil(this.maxWaitMs - waited)));
+      this.timer = setTimeout(
+        () => {
+          this.timer = null;
+          this.schedule();
+        },
+        Math.max(0, Math.ceil(this.maxWaitMs - waited)),
+      );
     }
   }
 

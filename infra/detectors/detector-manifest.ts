@@ -23,10 +23,19 @@ export const DetectorManifestSchema = z.strictObject({
     colorOrder: z.enum(['RGB', 'BGR']),
     /** Resize chain applied in order; the last step must produce `size`. */
     resize: z
-      .array(z.strictObject({ size: pair, mode: z.enum(['squash', 'cover']), kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional() }))
+      .array(
+        z.strictObject({
+          size: pair,
+          mode: z.enum(['squash', 'cover']),
+          kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional(),
+        }),
+      )
       .min(1),
     /** Multiplier from 0–255 to the model's range before mean/std. @default 1/255 */
-    scale: z.number().positive().default(1 / 255),
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255),
     mean: triple,
     std: triple.refine((s) => s.every((v) => v > 0), { error: 'expected positive std values' }),
   }),

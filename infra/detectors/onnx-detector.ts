@@ -86,7 +86,9 @@ export class OnnxDetector implements Detector {
       const chunk = tensors.slice(start, start + this.maxBatch);
       const data = new Float32Array(chunk.length * per);
       chunk.forEach((t, i) => data.set(t, i * per));
-      const result = await this.session.run({ [this.manifest.input.name]: new ort.Tensor('float32', data, [chunk.length, 3, h, w]) });
+      const result = await this.session.run({
+        [this.manifest.input.name]: new ort.Tensor('float32', data, [chunk.length, 3, h, w]),
+      });
       const y = result[this.manifest.output.name];
       if (y === undefined) throw new Error(`${this.name}: graph returned no ${this.manifest.output.name}`);
       out.push(...toPReal(y.data as Float32Array, chunk.length, this.manifest.output));
@@ -115,7 +117,9 @@ export class OnnxDetector implements Detector {
     const good = prepared.filter((p): p is Float32Array => p instanceof Float32Array);
     const scores = await this.inferTensors(good);
     let k = 0;
-    return prepared.map((p) => (p instanceof Float32Array ? { ok: true, pReal: scores[k++] ?? NaN } : { ok: false, error: p.message }));
+    return prepared.map((p) =>
+      p instanceof Float32Array ? { ok: true, pReal: scores[k++] ?? NaN } : { ok: false, error: p.message },
+    );
   }
 
   async close(): Promise<void> {
@@ -147,7 +151,8 @@ export function toPReal(data: Float32Array, n: number, output: DetectorManifest[
 function checkAgainstGraph(file: string, manifest: DetectorManifest, session: ort.InferenceSession): void {
   const problems: string[] = [];
   const input = session.inputMetadata.find((m) => m.name === manifest.input.name);
-  if (!input) problems.push(`input.name "${manifest.input.name}" is not a graph input (graph has ${session.inputNames.join(', ')})`);
+  if (!input)
+    problems.push(`input.name "${manifest.input.name}" is not a graph input (graph has ${session.inputNames.join(', ')})`);
   else if (input.isTensor) {
     const shape = input.shape;
     const [h, w] = manifest.input.size;
@@ -161,7 +166,8 @@ function checkAgainstGraph(file: string, manifest: DetectorManifest, session: or
     }
   }
   const output = session.outputMetadata.find((m) => m.name === manifest.output.name);
-  if (!output) problems.push(`output.name "${manifest.output.name}" is not a graph output (graph has ${session.outputNames.join(', ')})`);
+  if (!output)
+    problems.push(`output.name "${manifest.output.name}" is not a graph output (graph has ${session.outputNames.join(', ')})`);
   else if (output.isTensor) {
     const last = output.shape[output.shape.length - 1];
     if (typeof last === 'number' && last > 0 && manifest.output.realIndex >= last) {

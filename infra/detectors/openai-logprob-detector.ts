@@ -128,9 +128,7 @@ function describeNetworkError(err: unknown): string {
 
 /** One request's outcome; `waitMs` is the server's Retry-After, when it sent one. */
 type Attempt =
-  | { kind: 'ok'; pReal: number }
-  | { kind: 'fatal'; error: string }
-  | { kind: 'retry'; error: string; waitMs: number | null };
+  { kind: 'ok'; pReal: number } | { kind: 'fatal'; error: string } | { kind: 'retry'; error: string; waitMs: number | null };
 
 /** A counting semaphore whose waiters leave the queue when their signal aborts. */
 class Slots {

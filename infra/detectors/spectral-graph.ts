@@ -4,7 +4,15 @@
  * logistic head (Gemm)]. Generated images of small flow models lack the natural 1/f² high-frequency falloff and
  * carry periodic upsampling traces; the radial log-power profile sees both, and is cheap.
  */
-import { DataType, encodeModel, floatTensor, int64Tensor, type ModelSpec, type NodeSpec, type TensorSpec } from '../onnx/onnx-writer';
+import {
+  DataType,
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  type ModelSpec,
+  type NodeSpec,
+  type TensorSpec,
+} from '../onnx/onnx-writer';
 
 /** The fitted head on standardised features: logit(real) = w·((f − mean)/std) + b. */
 export interface SpectralHead {
@@ -61,7 +69,12 @@ export function buildSpectralDetector(size: number, bins: number, head: Spectral
     { opType: 'DFT', inputs: ['signal'], outputs: ['f_rows'], attributes: { axis: { kind: 'int', value: 1 } } },
     { opType: 'DFT', inputs: ['f_rows'], outputs: ['f_2d'], attributes: { axis: { kind: 'int', value: 2 } } },
     { opType: 'Mul', inputs: ['f_2d', 'f_2d'], outputs: ['re_im_sq'] },
-    { opType: 'ReduceSum', inputs: ['re_im_sq', 'axis_complex'], outputs: ['power'], attributes: { keepdims: { kind: 'int', value: 0 } } },
+    {
+      opType: 'ReduceSum',
+      inputs: ['re_im_sq', 'axis_complex'],
+      outputs: ['power'],
+      attributes: { keepdims: { kind: 'int', value: 0 } },
+    },
     { opType: 'Add', inputs: ['power', 'eps'], outputs: ['power_eps'] },
     { opType: 'Log', inputs: ['power_eps'], outputs: ['log_power'] },
     { opType: 'Reshape', inputs: ['log_power', 'shape_flat'], outputs: ['log_flat'] },
@@ -84,7 +97,10 @@ export function buildSpectralDetector(size: number, bins: number, head: Spectral
       w[j * 2 + 1] = -v / 2;
     });
     initializers.push(floatTensor('feat_mean', [bins], head.mean), floatTensor('feat_std', [bins], head.std));
-    initializers.push({ name: 'head_w', dims: [bins, 2], dataType: DataType.FLOAT, data: w }, floatTensor('head_b', [2], [head.bias / 2, -head.bias / 2]));
+    initializers.push(
+      { name: 'head_w', dims: [bins, 2], dataType: DataType.FLOAT, data: w },
+      floatTensor('head_b', [2], [head.bias / 2, -head.bias / 2]),
+    );
     nodes.push(
       { opType: 'Sub', inputs: ['features', 'feat_mean'], outputs: ['centred'] },
       { opType: 'Div', inputs: ['centred', 'feat_std'], outputs: ['standardised'] },

@@ -118,15 +118,24 @@ export async function decodeToRgb(buf: Buffer, chain: ResizeStep[], limits: Deco
   const { width, height } = header;
   if (width <= 0 || height <= 0) throw new ImageInputError(`${format} header has no size`);
   if (width * height > maxPixels) {
-    throw new ImageInputError(`image is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} (refused before decoding)`);
+    throw new ImageInputError(
+      `image is ${width}×${height} = ${width * height} pixels; the limit is ${maxPixels} (refused before decoding)`,
+    );
   }
   const [first, ...rest] = chain;
   let decoded: RgbImage;
   try {
-    let pipeline = sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' }).autoOrient().removeAlpha().toColourspace('srgb');
+    let pipeline = sharp(buf, { limitInputPixels: maxPixels, failOn: 'warning' })
+      .autoOrient()
+      .removeAlpha()
+      .toColourspace('srgb');
     // The first resize runs inside the decode (libvips can shrink JPEGs while decoding); the rest on raw pixels.
     if (first !== undefined) {
-      pipeline = pipeline.resize(first.size[1], first.size[0], { fit: first.mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: kernelOf(first) });
+      pipeline = pipeline.resize(first.size[1], first.size[0], {
+        fit: first.mode === 'squash' ? 'fill' : 'cover',
+        position: 'centre',
+        kernel: kernelOf(first),
+      });
     }
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);

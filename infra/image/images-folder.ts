@@ -52,7 +52,8 @@ export async function imagesFolderProblems(dir: string, files: readonly string[]
         problems.push({ file, problem: `${st.size} bytes, more than the ${MAX_FOLDER_IMAGE_BYTES} allowed` });
         continue;
       }
-      if (sniffFormat(await head(full, 16)) === null) problems.push({ file, problem: 'not a PNG, JPEG or WebP image (by content)' });
+      if (sniffFormat(await head(full, 16)) === null)
+        problems.push({ file, problem: 'not a PNG, JPEG or WebP image (by content)' });
     } catch (err) {
       problems.push({ file, problem: `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
     }
@@ -64,5 +65,7 @@ export async function imagesFolderProblems(dir: string, files: readonly string[]
 export function imagesFolderError(dir: string, problems: readonly FolderFileProblem[]): Error {
   const shown = problems.slice(0, 50).map((p) => `  ${p.file}: ${p.problem}`);
   if (problems.length > 50) shown.push(`  … and ${problems.length - 50} more`);
-  return new Error(`${dir}: ${problems.length} file${problems.length === 1 ? '' : 's'} refused, nothing uploaded:\n${shown.join('\n')}`);
+  return new Error(
+    `${dir}: ${problems.length} file${problems.length === 1 ? '' : 's'} refused, nothing uploaded:\n${shown.join('\n')}`,
+  );
 }

@@ -18,7 +18,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { Rng } from '../../lib/random';
 import { judgeQuestion } from '../../domain/arena/judge-prompt';
-import { DEFAULT_MAX_PARSE_RETRIES, combineChoices, parseJudgeAnswer, type ImageChoice, type PairVerdict } from '../../domain/arena/verdict';
+import {
+  DEFAULT_MAX_PARSE_RETRIES,
+  combineChoices,
+  parseJudgeAnswer,
+  type ImageChoice,
+  type PairVerdict,
+} from '../../domain/arena/verdict';
 
 /** Judge settings. Only baseUrl and model are required. */
 export interface OpenAiJudgeOptions {
@@ -109,7 +115,9 @@ const ChatCompletionSchema = z.object({
       z.object({
         message: z.object({
           // Some servers return content parts instead of a string; a refusal may be null.
-          content: z.union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }))]).optional(),
+          content: z
+            .union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }))])
+            .optional(),
         }),
       }),
     )
@@ -192,7 +200,8 @@ export class OpenAiJudge {
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
       throw new RangeError(`openai judge baseUrl: expected an http(s) URL, got ${JSON.stringify(options.baseUrl)}`);
     }
-    if (typeof options.model !== 'string' || options.model === '') throw new RangeError('openai judge model: expected a non-empty string');
+    if (typeof options.model !== 'string' || options.model === '')
+      throw new RangeError('openai judge model: expected a non-empty string');
     this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     this.model = options.model;
     this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
@@ -257,7 +266,12 @@ export class OpenAiJudge {
   }
 
   /** Asks one order, re-asking after unparseable answers; returns the last answer and its choice (null = unparseable). */
-  private async askOrder(question: string, image1: string, image2: string, signal?: AbortSignal): Promise<{ text: string; choice: ImageChoice | null }> {
+  private async askOrder(
+    question: string,
+    image1: string,
+    image2: string,
+    signal?: AbortSignal,
+  ): Promise<{ text: string; choice: ImageChoice | null }> {
     const body = JSON.stringify({
       model: this.model,
       messages: [
@@ -322,7 +336,8 @@ export class OpenAiJudge {
         res = await this.fetchImpl(this.url, { method: 'POST', headers, body, signal: combined });
         text = await res.text();
       } catch (err) {
-        if (timeout.signal.aborted && !signal?.aborted) throw new RequestError(`no complete answer within ${this.timeoutMs} ms`, true);
+        if (timeout.signal.aborted && !signal?.aborted)
+          throw new RequestError(`no complete answer within ${this.timeoutMs} ms`, true);
         throw err;
       }
       if (res.status === 429) {
@@ -348,7 +363,10 @@ export class OpenAiJudge {
     const parsed = ChatCompletionSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new RequestError(`expected a chat completion with choices[0].message, got a body failing at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`, false);
+      throw new RequestError(
+        `expected a chat completion with choices[0].message, got a body failing at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
+        false,
+      );
     }
     this.counters.promptTokens += parsed.data.usage?.prompt_tokens ?? 0;
     this.counters.completionTokens += parsed.data.usage?.completion_tokens ?? 0;

@@ -41,10 +41,19 @@ export const AlignManifestSchema = z.object({
     /** Centre-crop to a square before the first resize (the trainer's preprocessing). @default false */
     centerCropSquare: z.boolean().default(false),
     resize: z
-      .array(z.object({ size: pair, mode: z.enum(['squash', 'cover']), kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional() }))
+      .array(
+        z.object({
+          size: pair,
+          mode: z.enum(['squash', 'cover']),
+          kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional(),
+        }),
+      )
       .min(1),
     /** Multiplier from 0–255 before mean/std. @default 1/255 */
-    scale: z.number().positive().default(1 / 255),
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255),
     mean: triple,
     std: triple.refine((s) => s.every((v) => v > 0), { error: 'expected positive std values' }),
     /** Graph output name of the embedding. */
@@ -108,7 +117,9 @@ export function readAlignManifest(file: string): ResolvedAlignManifest {
   const size: [number, number] = [last.size[0], last.size[1]];
   const shape = m.image.shape;
   if (shape !== undefined && (shape[1] !== 3 || shape[2] !== size[0] || shape[3] !== size[1])) {
-    throw new Error(`${file}: image.shape ${JSON.stringify(shape)} disagrees with the resize chain ending at ${size.join('×')} (expected [N, 3, ${size[0]}, ${size[1]}])`);
+    throw new Error(
+      `${file}: image.shape ${JSON.stringify(shape)} disagrees with the resize chain ending at ${size.join('×')} (expected [N, 3, ${size[0]}, ${size[1]}])`,
+    );
   }
   return {
     manifest: m,
@@ -155,7 +166,10 @@ export class AlignmentScorer {
         throw new Error(`${manifestFile}: ${field}: cannot load ${file}: ${(err as Error).message}`);
       }
     };
-    const [imageSession, textSession] = await Promise.all([open('imageOnnx', resolved.imageOnnxPath), open('textOnnx', resolved.textOnnxPath)]);
+    const [imageSession, textSession] = await Promise.all([
+      open('imageOnnx', resolved.imageOnnxPath),
+      open('textOnnx', resolved.textOnnxPath),
+    ]);
     try {
       checkAgainstGraphs(manifestFile, resolved, tokenizer, imageSession, textSession);
     } catch (err) {
@@ -186,7 +200,8 @@ export class AlignmentScorer {
    * still score. Images and prompts must have the same length.
    */
   async scoreEach(images: Buffer[] | RgbImage[], prompts: AlignPrompt[]): Promise<AlignResult[]> {
-    if (images.length !== prompts.length) throw new Error(`expected one prompt per image, got ${images.length} images and ${prompts.length} prompts`);
+    if (images.length !== prompts.length)
+      throw new Error(`expected one prompt per image, got ${images.length} images and ${prompts.length} prompts`);
     const errors: Array<string | null> = new Array<string | null>(images.length).fill(null);
     const tensors = await mapLimit(images as Array<Buffer | RgbImage>, this.decodeConcurrency, async (img, i) => {
       try {
@@ -210,7 +225,9 @@ export class AlignmentScorer {
     const out: AlignResult[] = errors.map((e) => ({ ok: false, error: e ?? 'not scored' }));
     good.forEach((itemIndex, k) => {
       const score = cosine(imageEmb[k] as Float32Array, textEmb[k] as Float32Array);
-      out[itemIndex] = Number.isFinite(score) ? { ok: true, score } : { ok: false, error: 'an embedding has zero length; the cosine is undefined' };
+      out[itemIndex] = Number.isFinite(score)
+        ? { ok: true, score }
+        : { ok: false, error: 'an embedding has zero length; the cosine is undefined' };
     });
     return out;
   }
@@ -292,32 +309,41 @@ function checkAgainstGraphs(
   const problems: string[] = [];
   const m = r.manifest;
   const imageIn = image.inputMetadata.find((x) => x.name === m.image.input);
-  if (!imageIn) problems.push(`image.input "${m.image.input}" is not an input of ${m.imageOnnx} (it has ${image.inputNames.join(', ')})`);
+  if (!imageIn)
+    problems.push(`image.input "${m.image.input}" is not an input of ${m.imageOnnx} (it has ${image.inputNames.join(', ')})`);
   else if (imageIn.isTensor) {
     const [, c, h, w] = imageIn.shape;
     const fits = (d: number | string | undefined, want: number) => typeof d !== 'number' || d < 0 || d === want;
-    if (imageIn.shape.length !== 4) problems.push(`${m.imageOnnx} input has rank ${imageIn.shape.length}; expected NCHW (rank 4)`);
+    if (imageIn.shape.length !== 4)
+      problems.push(`${m.imageOnnx} input has rank ${imageIn.shape.length}; expected NCHW (rank 4)`);
     else if (!fits(c, 3) || !fits(h, r.size[0]) || !fits(w, r.size[1])) {
       problems.push(`image tower takes ${imageIn.shape.join('×')} but the resize chain gives 3×${r.size.join('×')}`);
     }
   }
   const textIn = text.inputMetadata.find((x) => x.name === m.text.input);
-  if (!textIn) problems.push(`text.input "${m.text.input}" is not an input of ${m.textOnnx} (it has ${text.inputNames.join(', ')})`);
+  if (!textIn)
+    problems.push(`text.input "${m.text.input}" is not an input of ${m.textOnnx} (it has ${text.inputNames.join(', ')})`);
   else if (textIn.isTensor) {
     const len = textIn.shape[1];
-    if (typeof len === 'number' && len > 0 && len !== tokenizer.maxLen) problems.push(`text tower takes ${len} tokens but the tokenizer gives ${tokenizer.maxLen}`);
+    if (typeof len === 'number' && len > 0 && len !== tokenizer.maxLen)
+      problems.push(`text tower takes ${len} tokens but the tokenizer gives ${tokenizer.maxLen}`);
   }
   const shapeLen = m.text.shape?.[1];
-  if (typeof shapeLen === 'number' && shapeLen !== tokenizer.maxLen) problems.push(`text.shape says ${shapeLen} tokens but the tokenizer gives ${tokenizer.maxLen}`);
+  if (typeof shapeLen === 'number' && shapeLen !== tokenizer.maxLen)
+    problems.push(`text.shape says ${shapeLen} tokens but the tokenizer gives ${tokenizer.maxLen}`);
   const imageOut = image.outputMetadata.find((x) => x.name === m.image.output);
   const textOut = text.outputMetadata.find((x) => x.name === m.text.output);
-  if (!imageOut) problems.push(`image.output "${m.image.output}" is not an output of ${m.imageOnnx} (it has ${image.outputNames.join(', ')})`);
-  if (!textOut) problems.push(`text.output "${m.text.output}" is not an output of ${m.textOnnx} (it has ${text.outputNames.join(', ')})`);
+  if (!imageOut)
+    problems.push(`image.output "${m.image.output}" is not an output of ${m.imageOnnx} (it has ${image.outputNames.join(', ')})`);
+  if (!textOut)
+    problems.push(`text.output "${m.text.output}" is not an output of ${m.textOnnx} (it has ${text.outputNames.join(', ')})`);
   if (imageOut?.isTensor && textOut?.isTensor) {
     const a = imageOut.shape[imageOut.shape.length - 1];
     const b = textOut.shape[textOut.shape.length - 1];
-    if (typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0 && a !== b) problems.push(`image embedding has ${a} dims but text embedding has ${b}`);
-    if (m.embeddingDim !== undefined && typeof a === 'number' && a > 0 && a !== m.embeddingDim) problems.push(`embeddingDim is ${m.embeddingDim} but the image tower gives ${a}`);
+    if (typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0 && a !== b)
+      problems.push(`image embedding has ${a} dims but text embedding has ${b}`);
+    if (m.embeddingDim !== undefined && typeof a === 'number' && a > 0 && a !== m.embeddingDim)
+      problems.push(`embeddingDim is ${m.embeddingDim} but the image tower gives ${a}`);
   }
   if (problems.length > 0) throw new Error(`${file}: manifest does not match the graphs: ${problems.join('; ')}`);
 }

@@ -51,7 +51,10 @@ async function readJsonIfPresent(file: string): Promise<unknown> {
 
 /** Reads `policy.json` and `adapter.json` from a downloaded checkpoint folder (either may be absent). */
 export async function loadCheckpointParts(dir: string): Promise<CheckpointParts> {
-  const [policyJson, adapterJson] = await Promise.all([readJsonIfPresent(path.join(dir, POLICY_FILE)), readJsonIfPresent(path.join(dir, ADAPTER_FILE))]);
+  const [policyJson, adapterJson] = await Promise.all([
+    readJsonIfPresent(path.join(dir, POLICY_FILE)),
+    readJsonIfPresent(path.join(dir, ADAPTER_FILE)),
+  ]);
   return {
     policy: policyJson === undefined ? null : PromptPolicy.deserialize(policyJson as PromptPolicyJson),
     adapter: adapterJson === undefined ? null : deserializeStage2Adapter(adapterJson),
@@ -123,7 +126,10 @@ export async function generateWithCheckpoint(
   options: GenerateOptions,
 ): Promise<GeneratedImage[]> {
   if (items.length === 0) return [];
-  const prompts: SamplePrompt[] = items.map((it) => ({ text: rewritePrompt(parts, it.prompt, it.category), category: it.category }));
+  const prompts: SamplePrompt[] = items.map((it) => ({
+    text: rewritePrompt(parts, it.prompt, it.category),
+    category: it.category,
+  }));
   const adapter = parts.adapter;
   if (adapter !== null && adapter.D !== gen.imageElements) {
     throw new Error(`velocity adapter has D = ${adapter.D}, the generator's images have ${gen.imageElements} elements`);
@@ -134,5 +140,9 @@ export async function generateWithCheckpoint(
     sdeWindow: null,
     velocityOffset: adapter === null ? null : adapter.offsetHook(prompts),
   });
-  return items.map((it, i) => ({ id: it.id, usedPrompt: prompts[i]?.text ?? it.prompt, image: toRgb(result.images[i] ?? new Float32Array(0), gen.spec.size) }));
+  return items.map((it, i) => ({
+    id: it.id,
+    usedPrompt: prompts[i]?.text ?? it.prompt,
+    image: toRgb(result.images[i] ?? new Float32Array(0), gen.spec.size),
+  }));
 }

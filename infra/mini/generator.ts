@@ -39,7 +39,8 @@ export class MiniGenerator {
     const { options, provider } = sessionOptions(tuning);
     const session = await ort.InferenceSession.create(resolveBeside(specFile, data.onnx, 'onnx'), options);
     for (const name of ['x', 'sigma', 'tokens']) {
-      if (!session.inputNames.includes(name)) throw new Error(`${specFile}: generator graph lacks input "${name}" (has ${session.inputNames.join(', ')})`);
+      if (!session.inputNames.includes(name))
+        throw new Error(`${specFile}: generator graph lacks input "${name}" (has ${session.inputNames.join(', ')})`);
     }
     return new MiniGenerator(data, session, provider);
   }

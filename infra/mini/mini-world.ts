@@ -16,7 +16,10 @@ export function configPath(loaded: Pick<LoadedConfig, 'baseDir'>, p: string): st
 }
 
 /** Generator and tokenizer of the config's `models` section. */
-export async function loadGenerator(loaded: LoadedConfig, tuning: SessionTuning = {}): Promise<{ generator: MiniGenerator; tokenizer: Tokenizer }> {
+export async function loadGenerator(
+  loaded: LoadedConfig,
+  tuning: SessionTuning = {},
+): Promise<{ generator: MiniGenerator; tokenizer: Tokenizer }> {
   const { models } = loaded.config;
   if (!models.tokenizer) throw new Error(`${loaded.file}: models.tokenizer is required for the realgen-mini generator`);
   const [generator, tokenizer] = await Promise.all([
@@ -31,14 +34,19 @@ export async function loadGenerator(loaded: LoadedConfig, tuning: SessionTuning 
 
 /** Every evaluation detector of the config (reward and held-out), in config order. */
 export async function loadEvaluationDetectors(loaded: LoadedConfig, options: OnnxDetectorOptions = {}): Promise<OnnxDetector[]> {
-  return await Promise.all(loaded.config.evaluation.detectors.map((d) => OnnxDetector.load(configPath(loaded, d.manifest), options)));
+  return await Promise.all(
+    loaded.config.evaluation.detectors.map((d) => OnnxDetector.load(configPath(loaded, d.manifest), options)),
+  );
 }
 
 /** The reward detectors of the config, never a held-out one (refused with an error naming it). */
 export async function loadRewardDetectors(loaded: LoadedConfig, options: OnnxDetectorOptions = {}): Promise<OnnxDetector[]> {
-  const detectors = await Promise.all(loaded.config.reward.detectors.map((d) => OnnxDetector.load(configPath(loaded, d.manifest), options)));
+  const detectors = await Promise.all(
+    loaded.config.reward.detectors.map((d) => OnnxDetector.load(configPath(loaded, d.manifest), options)),
+  );
   for (const d of detectors) {
-    if (d.manifest.role === 'heldout') throw new Error(`reward.detectors: "${d.name}" is a held-out detector (role heldout); it may only be used in evaluation`);
+    if (d.manifest.role === 'heldout')
+      throw new Error(`reward.detectors: "${d.name}" is a held-out detector (role heldout); it may only be used in evaluation`);
   }
   return detectors;
 }

@@ -42,7 +42,8 @@ export async function runRewardProbe(loaded: LoadedConfig, options: RewardProbeO
   const g = stage2.grpo;
   const heldRef = config.evaluation.detectors.find((d) => d.heldout);
   if (!heldRef) throw new Error(`${loaded.file}: evaluation.detectors: the probe needs a held-out detector (heldout: true)`);
-  if (!config.realbench.source.dir) throw new Error(`${loaded.file}: realbench.source.dir: the probe reads training prompts from it`);
+  if (!config.realbench.source.dir)
+    throw new Error(`${loaded.file}: realbench.source.dir: the probe reads training prompts from it`);
   const nGroups = options.groups ?? 24;
   const seed = options.seed ?? 0;
 
@@ -57,13 +58,17 @@ export async function runRewardProbe(loaded: LoadedConfig, options: RewardProbeO
       opened.push(d);
       byName.set(ref.name, d);
     }
-    const alignment = config.reward.alignment ? await AlignmentScorer.load(configPath(loaded, config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 }) : null;
+    const alignment = config.reward.alignment
+      ? await AlignmentScorer.load(configPath(loaded, config.reward.alignment.manifest), { ...TUNING, maxBatch: 64 })
+      : null;
     if (alignment) opened.push(alignment);
     const weights: Record<string, number> = {};
     for (const d of config.reward.detectors) weights[d.name] = d.weight;
     if (config.reward.alignment) weights.alignment = config.reward.alignment.weight;
 
-    const items = (await loadRealBench(configPath(loaded, config.realbench.source.dir))).items.filter((it) => !isHeldoutIndex(it.index));
+    const items = (await loadRealBench(configPath(loaded, config.realbench.source.dir))).items.filter(
+      (it) => !isHeldoutIndex(it.index),
+    );
     const order = Rng.fromSeed(seed, 'reward-probe', 'prompts');
     const idx = items.map((_, i) => i);
     for (let i = idx.length - 1; i > 0; i--) {
@@ -78,15 +83,22 @@ export async function runRewardProbe(loaded: LoadedConfig, options: RewardProbeO
     const meta: Array<{ group: string; prompt: string; category: string }> = [];
     const chunk = Math.max(1, g.promptsPerEpoch);
     for (let start = 0; start < prompts.length; start += chunk) {
-      const batch = prompts.slice(start, start + chunk).flatMap((p) => Array.from({ length: g.groupSize }, () => ({ group: p.id, prompt: p.prompt, category: p.category })));
+      const batch = prompts
+        .slice(start, start + chunk)
+        .flatMap((p) => Array.from({ length: g.groupSize }, () => ({ group: p.id, prompt: p.prompt, category: p.category })));
       const w = g.sdeWindow;
       const window = w ? { start: w.startMin + rng.int(w.startMax - w.startMin + 1), size: w.size } : null;
-      const r = await sampleFlow(generator, tokenizer, batch.map((b) => ({ text: b.prompt, category: b.category })), {
-        rng,
-        steps: g.samplingSteps,
-        noiseLevel: g.noiseLevel,
-        sdeWindow: window,
-      });
+      const r = await sampleFlow(
+        generator,
+        tokenizer,
+        batch.map((b) => ({ text: b.prompt, category: b.category })),
+        {
+          rng,
+          steps: g.samplingSteps,
+          noiseLevel: g.noiseLevel,
+          sdeWindow: window,
+        },
+      );
       r.images.forEach((img) => images.push(toRgb(img, generator.spec.size)));
       meta.push(...batch);
       options.progress?.(images.length, prompts.length * g.groupSize);
@@ -104,7 +116,12 @@ export async function runRewardProbe(loaded: LoadedConfig, options: RewardProbeO
     };
     const base = await scoreAll(images);
     const align = alignment
-      ? (await alignment.scoreEach(images, meta.map((m) => ({ text: m.prompt, category: m.category })))).map((s) => {
+      ? (
+          await alignment.scoreEach(
+            images,
+            meta.map((m) => ({ text: m.prompt, category: m.category })),
+          )
+        ).map((s) => {
           if (!s.ok) throw new Error(`alignment failed on a probe image: ${s.error}`);
           return s.score;
         })
@@ -145,7 +162,13 @@ export async function runRewardProbe(loaded: LoadedConfig, options: RewardProbeO
       ...report,
       detectors: [...byName.entries()].map(([name, d]) => ({ name, role: d.manifest.role })),
       weights,
-      settings: { groupSize: g.groupSize, samplingSteps: g.samplingSteps, noiseLevel: g.noiseLevel, sdeWindow: g.sdeWindow ?? null, seed },
+      settings: {
+        groupSize: g.groupSize,
+        samplingSteps: g.samplingSteps,
+        noiseLevel: g.noiseLevel,
+        sdeWindow: g.sdeWindow ?? null,
+        seed,
+      },
       seconds: (Date.now() - t0) / 1000,
     };
   } finally {

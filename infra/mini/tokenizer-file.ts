@@ -8,7 +8,9 @@ export function loadTokenizer(file: string): Tokenizer {
   try {
     json = JSON.parse(readBoundedText(file, MAX_JSON_FILE_BYTES));
   } catch (err) {
-    throw new Error(`${file}: not a realgen-mini tokenizer (${err instanceof SyntaxError ? 'not JSON' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)})`);
+    throw new Error(
+      `${file}: not a realgen-mini tokenizer (${err instanceof SyntaxError ? 'not JSON' : ((err as NodeJS.ErrnoException).code ?? (err as Error).message)})`,
+    );
   }
   return Tokenizer.fromJson(json, file);
 }

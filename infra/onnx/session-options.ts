@@ -36,7 +36,10 @@ export function cudaProviderInstalled(): boolean {
  * starts Microsoft's 1DS telemetry client, which leaves an empty /tmp/mat-debug-<pid>.log in every process); the
  * variable is read when the first session creates the ORT environment, and child processes inherit it.
  */
-export function sessionOptions(tuning: SessionTuning = {}): { options: InferenceSession.SessionOptions; provider: 'cuda' | 'cpu' } {
+export function sessionOptions(tuning: SessionTuning = {}): {
+  options: InferenceSession.SessionOptions;
+  provider: 'cuda' | 'cpu';
+} {
   process.env.ORT_DISABLE_TELEMETRY = '1';
   const wantCuda = tuning.device === 'cuda' || (tuning.device !== 'cpu' && process.env.REALGEN_ORT_DEVICE === 'cuda');
   const provider = wantCuda && cudaProviderInstalled() ? 'cuda' : 'cpu';

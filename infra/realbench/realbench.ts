@@ -65,7 +65,8 @@ const RowSchema = z.object({
   file: z.string().superRefine((file, ctx) => {
     const problem = objectKeyProblem(file);
     if (problem !== null) ctx.addIssue({ code: 'custom', message: `path ${problem}` });
-    else if (!file.startsWith('images/') || file.endsWith('/')) ctx.addIssue({ code: 'custom', message: 'expected a file under images/' });
+    else if (!file.startsWith('images/') || file.endsWith('/'))
+      ctx.addIssue({ code: 'custom', message: 'expected a file under images/' });
   }),
   index: z.int().min(0).max(99999),
   // Checked separately so the message can say "unknown category" and list the allowed ones.
@@ -82,7 +83,10 @@ function describeIssues(error: z.ZodError): string {
 }
 
 /** Stats files in bounded batches so a 1041-file check neither runs serially nor opens 1041 handles at once. */
-async function missingFiles(dir: string, rows: Array<{ line: number; file: string }>): Promise<Array<{ line: number; file: string }>> {
+async function missingFiles(
+  dir: string,
+  rows: Array<{ line: number; file: string }>,
+): Promise<Array<{ line: number; file: string }>> {
   const missing: Array<{ line: number; file: string }> = [];
   for (let start = 0; start < rows.length; start += 64) {
     const batch = rows.slice(start, start + 64);
@@ -113,9 +117,13 @@ export async function loadRealBench(dir: string): Promise<RealBench> {
     bytes = await readFile(jsonlPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw realgenFailure('DatasetMissing', `RealBench: cannot read ${jsonlPath} (${code}); expected a folder with ${REALBENCH_JSONL} and images/`, {
-      dir,
-    });
+    throw realgenFailure(
+      'DatasetMissing',
+      `RealBench: cannot read ${jsonlPath} (${code}); expected a folder with ${REALBENCH_JSONL} and images/`,
+      {
+        dir,
+      },
+    );
   }
   const digest = createHash('sha256').update(bytes).digest('hex');
 
@@ -133,7 +141,9 @@ export async function loadRealBench(dir: string): Promise<RealBench> {
     try {
       value = JSON.parse(text);
     } catch {
-      problems.push(`line ${line}: bad row: expected one JSON object, got ${text.trim() === '' ? 'an empty line' : 'invalid JSON'}`);
+      problems.push(
+        `line ${line}: bad row: expected one JSON object, got ${text.trim() === '' ? 'an empty line' : 'invalid JSON'}`,
+      );
       return;
     }
     const parsed = RowSchema.safeParse(value);
@@ -144,7 +154,9 @@ export async function loadRealBench(dir: string): Promise<RealBench> {
     const row = parsed.data;
     let ok = true;
     if (!(REALBENCH_CATEGORIES as readonly string[]).includes(row.category)) {
-      problems.push(`line ${line}: unknown category ${JSON.stringify(row.category)}; expected one of ${REALBENCH_CATEGORIES.join(', ')}`);
+      problems.push(
+        `line ${line}: unknown category ${JSON.stringify(row.category)}; expected one of ${REALBENCH_CATEGORIES.join(', ')}`,
+      );
       ok = false;
     }
     const id = realBenchId(row.index);
@@ -163,7 +175,15 @@ export async function loadRealBench(dir: string): Promise<RealBench> {
       firstLineOfFile.set(row.file, line);
     }
     if (ok) {
-      items.push({ line, id, index: row.index, file: row.file, category: row.category as RealBenchCategory, prompt: row.prompt, longPrompt: row.long_prompt });
+      items.push({
+        line,
+        id,
+        index: row.index,
+        file: row.file,
+        category: row.category as RealBenchCategory,
+        prompt: row.prompt,
+        longPrompt: row.long_prompt,
+      });
     }
   });
   if (lines.length === 0) problems.push(`${REALBENCH_JSONL} has no rows`);
@@ -172,10 +192,14 @@ export async function loadRealBench(dir: string): Promise<RealBench> {
 
   if (problems.length > 0) {
     problems.sort((a, b) => lineOf(a) - lineOf(b));
-    throw realgenFailure('DatasetMissing', `RealBench at ${dir}: ${problems.length} problem(s) in ${REALBENCH_JSONL}:\n  ${problems.join('\n  ')}`, {
-      dir,
-      problems,
-    });
+    throw realgenFailure(
+      'DatasetMissing',
+      `RealBench at ${dir}: ${problems.length} problem(s) in ${REALBENCH_JSONL}:\n  ${problems.join('\n  ')}`,
+      {
+        dir,
+        problems,
+      },
+    );
   }
   items.sort((a, b) => a.index - b.index);
   return { items: items.map(({ line: _line, ...item }) => item), digest };

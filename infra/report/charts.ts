@@ -6,7 +6,15 @@
 import { Resvg } from '@resvg/resvg-js';
 import { barChartSpec, lineChartSpec, type BarChartSpec, type LineChartSpec, type VlSpec } from '../../domain/report/chart-specs';
 
-export { PALETTE, paletteHex, barChartSpec, lineChartSpec, type BarChartSpec, type LineChartSpec, type VlSpec } from '../../domain/report/chart-specs';
+export {
+  PALETTE,
+  paletteHex,
+  barChartSpec,
+  lineChartSpec,
+  type BarChartSpec,
+  type LineChartSpec,
+  type VlSpec,
+} from '../../domain/report/chart-specs';
 
 /** Renders a vega-lite spec to SVG text without a browser. */
 export async function chartSvg(spec: VlSpec): Promise<string> {
@@ -23,7 +31,9 @@ export async function chartSvg(spec: VlSpec): Promise<string> {
 
 /** Rasterises SVG to PNG with the system fonts. */
 export function svgToPng(svg: string): Buffer {
-  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } })
+    .render()
+    .asPng();
 }
 
 /** A grouped bar chart as PNG bytes. */

@@ -21,7 +21,9 @@ async function cellPng(bytes: Buffer, cell: number): Promise<Buffer> {
     return await sharp(bytes).removeAlpha().resize(cell, cell, { fit: 'cover', kernel: 'nearest' }).png().toBuffer();
   } catch {
     // An unreadable image becomes a mid-grey cell rather than failing the whole report.
-    return await sharp({ create: { width: cell, height: cell, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer();
+    return await sharp({ create: { width: cell, height: cell, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .png()
+      .toBuffer();
   }
 }
 
@@ -29,7 +31,8 @@ async function cellPng(bytes: Buffer, cell: number): Promise<Buffer> {
 export async function renderImageGrid(pairs: readonly GridPair[], options: ImageGridOptions = {}): Promise<Buffer> {
   const cell = options.cell ?? 128;
   const gap = options.gap ?? 4;
-  if (!Number.isInteger(cell) || cell < 1 || !Number.isInteger(gap) || gap < 0) throw new RangeError(`image grid: cell ${cell}, gap ${gap}`);
+  if (!Number.isInteger(cell) || cell < 1 || !Number.isInteger(gap) || gap < 0)
+    throw new RangeError(`image grid: cell ${cell}, gap ${gap}`);
   const rows = Math.max(1, pairs.length);
   const width = 2 * cell + 3 * gap;
   const height = rows * cell + (rows + 1) * gap;

@@ -55,13 +55,20 @@ export class RewardScorer {
     const seen = new Set<string>();
     for (const { key, detector } of parts.detectors) {
       if (detector.manifest.role === 'heldout') {
-        throw new Error(`reward.detectors: "${key}" (${detector.name}) is a held-out detector (role heldout); it may only be used in evaluation`);
+        throw new Error(
+          `reward.detectors: "${key}" (${detector.name}) is a held-out detector (role heldout); it may only be used in evaluation`,
+        );
       }
       if (seen.has(key) || key === ALIGNMENT_KEY) throw new Error(`reward.detectors: duplicate reward key "${key}"`);
       seen.add(key);
     }
-    if (parts.detectors.length === 0 && parts.alignment === undefined) throw new Error('reward: expected at least one detector or the alignment term');
-    this.engines = parts.detectors.map(({ key, detector }) => ({ key, detector, engine: new BatchingEngine(detector, parts.engine) }));
+    if (parts.detectors.length === 0 && parts.alignment === undefined)
+      throw new Error('reward: expected at least one detector or the alignment term');
+    this.engines = parts.detectors.map(({ key, detector }) => ({
+      key,
+      detector,
+      engine: new BatchingEngine(detector, parts.engine),
+    }));
     this.alignment = parts.alignment;
     this.keys = [...this.engines.map((e) => e.key), ...(this.alignment ? [ALIGNMENT_KEY] : [])];
   }
@@ -102,8 +109,15 @@ export class RewardScorer {
   /** The loaded detectors: key, manifest name and provider. */
   describe(): Array<{ key: string; model: string; role: string; provider: 'cuda' | 'cpu' }> {
     return [
-      ...this.engines.map((e) => ({ key: e.key, model: e.detector.name, role: e.detector.manifest.role, provider: e.detector.provider })),
-      ...(this.alignment ? [{ key: ALIGNMENT_KEY, model: this.alignment.name, role: 'alignment', provider: this.alignment.provider }] : []),
+      ...this.engines.map((e) => ({
+        key: e.key,
+        model: e.detector.name,
+        role: e.detector.manifest.role,
+        provider: e.detector.provider,
+      })),
+      ...(this.alignment
+        ? [{ key: ALIGNMENT_KEY, model: this.alignment.name, role: 'alignment', provider: this.alignment.provider }]
+        : []),
     ];
   }
 
@@ -125,7 +139,11 @@ export class RewardScorer {
       (r.errors ??= {})[key] = error;
     };
     const detectorRuns = this.engines.map(async ({ key, engine }) => {
-      const scored = await Promise.all(items.map((item) => (Buffer.isBuffer(item.image) ? engine.submit(item.image, source) : engine.submitRgb(item.image, source))));
+      const scored = await Promise.all(
+        items.map((item) =>
+          Buffer.isBuffer(item.image) ? engine.submit(item.image, source) : engine.submitRgb(item.image, source),
+        ),
+      );
       scored.forEach((s, i) => {
         if (s.ok) (results[i] as RewardResult).scores[key] = s.pReal;
         else fail(i, key, s.error);
@@ -134,7 +152,8 @@ export class RewardScorer {
     const alignmentRun = (async () => {
       if (!this.alignment) return;
       const withPrompt = items.map((_, i) => i).filter((i) => items[i]?.prompt !== undefined);
-      for (let i = 0; i < items.length; i++) if (items[i]?.prompt === undefined) fail(i, ALIGNMENT_KEY, 'no prompt given for this image');
+      for (let i = 0; i < items.length; i++)
+        if (items[i]?.prompt === undefined) fail(i, ALIGNMENT_KEY, 'no prompt given for this image');
       if (withPrompt.length === 0) return;
       const images = withPrompt.map((i) => (items[i] as RewardItem).image);
       const prompts = withPrompt.map((i) => (items[i] as RewardItem).prompt as AlignPrompt);

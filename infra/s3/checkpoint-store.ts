@@ -101,7 +101,10 @@ export class CheckpointStore {
   private readonly transfer: TransferOptions;
 
   constructor(options: CheckpointStoreOptions) {
-    this.transfer = { partSize: options.transfer?.partSize ?? options.client.partSize, concurrency: options.transfer?.concurrency ?? 4 };
+    this.transfer = {
+      partSize: options.transfer?.partSize ?? options.client.partSize,
+      concurrency: options.transfer?.concurrency ?? 4,
+    };
     this.client = options.client;
     this.bucket = options.bucket;
     this.logger = options.logger ?? silentLogger;
@@ -134,7 +137,8 @@ export class CheckpointStore {
     try {
       sent = await uploadFile(this.client, this.bucket, key, localPath, this.transfer);
     } catch (err) {
-      if (err instanceof Error && err.message.includes('changed during upload')) throw realgenFailure('CheckpointCorrupt', err.message);
+      if (err instanceof Error && err.message.includes('changed during upload'))
+        throw realgenFailure('CheckpointCorrupt', err.message);
       throw storageFailure(`uploading ${key}`, err);
     }
     if (sent.size !== expected) {
@@ -205,9 +209,7 @@ export class CheckpointStore {
   }
 
   /** Reads and validates the manifest under `prefix`; null when there is none. */
-  async tryReadManifest(
-    prefix: string,
-  ): Promise<{ manifest: CheckpointManifest; sha256: string } | { invalid: string } | null> {
+  async tryReadManifest(prefix: string): Promise<{ manifest: CheckpointManifest; sha256: string } | { invalid: string } | null> {
     let bytes: Buffer;
     try {
       bytes = await readAll(await this.client.getObject(this.bucket, prefix + MANIFEST_FILE));

@@ -27,10 +27,16 @@ function errorCode(err: unknown): string | undefined {
  * A store on the config's bucket. `create: false` (read paths) checks that the bucket exists without creating it;
  * `create: true` creates it when missing. Either way an unreachable object store is an error naming the endpoint.
  */
-export async function openStore(loaded: LoadedConfig, options: { create: boolean; endpointSource?: string }): Promise<CheckpointStore> {
+export async function openStore(
+  loaded: LoadedConfig,
+  options: { create: boolean; endpointSource?: string },
+): Promise<CheckpointStore> {
   const config = applyEnvOverrides(loaded.config);
   const { endpoint, bucket, region } = config.storage;
-  const store = new CheckpointStore({ client: createS3Client(config.storage, resolveS3Credentials(config, loaded.baseDir)), bucket });
+  const store = new CheckpointStore({
+    client: createS3Client(config.storage, resolveS3Credentials(config, loaded.baseDir)),
+    bucket,
+  });
   let exists: boolean;
   try {
     exists = await store.client.bucketExists(bucket);
@@ -46,7 +52,10 @@ export async function openStore(loaded: LoadedConfig, options: { create: boolean
     throw new Error(`the object store at ${endpoint} refused to look up bucket ${bucket}: ${code ?? (err as Error).message}`);
   }
   if (!exists) {
-    if (!options.create) throw new Error(`bucket ${bucket} does not exist at ${endpoint}: nothing has been stored there yet (workers create it when they start)`);
+    if (!options.create)
+      throw new Error(
+        `bucket ${bucket} does not exist at ${endpoint}: nothing has been stored there yet (workers create it when they start)`,
+      );
     await store.ensureBucket(region);
   }
   return store;

@@ -36,7 +36,12 @@ async function readFully(stream: Readable, length: number): Promise<Buffer> {
 }
 
 /** Runs `task(i)` for i in [0, n) with at most `limit` in flight, starting them in order; the first error wins. */
-async function window<T>(n: number, limit: number, task: (i: number) => Promise<T>, onInOrder: (i: number, value: T) => Promise<void>): Promise<void> {
+async function window<T>(
+  n: number,
+  limit: number,
+  task: (i: number) => Promise<T>,
+  onInOrder: (i: number, value: T) => Promise<void>,
+): Promise<void> {
   const pending = new Map<number, Promise<T>>();
   let next = 0;
   try {
@@ -60,7 +65,13 @@ async function window<T>(n: number, limit: number, task: (i: number) => Promise<
  * larger ones as a multipart upload that is aborted on failure, so no half-object is left behind. The size is fixed
  * when the file is opened: a file that grows or shrinks meanwhile fails the upload.
  */
-export async function uploadFile(client: Client, bucket: string, key: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
+export async function uploadFile(
+  client: Client,
+  bucket: string,
+  key: string,
+  localPath: string,
+  options: TransferOptions,
+): Promise<TransferResult> {
   const { partSize } = options;
   const concurrency = options.concurrency ?? 4;
   const fh = await open(localPath, 'r');
@@ -71,7 +82,8 @@ export async function uploadFile(client: Client, bucket: string, key: string, lo
       const length = Math.min(partSize, size - i * partSize);
       const buf = Buffer.allocUnsafe(length);
       const { bytesRead } = await fh.read(buf, 0, length, i * partSize);
-      if (bytesRead !== length) throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${length} bytes at ${i * partSize})`);
+      if (bytesRead !== length)
+        throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${length} bytes at ${i * partSize})`);
       return buf;
     };
     if (size <= partSize) {
@@ -97,7 +109,16 @@ export async function uploadFile(client: Client, bucket: string, key: string, lo
         inFlight++;
         uploads.push(
           client
-            .uploadPart({ bucketName: bucket, objectName: key, uploadID: uploadId, partNumber: i + 1, headers: { 'Content-Length': buf.length } }, buf)
+            .uploadPart(
+              {
+                bucketName: bucket,
+                objectName: key,
+                uploadID: uploadId,
+                partNumber: i + 1,
+                headers: { 'Content-Length': buf.length },
+              },
+              buf,
+            )
             .then(
               (res) => {
                 etags.push({ part: i + 1, etag: res.etag });
@@ -133,7 +154,14 @@ export async function uploadFile(client: Client, bucket: string, key: string, lo
  * `localPath` (or nowhere, when null: a deep verification); returns the bytes seen and their sha256. The caller
  * compares them with what it expected.
  */
-export async function downloadFile(client: Client, bucket: string, key: string, size: number, localPath: string | null, options: TransferOptions): Promise<TransferResult> {
+export async function downloadFile(
+  client: Client,
+  bucket: string,
+  key: string,
+  size: number,
+  localPath: string | null,
+  options: TransferOptions,
+): Promise<TransferResult> {
   const { partSize } = options;
   const concurrency = options.concurrency ?? 4;
   const hash = createHash('sha256');

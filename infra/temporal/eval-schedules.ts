@@ -23,7 +23,13 @@ export interface EvalScheduleRow {
 const PREFIX = 'schedule/eval/';
 
 /** Creates the schedule; an existing one for the same run and stage is an error naming `schedule rm`. */
-export async function createEvalSchedule(client: Client, loaded: LoadedConfig, runId: string, stage: number | undefined, everyMs: number): Promise<string> {
+export async function createEvalSchedule(
+  client: Client,
+  loaded: LoadedConfig,
+  runId: string,
+  stage: number | undefined,
+  everyMs: number,
+): Promise<string> {
   const scheduleId = evalScheduleId(runId, stage);
   const input: ScheduledEvaluationInput = {
     runId,
@@ -49,7 +55,9 @@ export async function createEvalSchedule(client: Client, loaded: LoadedConfig, r
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning) {
-      throw new Error(`schedule ${scheduleId} already exists; remove it first with \`realgen schedule rm --run ${runId}${stage === undefined ? '' : ` --stage ${stage}`}\``);
+      throw new Error(
+        `schedule ${scheduleId} already exists; remove it first with \`realgen schedule rm --run ${runId}${stage === undefined ? '' : ` --stage ${stage}`}\``,
+      );
     }
     throw err;
   }

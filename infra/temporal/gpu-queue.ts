@@ -64,7 +64,10 @@ export async function gpuQueueView(client: Client, gpuTaskQueue: string): Promis
   const waiting: QueueEntry[] = [];
   const query = `ExecutionStatus = 'Running' AND (WorkflowType = 'trainStage' OR WorkflowType = 'evaluateCheckpoint')`;
   for await (const wf of client.workflow.list({ query })) {
-    const desc = await client.workflow.getHandle(wf.workflowId, wf.runId).describe().catch(() => null);
+    const desc = await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .describe()
+      .catch(() => null);
     for (const a of desc?.raw.pendingActivities ?? []) {
       const type = a.activityType?.name ?? '';
       const queue = a.activityOptions?.taskQueue?.name;

@@ -4,7 +4,13 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { runWorkflowId, stageWorkflowId } from '../../contracts/ids';
-import { pauseUpdate, pipelineProgressQuery, resumeUpdate, runPauseUpdate, runResumeUpdate } from '../../contracts/training-messages';
+import {
+  pauseUpdate,
+  pipelineProgressQuery,
+  resumeUpdate,
+  runPauseUpdate,
+  runResumeUpdate,
+} from '../../contracts/training-messages';
 
 export type RunControlAction = 'pause' | 'resume' | 'cancel';
 
@@ -64,5 +70,10 @@ export async function controlRun(
   const ack = await send.catch((err: unknown) => {
     throw updateError(err);
   });
-  return { action, workflowId: handle.workflowId, paused: ack.paused, message: `${handle.workflowId}: ${ack.paused ? 'paused' : 'resumed'} at step ${ack.step}` };
+  return {
+    action,
+    workflowId: handle.workflowId,
+    paused: ack.paused,
+    message: `${handle.workflowId}: ${ack.paused ? 'paused' : 'resumed'} at step ${ack.step}`,
+  };
 }

@@ -1,7 +1,12 @@
 /** A run's progress as Temporal reports it: the pipeline's query, the running stage's, and the segment's liveness. */
 import type { Client } from '@temporalio/client';
 import { runWorkflowId, stageWorkflowId } from '../../contracts/ids';
-import { pipelineProgressQuery, stageProgressQuery, type PipelineProgress, type StageProgress } from '../../contracts/training-messages';
+import {
+  pipelineProgressQuery,
+  stageProgressQuery,
+  type PipelineProgress,
+  type StageProgress,
+} from '../../contracts/training-messages';
 import { segmentLiveness, type SegmentLiveness } from './segment-liveness';
 
 export interface RunProgress {
@@ -23,7 +28,8 @@ export async function pipelineProgress(client: Client, runId: string): Promise<R
   if (pipeline.currentStage !== null) {
     const stageWf = client.workflow.getHandle(stageWorkflowId(runId, pipeline.currentStage));
     stage = await stageWf.query(stageProgressQuery).catch(() => null);
-    if (stage && stage.state !== 'done') segment = await segmentLiveness(stageWf, stage.heartbeatTimeoutSeconds ?? 120).catch(() => null);
+    if (stage && stage.state !== 'done')
+      segment = await segmentLiveness(stageWf, stage.heartbeatTimeoutSeconds ?? 120).catch(() => null);
   }
   // A paused run is not "RUNNING" to its operator: say since when it holds.
   const pausedSince = pipeline.pausedSince ?? stage?.pausedSince ?? null;

@@ -30,7 +30,11 @@ function msOf(ts: { seconds?: unknown; nanos?: number | null } | null | undefine
  * `heartbeatTimeoutSeconds` (StageProgress.heartbeatTimeoutSeconds) on a started attempt, or a retry waiting after a
  * heartbeat timeout, means the worker was lost.
  */
-export async function segmentLiveness(stage: WorkflowHandle, heartbeatTimeoutSeconds: number, now = Date.now()): Promise<SegmentLiveness | null> {
+export async function segmentLiveness(
+  stage: WorkflowHandle,
+  heartbeatTimeoutSeconds: number,
+  now = Date.now(),
+): Promise<SegmentLiveness | null> {
   const desc = await stage.describe();
   const pending = desc.raw.pendingActivities?.find((a) => a.activityType?.name === 'runTrainerSegment');
   if (!pending) return null;
@@ -39,7 +43,8 @@ export async function segmentLiveness(stage: WorkflowHandle, heartbeatTimeoutSec
   const age = beat === null ? null : Math.max(0, Math.round((now - beat) / 1000));
   const lastFailure = pending.lastFailure?.message ?? null;
   const timedOut = pending.lastFailure?.timeoutFailureInfo !== undefined && pending.lastFailure?.timeoutFailureInfo !== null;
-  const workerLost = (state === 'started' && age !== null && age > heartbeatTimeoutSeconds) || (state === 'scheduled' && timedOut);
+  const workerLost =
+    (state === 'started' && age !== null && age > heartbeatTimeoutSeconds) || (state === 'scheduled' && timedOut);
   return { attempt: pending.attempt ?? 1, state, lastHeartbeatAgeSeconds: age, workerLost, lastFailure };
 }
 
@@ -47,6 +52,9 @@ export async function segmentLiveness(stage: WorkflowHandle, heartbeatTimeoutSec
 export function describeLiveness(l: SegmentLiveness): string {
   const age = l.lastHeartbeatAgeSeconds === null ? 'no heartbeat yet' : `last heartbeat ${l.lastHeartbeatAgeSeconds}s ago`;
   if (l.workerLost) return `worker lost, waiting for retry (${age}, attempt ${l.attempt})`;
-  if (l.state === 'scheduled') return `waiting for a GPU worker (attempt ${l.attempt}${l.lastFailure ? `, last failure: ${l.lastFailure}` : ''})`;
-  return l.lastHeartbeatAgeSeconds === null ? age : `heartbeat ${l.lastHeartbeatAgeSeconds}s ago${l.attempt > 1 ? ` (attempt ${l.attempt})` : ''}`;
+  if (l.state === 'scheduled')
+    return `waiting for a GPU worker (attempt ${l.attempt}${l.lastFailure ? `, last failure: ${l.lastFailure}` : ''})`;
+  return l.lastHeartbeatAgeSeconds === null
+    ? age
+    : `heartbeat ${l.lastHeartbeatAgeSeconds}s ago${l.attempt > 1 ? ` (attempt ${l.attempt})` : ''}`;
 }

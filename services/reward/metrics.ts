@@ -56,15 +56,28 @@ export class ServiceMetrics {
         lines.push(`realgen_reward_batch_size_bucket{key="${label(key)}",le="${le}"} ${cumulative}`);
       }
       lines.push(`realgen_reward_batch_size_bucket{key="${label(key)}",le="+Inf"} ${s.batches}`);
-      lines.push(`realgen_reward_batch_size_sum{key="${label(key)}"} ${sum}`, `realgen_reward_batch_size_count{key="${label(key)}"} ${s.batches}`);
+      lines.push(
+        `realgen_reward_batch_size_sum{key="${label(key)}"} ${sum}`,
+        `realgen_reward_batch_size_count{key="${label(key)}"} ${s.batches}`,
+      );
     }
     head('realgen_reward_decode_seconds_total', 'counter', 'Decode and preprocess time summed over images.');
-    for (const [key, s] of Object.entries(engines)) lines.push(`realgen_reward_decode_seconds_total{key="${label(key)}"} ${(s.decodeMs / 1000).toFixed(6)}`);
+    for (const [key, s] of Object.entries(engines))
+      lines.push(`realgen_reward_decode_seconds_total{key="${label(key)}"} ${(s.decodeMs / 1000).toFixed(6)}`);
     head('realgen_reward_inference_seconds_total', 'counter', 'Inference time summed over batches.');
-    for (const [key, s] of Object.entries(engines)) lines.push(`realgen_reward_inference_seconds_total{key="${label(key)}"} ${(s.inferenceMs / 1000).toFixed(6)}`);
-    head('realgen_reward_request_duration_seconds', 'summary', `Score request latency; quantiles over the last ${LATENCY_WINDOW} requests.`);
-    for (const q of [0.5, 0.9, 0.99]) lines.push(`realgen_reward_request_duration_seconds{quantile="${q}"} ${num(this.quantile(q))}`);
-    lines.push(`realgen_reward_request_duration_seconds_sum ${num(this.latencySum)}`, `realgen_reward_request_duration_seconds_count ${this.latencyCount}`);
+    for (const [key, s] of Object.entries(engines))
+      lines.push(`realgen_reward_inference_seconds_total{key="${label(key)}"} ${(s.inferenceMs / 1000).toFixed(6)}`);
+    head(
+      'realgen_reward_request_duration_seconds',
+      'summary',
+      `Score request latency; quantiles over the last ${LATENCY_WINDOW} requests.`,
+    );
+    for (const q of [0.5, 0.9, 0.99])
+      lines.push(`realgen_reward_request_duration_seconds{quantile="${q}"} ${num(this.quantile(q))}`);
+    lines.push(
+      `realgen_reward_request_duration_seconds_sum ${num(this.latencySum)}`,
+      `realgen_reward_request_duration_seconds_count ${this.latencyCount}`,
+    );
     return `${lines.join('\n')}\n`;
   }
 }

@@ -40,7 +40,8 @@ export function parseMultipart(body: Buffer, boundary: string, maxParts = Infini
     if (body[pos] === 0x2d && body[pos + 1] === 0x2d) return parts; // "--": the closing delimiter
     // Transport padding (spaces, tabs) may follow a delimiter before its CRLF.
     while (body[pos] === 0x20 || body[pos] === 0x09) pos++;
-    if (body[pos] !== 0x0d || body[pos + 1] !== 0x0a) throw new MultipartError(`expected CRLF after the boundary of part ${parts.length + 1}`);
+    if (body[pos] !== 0x0d || body[pos + 1] !== 0x0a)
+      throw new MultipartError(`expected CRLF after the boundary of part ${parts.length + 1}`);
     pos += 2;
     const headerEnd = body.indexOf('\r\n\r\n', pos);
     if (headerEnd < 0) throw new MultipartError(`part ${parts.length + 1} has no end of headers`);
@@ -65,7 +66,8 @@ function parseHeaders(text: string, index: number): Omit<FormPart, 'data'> {
     if (key === 'content-disposition') disposition = value;
     else if (key === 'content-type') contentType = value;
   }
-  if (!disposition || !/^form-data\b/i.test(disposition)) throw new MultipartError(`part ${index} has no Content-Disposition: form-data header`);
+  if (!disposition || !/^form-data\b/i.test(disposition))
+    throw new MultipartError(`part ${index} has no Content-Disposition: form-data header`);
   const param = (p: string) => {
     const m = new RegExp(`;\\s*${p}="((?:[^"\\\\]|\\\\.)*)"|;\\s*${p}=([^;\\s]+)`, 'i').exec(disposition);
     const raw = m?.[1] ?? m?.[2];

@@ -30,13 +30,16 @@ const PromptSchema = z.union([z.string(), z.strictObject({ text: z.string(), cat
   error: 'expected a string or {text, category?}',
 });
 const JsonRequestSchema = z.strictObject({
-  images: z.array(z.string({ error: 'expected a base64 string' }), { error: 'expected an array of base64 strings' }).min(1, { error: 'expected at least one image' }),
+  images: z
+    .array(z.string({ error: 'expected a base64 string' }), { error: 'expected an array of base64 strings' })
+    .min(1, { error: 'expected at least one image' }),
   prompts: z.array(PromptSchema, { error: 'expected an array of prompts' }).optional(),
 });
 
 /** Turns a score request body into items; throws `RequestError` (400/415) naming the field. */
 export function parseScoreRequest(contentType: string, body: Buffer, maxImages = DEFAULT_MAX_IMAGES_PER_REQUEST): RewardItem[] {
-  const tooMany = (n: number | string) => new RequestError(413, `images: ${n} images; the limit is ${maxImages} images per request (split the batch)`);
+  const tooMany = (n: number | string) =>
+    new RequestError(413, `images: ${n} images; the limit is ${maxImages} images per request (split the batch)`);
   const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
   let images: Buffer[];
   let prompts: Array<{ text: string; category?: string | null }> | undefined;
@@ -53,16 +56,30 @@ export function parseScoreRequest(contentType: string, body: Buffer, maxImages =
     const parsed = JsonRequestSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : 'body';
-      const message = issue?.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}; expected images and prompts` : (issue?.message ?? 'invalid');
+      const where = issue?.path.length
+        ? issue.path
+            .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+            .join('')
+            .replace(/^\./, '')
+        : 'body';
+      const message =
+        issue?.code === 'unrecognized_keys'
+          ? `unknown field(s) ${issue.keys.join(', ')}; expected images and prompts`
+          : (issue?.message ?? 'invalid');
       throw new RequestError(400, `${where}: ${message}`);
     }
     images = parsed.data.images.map((s, i) => {
       const b64 = s.replace(DATA_URI, '');
-      if (!BASE64.test(b64)) throw new RequestError(400, `images[${i}]: expected a base64 string (standard or URL-safe alphabet, optionally a data: URI)`);
+      if (!BASE64.test(b64))
+        throw new RequestError(
+          400,
+          `images[${i}]: expected a base64 string (standard or URL-safe alphabet, optionally a data: URI)`,
+        );
       return Buffer.from(b64, 'base64');
     });
-    prompts = parsed.data.prompts?.map((p) => (typeof p === 'string' ? { text: p } : { text: p.text, ...(p.category != null ? { category: p.category } : {}) }));
+    prompts = parsed.data.prompts?.map((p) =>
+      typeof p === 'string' ? { text: p } : { text: p.text, ...(p.category != null ? { category: p.category } : {}) },
+    );
   } else if (type === 'multipart/form-data') {
     let parts;
     try {
@@ -78,14 +95,16 @@ export function parseScoreRequest(contentType: string, body: Buffer, maxImages =
       if (part.name === 'image') {
         images.push(part.data);
         if (images.length > maxImages) throw tooMany(`more than ${maxImages}`);
-      }
-      else if (part.name === 'prompt') texts.push(part.data.toString('utf8'));
+      } else if (part.name === 'prompt') texts.push(part.data.toString('utf8'));
       else throw new RequestError(400, `multipart: unexpected part "${part.name}"; expected parts named image and prompt`);
     }
     if (images.length === 0) throw new RequestError(400, 'images: expected at least one part named image');
     prompts = texts.length > 0 ? texts.map((text) => ({ text })) : undefined;
   } else {
-    throw new RequestError(415, `Content-Type: expected application/json or multipart/form-data, got ${JSON.stringify(contentType || '(none)')}`);
+    throw new RequestError(
+      415,
+      `Content-Type: expected application/json or multipart/form-data, got ${JSON.stringify(contentType || '(none)')}`,
+    );
   }
   if (prompts !== undefined && prompts.length !== images.length) {
     throw new RequestError(400, `prompts: expected one prompt per image (${images.length}), got ${prompts.length}`);
@@ -132,4 +151,3 @@ export function readBody(req: http.IncomingMessage, limit: number, timeoutMs: nu
     req.once('error', () => finish(new ClientGone('client connection failed mid-body')));
   });
 }
-

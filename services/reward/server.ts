@@ -23,7 +23,12 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { applyEnvOverrides, type LoadedConfig } from '../../configs/load';
 import { configPath } from '../../infra/mini/mini-world';
-import { RewardScorer, type RewardItem, type RewardResult, type RewardScorerLoadOptions } from '../../infra/rewards/reward-scorer';
+import {
+  RewardScorer,
+  type RewardItem,
+  type RewardResult,
+  type RewardScorerLoadOptions,
+} from '../../infra/rewards/reward-scorer';
 import { ServiceMetrics } from './metrics';
 import { ClientGone, DEFAULT_MAX_IMAGES_PER_REQUEST, parseScoreRequest, readBody, RequestError } from './score-request';
 
@@ -69,13 +74,16 @@ export class RewardService {
     this.log = options.log ?? ((line) => console.error(line));
     // Node checks header/request deadlines on this interval; keep it well under the body timeout.
     const checkMs = Math.max(100, Math.min(1000, Math.floor(this.bodyTimeoutMs / 4)));
-    this.server = http.createServer({ connectionsCheckingInterval: checkMs, headersTimeout: this.bodyTimeoutMs, requestTimeout: 0 }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.log(`reward service: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
-        if (!res.headersSent) send(res, 500, { error: `internal error: ${(err as Error).message}` });
-        else res.destroy();
-      });
-    });
+    this.server = http.createServer(
+      { connectionsCheckingInterval: checkMs, headersTimeout: this.bodyTimeoutMs, requestTimeout: 0 },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => {
+          this.log(`reward service: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+          if (!res.headersSent) send(res, 500, { error: `internal error: ${(err as Error).message}` });
+          else res.destroy();
+        });
+      },
+    );
     this.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
 
@@ -113,7 +121,8 @@ export class RewardService {
       return await this.score(req, res);
     }
     if (url.pathname === '/healthz' || url.pathname === '/metrics') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(req, res, 405, `${url.pathname} takes GET, got ${req.method}`, { Allow: 'GET' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return refuse(req, res, 405, `${url.pathname} takes GET, got ${req.method}`, { Allow: 'GET' });
       if (url.pathname === '/healthz') return send(res, 200, this.health());
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(this.metrics.render(this.scorer.engineStats(), this.scorer.keys));
@@ -181,12 +190,22 @@ export class RewardService {
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
 /** An error reply. When the body was not read, the connection is closed rather than reused with unread bytes. */
-function refuse(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+function refuse(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const unread = !req.complete;
   send(res, status, { error: message }, unread ? { ...headers, Connection: 'close' } : headers);
 }
@@ -217,7 +236,8 @@ export function readTokenFile(file: string): string {
     throw new Error(`reward.service.tokenFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const token = text.trim();
-  if (token === '' || /\s/.test(token)) throw new Error(`reward.service.tokenFile: ${file} must hold one token with no whitespace`);
+  if (token === '' || /\s/.test(token))
+    throw new Error(`reward.service.tokenFile: ${file} must hold one token with no whitespace`);
   return token;
 }
 
@@ -282,8 +302,11 @@ export async function startRewardService(loaded: LoadedConfig, options: StartOpt
   const health = service.health();
   log(`reward service on ${url} (execution provider ${health.provider}${svc.gpuId !== undefined ? `, gpuId ${svc.gpuId}` : ''})`);
   for (const m of health.models) log(`  ${m.key}: ${m.model} (${m.role}) on ${m.provider}`);
-  log(`  batching: maxBatch ${options.maxBatch ?? svc.maxBatch}, maxWaitMs ${options.maxWaitMs ?? svc.maxWaitMs}; auth ${token !== undefined ? 'bearer token' : 'none'}`);
-  if (!isLoopback(host) && token === undefined) log(`  warning: --insecure: listening on ${host} without a token; anyone who can reach it can use it`);
+  log(
+    `  batching: maxBatch ${options.maxBatch ?? svc.maxBatch}, maxWaitMs ${options.maxWaitMs ?? svc.maxWaitMs}; auth ${token !== undefined ? 'bearer token' : 'none'}`,
+  );
+  if (!isLoopback(host) && token === undefined)
+    log(`  warning: --insecure: listening on ${host} without a token; anyone who can reach it can use it`);
   return {
     service,
     url,

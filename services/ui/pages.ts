@@ -38,7 +38,10 @@ export async function runsPage(src: DashboardSources): Promise<string> {
     ]);
     if (rows.length >= 100) break;
   }
-  const body = rows.length === 0 ? '<p>No runs yet (start one with <code>realgen run CONFIG</code>).</p>' : table(['run', 'status', 'started', 'closed'], rows, 'id="runs"');
+  const body =
+    rows.length === 0
+      ? '<p>No runs yet (start one with <code>realgen run CONFIG</code>).</p>'
+      : table(['run', 'status', 'started', 'closed'], rows, 'id="runs"');
   return page('Runs', body);
 }
 
@@ -75,14 +78,24 @@ async function checkpointsHtml(src: DashboardSources, runId: string): Promise<st
       const prefix = checkpointPrefix(runId, stage, step);
       const found = await src.store.tryReadManifest(prefix);
       if (found === null || 'invalid' in found) {
-        rows.push([esc(stage), esc(step), esc(found === null ? 'half-written (no manifest)' : `invalid manifest: ${found.invalid}`), '-']);
+        rows.push([
+          esc(stage),
+          esc(step),
+          esc(found === null ? 'half-written (no manifest)' : `invalid manifest: ${found.invalid}`),
+          '-',
+        ]);
         continue;
       }
       const files = found.manifest.files
         .map((f) => `<a href="${href('/files', { key: prefix + f.path })}" download>${esc(f.path)}</a> (${esc(f.size)} B)`)
         .join('<br>');
       const manifestLink = `<a href="${href('/files', { key: `${prefix}manifest.json` })}" download>manifest.json</a>`;
-      rows.push([esc(stage), esc(step), `<code>${esc(prefix)}</code><br>${esc(found.manifest.createdAt)}`, `${files}<br>${manifestLink}`]);
+      rows.push([
+        esc(stage),
+        esc(step),
+        `<code>${esc(prefix)}</code><br>${esc(found.manifest.createdAt)}`,
+        `${files}<br>${manifestLink}`,
+      ]);
     }
   }
   if (rows.length === 0) return '<p>No checkpoints yet.</p>';
@@ -157,15 +170,28 @@ export async function reportPage(src: DashboardSources, evalKey: string): Promis
     ['metric', 'value'],
     [
       ['images', esc(h.images)],
-      ...report.detectors.map((d) => [`Detector-Scoring ${esc(d.name)}${d.heldout ? ' (held-out)' : ''}`, esc(fmtScore(h.detectorScoring[d.name]))]),
-      ['arena win rate vs real', esc(`${fmtRate(h.arenaWinRate)} ${h.arenaCi ? `[${fmtRate(h.arenaCi[0])}, ${fmtRate(h.arenaCi[1])}]` : ''}`.trim())],
+      ...report.detectors.map((d) => [
+        `Detector-Scoring ${esc(d.name)}${d.heldout ? ' (held-out)' : ''}`,
+        esc(fmtScore(h.detectorScoring[d.name])),
+      ]),
+      [
+        'arena win rate vs real',
+        esc(`${fmtRate(h.arenaWinRate)} ${h.arenaCi ? `[${fmtRate(h.arenaCi[0])}, ${fmtRate(h.arenaCi[1])}]` : ''}`.trim()),
+      ],
       ['position consistency', esc(fmtRate(h.positionConsistency))],
     ],
     'id="headline"',
   );
-  const charts = report.charts.map((c) => `<figure><img class="chart" src="${href('/files', { key: c.key })}" alt="${esc(c.title)}"><figcaption>${esc(c.title)}</figcaption></figure>`);
-  const grid = report.grid ? `<h2>Generated vs real</h2><img class="chart" id="grid" src="${href('/files', { key: report.grid.key })}" alt="image grid">` : '';
-  const files = (['html', 'md', 'json'] as const).map((k) => `<a href="${href('/files', { key: report.keys[k] })}">report.${k}</a>`).join(' · ');
+  const charts = report.charts.map(
+    (c) =>
+      `<figure><img class="chart" src="${href('/files', { key: c.key })}" alt="${esc(c.title)}"><figcaption>${esc(c.title)}</figcaption></figure>`,
+  );
+  const grid = report.grid
+    ? `<h2>Generated vs real</h2><img class="chart" id="grid" src="${href('/files', { key: report.grid.key })}" alt="image grid">`
+    : '';
+  const files = (['html', 'md', 'json'] as const)
+    .map((k) => `<a href="${href('/files', { key: report.keys[k] })}">report.${k}</a>`)
+    .join(' · ');
   return page(
     `${report.name} on ${report.suite}`,
     `<p>evaluated ${esc(report.createdAt)}, judge ${esc(report.arena.judge)} · ${files}</p>${headline}<h2>Charts</h2>${charts.join('\n')}${grid}`,

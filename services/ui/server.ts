@@ -41,7 +41,10 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-const ASSETS: Record<string, string> = { '/assets/app.js': 'text/javascript; charset=utf-8', '/assets/style.css': 'text/css; charset=utf-8' };
+const ASSETS: Record<string, string> = {
+  '/assets/app.js': 'text/javascript; charset=utf-8',
+  '/assets/style.css': 'text/css; charset=utf-8',
+};
 const COOKIE = 'realgen_ui_token';
 /** Bucket prefixes the dashboard serves: checkpoints and evaluations (reports, charts, grids). */
 const SERVED_PREFIXES = ['runs/', 'evals/'];
@@ -79,7 +82,11 @@ function authorized(req: http.IncomingMessage, url: URL, token: string | undefin
   if (token === undefined) return true;
   const want = digest(token);
   const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  const cookie = (req.headers.cookie ?? '').split(';').map((c) => c.trim()).find((c) => c.startsWith(`${COOKIE}=`))?.slice(COOKIE.length + 1);
+  const cookie = (req.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim())
+    .find((c) => c.startsWith(`${COOKIE}=`))
+    ?.slice(COOKIE.length + 1);
   const given = [bearer, cookie && decodeURIComponent(cookie), url.searchParams.get('token') ?? undefined];
   return given.some((g) => g !== undefined && timingSafeEqual(digest(g), want));
 }
@@ -100,7 +107,10 @@ function param(url: URL, name: string): string {
 }
 
 /** The reward curve of the running stage: the latest checkpoint's history (built-in trainer) plus newer live steps. */
-async function rewardCurve(src: DashboardSources, progress: Awaited<ReturnType<typeof pipelineProgress>>): Promise<Array<{ step: number; reward: number }>> {
+async function rewardCurve(
+  src: DashboardSources,
+  progress: Awaited<ReturnType<typeof pipelineProgress>>,
+): Promise<Array<{ step: number; reward: number }>> {
   const stage = progress.stage;
   if (stage === null) return [];
   let history: Array<{ step: number; reward: number }> = [];
@@ -141,7 +151,10 @@ async function serveObject(src: DashboardSources, key: string, res: http.ServerR
     throw new HttpError(404, `no object ${key}`);
   }
   const ext = path.extname(key).toLowerCase();
-  const headers: http.OutgoingHttpHeaders = { 'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream', 'Content-Length': size };
+  const headers: http.OutgoingHttpHeaders = {
+    'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream',
+    'Content-Length': size,
+  };
   // Checkpoint files download; report files and images display.
   if (key.startsWith('runs/')) headers['Content-Disposition'] = `attachment; filename="${path.basename(key).replace(/"/g, '')}"`;
   const stream = (await src.store.client.getObject(src.store.bucket, key)) as Readable;
@@ -198,7 +211,9 @@ export async function startDashboard(src: DashboardSources, options: DashboardOp
   const host = options.host ?? '127.0.0.1';
   const token = options.token === '' ? undefined : options.token;
   if (!isLoopback(host) && token === undefined) {
-    throw new Error(`refusing to serve the dashboard on ${host} without a token: set REALGEN_UI_TOKEN or --token-file, or bind 127.0.0.1`);
+    throw new Error(
+      `refusing to serve the dashboard on ${host} without a token: set REALGEN_UI_TOKEN or --token-file, or bind 127.0.0.1`,
+    );
   }
   const log = options.log ?? ((line: string) => console.error(line));
   const server = http.createServer((req, res) => {
@@ -218,7 +233,13 @@ export async function startDashboard(src: DashboardSources, options: DashboardOp
       }
       const message = (err as Error).message;
       if (url.pathname.startsWith('/api/') || url.pathname === '/files') sendJson(res, status, { error: message });
-      else send(res, status, 'text/html; charset=utf-8', `<!doctype html><title>error</title><p class="error">${message.replace(/[&<>"']/g, ' ')}</p>`);
+      else
+        send(
+          res,
+          status,
+          'text/html; charset=utf-8',
+          `<!doctype html><title>error</title><p class="error">${message.replace(/[&<>"']/g, ' ')}</p>`,
+        );
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -27,7 +27,10 @@ let miniPrefix: string;
 let loraPrefix: string;
 
 function realgen(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-ckpt-state-')) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-ckpt-state-')),
+  };
   for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
   return spawnSync(bin, [...args, '-c', config], { encoding: 'utf8', env, timeout: 120_000 });
 }
@@ -39,7 +42,9 @@ describe('realgen checkpoint ls|get|export (real MinIO)', () => {
     store = new CheckpointStore({ client: await testS3(), bucket: cfg.storage.bucket });
     await store.ensureBucket();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-ckpt-files-'));
-    const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as { slots: Record<string, string[]> };
+    const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as {
+      slots: Record<string, string[]>;
+    };
     const policy = PromptPolicy.create(descriptors, { init: 'uniform', rng: Rng.fromSeed(1, 'policy'), scale: 1 });
     adapter = VelocityAdapter.create({ D: 12 });
     const rng = Rng.fromSeed(2, 'adapter');
@@ -48,19 +53,48 @@ describe('realgen checkpoint ls|get|export (real MinIO)', () => {
     writeFileSync(path.join(dir, 'policy.json'), JSON.stringify(policy.serialize()));
     writeFileSync(path.join(dir, 'adapter.json'), JSON.stringify(adapter.serialize()));
     const commit = (stage: string, step: number, files: Array<{ path: string; localPath: string }>) =>
-      store.commitCheckpoint({ runId, stage, step, files, configDigest: 'a'.repeat(64), parent: null, producer: { name: 'test', version: '1' } });
-    miniPrefix = (await commit('stage-2', 4, ['state.json', 'policy.json', 'adapter.json'].map((f) => ({ path: f, localPath: path.join(dir, f) })))).ref.prefix;
+      store.commitCheckpoint({
+        runId,
+        stage,
+        step,
+        files,
+        configDigest: 'a'.repeat(64),
+        parent: null,
+        producer: { name: 'test', version: '1' },
+      });
+    miniPrefix = (
+      await commit(
+        'stage-2',
+        4,
+        ['state.json', 'policy.json', 'adapter.json'].map((f) => ({ path: f, localPath: path.join(dir, f) })),
+      )
+    ).ref.prefix;
     mkdirSync(path.join(dir, 'lora'));
-    writeFileSync(path.join(dir, 'lora', 'adapter_model.safetensors'), encodeSafetensors({ 'base.lora_A.weight': f64Tensor([1, 2, 3, 4], [2, 2]) }));
+    writeFileSync(
+      path.join(dir, 'lora', 'adapter_model.safetensors'),
+      encodeSafetensors({ 'base.lora_A.weight': f64Tensor([1, 2, 3, 4], [2, 2]) }),
+    );
     writeFileSync(path.join(dir, 'lora', 'adapter_config.json'), JSON.stringify({ r: 2, peft_type: 'LORA' }));
-    loraPrefix = (await commit('stage-3', 8, ['lora/adapter_model.safetensors', 'lora/adapter_config.json'].map((f) => ({ path: f, localPath: path.join(dir, f) })))).ref.prefix;
+    loraPrefix = (
+      await commit(
+        'stage-3',
+        8,
+        ['lora/adapter_model.safetensors', 'lora/adapter_config.json'].map((f) => ({ path: f, localPath: path.join(dir, f) })),
+      )
+    ).ref.prefix;
   });
 
   it('ls lists both checkpoints', () => {
     const r = realgen('checkpoint', 'ls', runId, '--json');
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as Array<{ stage: string; step: number; state: string; files: number }>;
-    assert.deepEqual(rows.map((x) => [x.stage, x.step, x.state, x.files]), [['stage-2', 4, 'committed', 3], ['stage-3', 8, 'committed', 2]]);
+    assert.deepEqual(
+      rows.map((x) => [x.stage, x.step, x.state, x.files]),
+      [
+        ['stage-2', 4, 'committed', 3],
+        ['stage-3', 8, 'committed', 2],
+      ],
+    );
   });
 
   it('get downloads verified files, and refuses a corrupted object', async () => {
@@ -104,7 +138,14 @@ describe('realgen checkpoint ls|get|export (real MinIO)', () => {
     const r = realgen('checkpoint', 'export', loraPrefix, '--format', 'safetensors', '--out', out);
     assert.equal(r.status, 0, r.stderr);
     const dir = path.join(out, `${runId}-stage-3-8-lora`);
-    assert.deepEqual([...f64Values(decodeSafetensors(readFileSync(path.join(dir, 'adapter_model.safetensors'))).tensors['base.lora_A.weight'] as never)], [1, 2, 3, 4]);
+    assert.deepEqual(
+      [
+        ...f64Values(
+          decodeSafetensors(readFileSync(path.join(dir, 'adapter_model.safetensors'))).tensors['base.lora_A.weight'] as never,
+        ),
+      ],
+      [1, 2, 3, 4],
+    );
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'adapter_config.json'), 'utf8')).peft_type, 'LORA');
     const bad = realgen('checkpoint', 'export', loraPrefix, '--format', 'pt');
     assert.notEqual(bad.status, 0);

@@ -27,15 +27,22 @@ const cleanEnv = (extra: Record<string, string> = {}) => {
   }
   return env;
 };
-const realgen = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) => spawnSync(bin, args, { encoding: 'utf8', env, timeout: 60_000 });
+const realgen = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) =>
+  spawnSync(bin, args, { encoding: 'utf8', env, timeout: 60_000 });
 
 describe('realgen CLI without a server', () => {
   it('checks --priority, --every, --status and --since before contacting a server, naming the flag and the value', () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '--priority', '9', '--dry-run'], /--priority: expected an integer in \[1, 5\], got "9"/],
-      [['schedule', 'eval', '--run', 'r1', '--every', '6 hours'], /--every: expected a duration like 45s, 30m, 6h or 1d, got "6 hours"/],
+      [
+        ['schedule', 'eval', '--run', 'r1', '--every', '6 hours'],
+        /--every: expected a duration like 45s, 30m, 6h or 1d, got "6 hours"/,
+      ],
       [['runs', '--status', 'runing'], /--status: expected one or more of running \| completed \| failed .* got "runing"/],
-      [['runs', '--since', 'yesterday'], /--since: expected a duration back from now \(45m, 6h, 2d\) or an ISO date\/time .* got "yesterday"/],
+      [
+        ['runs', '--since', 'yesterday'],
+        /--since: expected a duration back from now \(45m, 6h, 2d\) or an ISO date\/time .* got "yesterday"/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = realgen(args);

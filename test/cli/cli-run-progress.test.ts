@@ -26,7 +26,10 @@ describe('realgen run progress off a terminal', () => {
         doc.setIn(['stages', 0, 'evalEvery'], 1000);
       },
     });
-    const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-progress-')) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-progress-')),
+    };
     for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG', 'NO_COLOR']) delete env[k];
     const r = spawnSync(bin, ['run', config, '--embedded-workers', '--no-final-eval', '--run-id', `progress-${process.pid}`], {
       encoding: 'utf8',

@@ -40,7 +40,11 @@ describe('realgen CLI on the stack', () => {
   it('lists runs as JSON, and shows the status of a closed run from describe()', async () => {
     const runId = `cli-${process.pid}-${Date.now()}`;
     const queue = loadConfig(config).config.taskQueues.cpu;
-    const handle = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(runId), taskQueue: queue, args: [{}] });
+    const handle = await client.workflow.start('realgenPipeline', {
+      workflowId: runWorkflowId(runId),
+      taskQueue: queue,
+      args: [{}],
+    });
     // Visibility is eventually consistent: poll with a deadline.
     const deadline = Date.now() + 20_000;
     let rows: Array<{ run: string; status: string; started: string; closed: string | null }> = [];
@@ -57,7 +61,12 @@ describe('realgen CLI on the stack', () => {
 
     const running = realgen('status', runId);
     assert.equal(running.status, 0, running.stderr);
-    assert.match(running.stdout, new RegExp(`run ${runId}: RUNNING \\(no worker answered the progress query within 10 s: is a CPU worker polling ${queue}\\?`));
+    assert.match(
+      running.stdout,
+      new RegExp(
+        `run ${runId}: RUNNING \\(no worker answered the progress query within 10 s: is a CPU worker polling ${queue}\\?`,
+      ),
+    );
 
     await handle.terminate('test: a closed run');
     const status = realgen('status', runId);
@@ -68,13 +77,24 @@ describe('realgen CLI on the stack', () => {
   it('filters runs by --status and --since', async () => {
     const queue = loadConfig(config).config.taskQueues.cpu;
     const tag = `cli-filter-${process.pid}-${Date.now()}`;
-    const running = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(`${tag}-running`), taskQueue: queue, args: [{}] });
-    const ended = await client.workflow.start('realgenPipeline', { workflowId: runWorkflowId(`${tag}-ended`), taskQueue: queue, args: [{}] });
+    const running = await client.workflow.start('realgenPipeline', {
+      workflowId: runWorkflowId(`${tag}-running`),
+      taskQueue: queue,
+      args: [{}],
+    });
+    const ended = await client.workflow.start('realgenPipeline', {
+      workflowId: runWorkflowId(`${tag}-ended`),
+      taskQueue: queue,
+      args: [{}],
+    });
     await ended.terminate('test: a closed run');
     const mine = (...args: string[]) => {
       const r = realgen('runs', '--json', '--limit', '1000', ...args);
       assert.equal(r.status, 0, r.stderr);
-      return (JSON.parse(r.stdout) as Array<{ run: string; status: string }>).filter((x) => x.run.startsWith(tag)).map((x) => `${x.run}:${x.status}`).sort();
+      return (JSON.parse(r.stdout) as Array<{ run: string; status: string }>)
+        .filter((x) => x.run.startsWith(tag))
+        .map((x) => `${x.run}:${x.status}`)
+        .sort();
     };
     // Visibility is eventually consistent: poll until both runs are listed with their final status.
     const deadline = Date.now() + 20_000;
@@ -101,7 +121,9 @@ describe('realgen CLI on the stack', () => {
     assert.match(again.stderr, /already exists; remove it first with `realgen schedule rm --run .* --stage 2`/);
     const ls = realgen('schedule', 'ls', '--json');
     assert.equal(ls.status, 0, ls.stderr);
-    const row = (JSON.parse(ls.stdout) as Array<{ id: string; run: string; stage: string; every: string }>).find((r) => r.run === runId);
+    const row = (JSON.parse(ls.stdout) as Array<{ id: string; run: string; stage: string; every: string }>).find(
+      (r) => r.run === runId,
+    );
     assert.deepEqual(row && { stage: row.stage, every: row.every }, { stage: 'stage-2', every: '6h' });
     const rm = realgen('schedule', 'rm', '--run', runId, '--stage', '2');
     assert.equal(rm.status, 0, rm.stderr);
@@ -114,7 +136,11 @@ describe('realgen CLI on the stack', () => {
   it('cancels one stage with --stage', async () => {
     const runId = `cli-stage-${process.pid}-${Date.now()}`;
     const queue = loadConfig(config).config.taskQueues.gpu;
-    const stage = await client.workflow.start('trainStage', { workflowId: stageWorkflowId(runId, 2), taskQueue: queue, args: [{}] });
+    const stage = await client.workflow.start('trainStage', {
+      workflowId: stageWorkflowId(runId, 2),
+      taskQueue: queue,
+      args: [{}],
+    });
     const r = realgen('cancel', runId, '--stage', '2', '--no-wait');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /cancellation requested/);
@@ -170,7 +196,11 @@ describe('realgen CLI on the stack', () => {
     writeFileSync(path.join(withOpener, 'xdg-open'), `#!/usr/bin/bash\necho "$1" > ${opened}\n`);
     chmodSync(path.join(withOpener, 'xdg-open'), 0o755);
     const open = (dir: string) =>
-      spawnSync(bin, ['report', evalKey, '--out', out, '--open', '-c', config], { encoding: 'utf8', env: { ...env, PATH: dir }, timeout: 60_000 });
+      spawnSync(bin, ['report', evalKey, '--out', out, '--open', '-c', config], {
+        encoding: 'utf8',
+        env: { ...env, PATH: dir },
+        timeout: 60_000,
+      });
     const o1 = open(withOpener);
     assert.equal(o1.status, 0, o1.stderr);
     const deadline = Date.now() + 10_000;

@@ -15,7 +15,10 @@ const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 let config: string;
 
 function realgen(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-compare-state-')) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-compare-state-')),
+  };
   for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
   return spawnSync(bin, [...args, '-c', config], { encoding: 'utf8', env, timeout: 300_000 });
 }
@@ -30,7 +33,9 @@ describe('realgen compare (real stack, real evaluation)', () => {
   it('pairs the same prompts and seeds: zero differences, p = 1', () => {
     const r = realgen('compare', 'base', 'base', '--json');
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { paired: Record<string, { n: number; meanDiff: number; p: number; ci: [number, number] }> | null };
+    const out = JSON.parse(r.stdout) as {
+      paired: Record<string, { n: number; meanDiff: number; p: number; ci: [number, number] }> | null;
+    };
     assert.ok(out.paired, 'paired');
     const names = Object.keys(out.paired);
     assert.ok(names.length >= 4, names.join(', ')); // three detectors and the arena

@@ -25,9 +25,14 @@ describe('realgen run --dry-run', () => {
     const r = dryRun(path.join(repo, 'configs', 'paper-8xh200.yaml'));
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    const at = lines.findIndex((l) => l.startsWith('# stage-2 (torch trainer realgen_torch, flux: FLUX from /models/FLUX.1-dev;'));
+    const at = lines.findIndex((l) =>
+      l.startsWith('# stage-2 (torch trainer realgen_torch, flux: FLUX from /models/FLUX.1-dev;'),
+    );
     assert.ok(at >= 0, r.stdout);
-    assert.match(lines[at + 1] ?? '', /7 rank\(s\) via torch\.distributed\.run; per step 24 prompts × 21 = 504 samples, 72 per rank in micro-batches of 3, 12 micro-batch\(es\) per optimizer step \(252 samples per optimizer step, 2 optimizer step\(s\) per step/);
+    assert.match(
+      lines[at + 1] ?? '',
+      /7 rank\(s\) via torch\.distributed\.run; per step 24 prompts × 21 = 504 samples, 72 per rank in micro-batches of 3, 12 micro-batch\(es\) per optimizer step \(252 samples per optimizer step, 2 optimizer step\(s\) per step/,
+    );
     const job = '<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/job.json';
     assert.equal(
       lines[at + 3],
@@ -51,7 +56,10 @@ describe('realgen run --dry-run', () => {
     );
     assert.ok(!fresh.includes('lora_path'));
     const resume = '<workDir>/paper-dry/stage-2/segment-<n>-attempt-<k>/resume';
-    assert.equal(resumed, `${fresh.replace(' accelerate launch', ` REALGEN_RESUME_DIR=${resume} accelerate launch`)} --config.train.lora_path=${resume}/lora`);
+    assert.equal(
+      resumed,
+      `${fresh.replace(' accelerate launch', ` REALGEN_RESUME_DIR=${resume} accelerate launch`)} --config.train.lora_path=${resume}/lora`,
+    );
     assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
     assert.ok(lines.some((l) => l.includes('stage1_grpo_trl.py') && l.includes('--max_steps=50')));
   });
@@ -59,7 +67,13 @@ describe('realgen run --dry-run', () => {
   it('fails with the placeholder named when a template is wrong', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-dry-'));
     const file = path.join(dir, 'bad.yaml');
-    writeFileSync(file, readFileSync(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'), 'utf8').replace("--main_process_port={port}\n        - '{adapterDir}", "--main_process_port={rdzvPort}\n        - '{adapterDir}"));
+    writeFileSync(
+      file,
+      readFileSync(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'), 'utf8').replace(
+        "--main_process_port={port}\n        - '{adapterDir}",
+        "--main_process_port={rdzvPort}\n        - '{adapterDir}",
+      ),
+    );
     const r = dryRun(file);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /stages\[1\]\.trainer\.args\[3\]: unknown placeholder \{rdzvPort\}/);
@@ -72,13 +86,32 @@ describe('realgen run --dry-run', () => {
     assert.ok(paper.includes('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }'));
     const secret = 'hf_dryRunSecretValue0123456789';
     const refFile = path.join(dir, 'ref.yaml');
-    writeFileSync(refFile, paper.replace('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }', 'env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: { env: RG_DRY_HF_TOKEN } }'));
-    const ok = spawnSync(bin, ['run', refFile, '--dry-run', '--run-id', 'paper-dry'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, RG_DRY_HF_TOKEN: secret } });
+    writeFileSync(
+      refFile,
+      paper.replace(
+        'env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }',
+        'env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: { env: RG_DRY_HF_TOKEN } }',
+      ),
+    );
+    const ok = spawnSync(bin, ['run', refFile, '--dry-run', '--run-id', 'paper-dry'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, RG_DRY_HF_TOKEN: secret },
+    });
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /WANDB_MODE=offline REALGEN_UPSTREAM_CONFIG=config\/grpo\.py HF_TOKEN=<secret-from-env-RG_DRY_HF_TOKEN> accelerate launch/);
+    assert.match(
+      ok.stdout,
+      /WANDB_MODE=offline REALGEN_UPSTREAM_CONFIG=config\/grpo\.py HF_TOKEN=<secret-from-env-RG_DRY_HF_TOKEN> accelerate launch/,
+    );
     assert.ok(!ok.stdout.includes(secret) && !ok.stderr.includes(secret));
     const inlineFile = path.join(dir, 'inline.yaml');
-    writeFileSync(inlineFile, paper.replace('env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }', `env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: ${secret} }`));
+    writeFileSync(
+      inlineFile,
+      paper.replace(
+        'env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py } }',
+        `env: { WANDB_MODE: offline, REALGEN_UPSTREAM_CONFIG: { plain: config/grpo.py }, HF_TOKEN: ${secret} }`,
+      ),
+    );
     const bad = dryRun(inlineFile);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr + bad.stdout, /stages\[1\]\.trainer\.env\.HF_TOKEN: HF_TOKEN may hold a secret/);

@@ -30,11 +30,18 @@ describe('realgen eval --images', () => {
   it('refuses a symlink leaving the folder and a file that is not an image, listing both, uploading nothing', async () => {
     const bucket = `evalimg-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const config = await testConfigFile({ bucket });
-    const ids = selectSuite((await loadRealBench(path.resolve(repo, '..', 'shared', 'realbench-data'))).items, 'smoke').map((it) => it.id);
+    const ids = selectSuite((await loadRealBench(path.resolve(repo, '..', 'shared', 'realbench-data'))).items, 'smoke').map(
+      (it) => it.id,
+    );
     assert.ok(ids.length >= 3);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-evalimg-'));
     const png = path.join(dir, 'base.png.keep');
-    writeFileSync(png, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer());
+    writeFileSync(
+      png,
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+        .png()
+        .toBuffer(),
+    );
     const [evil, notes, ...rest] = ids as [string, string, ...string[]];
     symlinkSync('/etc/passwd', path.join(dir, `${evil}.png`));
     writeFileSync(path.join(dir, `${notes}.jpg`), 'just some notes\n');

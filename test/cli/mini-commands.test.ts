@@ -13,7 +13,24 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-mini-cli-'));
 describe('realgen mini', () => {
   it('samples deterministically: one seed, byte-identical PNGs; another seed differs', () => {
     const sample = (seed: number, out: string) => {
-      const r = spawnSync(realgen, ['mini', 'sample', '--prompt', 'a red barn under a cloudy sky, slight grain', '--category', 'buildings', '--seed', String(seed), '--steps', '8', '--out', out], { encoding: 'utf8' });
+      const r = spawnSync(
+        realgen,
+        [
+          'mini',
+          'sample',
+          '--prompt',
+          'a red barn under a cloudy sky, slight grain',
+          '--category',
+          'buildings',
+          '--seed',
+          String(seed),
+          '--steps',
+          '8',
+          '--out',
+          out,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       return readFileSync(out);
     };
@@ -31,7 +48,11 @@ describe('realgen mini', () => {
     const photo = path.resolve(repo, '..', 'shared', 'realbench-data', 'images', '00010.jpg');
     const r = spawnSync(realgen, ['mini', 'score', '--json', path.join(dir, 'a.png'), photo, bad], { encoding: 'utf8' });
     assert.equal(r.status, 1, 'a bad file makes the exit code non-zero');
-    const rows = JSON.parse(r.stdout) as Array<{ file: string; scores: Record<string, number | null>; errors?: Record<string, string> }>;
+    const rows = JSON.parse(r.stdout) as Array<{
+      file: string;
+      scores: Record<string, number | null>;
+      errors?: Record<string, string>;
+    }>;
     assert.equal(rows.length, 3);
     for (const row of rows.slice(0, 2)) {
       assert.deepEqual(Object.keys(row.scores).sort(), ['cnn-semantic', 'residual-heldout', 'residual-reward', 'spectral']);

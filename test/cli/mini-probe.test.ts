@@ -13,7 +13,12 @@ const repo = path.resolve(__dirname, '..', '..');
 describe('realgen mini probe', () => {
   it('the mini reward passes the gate on base-generator groups built as stage 2 builds them', () => {
     const r = spawnSync(path.join(repo, 'bin', 'realgen'), ['mini', 'probe', '--json', '--groups', '16'], { encoding: 'utf8' });
-    const report = JSON.parse(r.stdout) as { withinGroupCorrelation: number; nSamples: number; editEffects: Record<string, Record<string, number>>; gate: { passed: boolean; failures: string[] } };
+    const report = JSON.parse(r.stdout) as {
+      withinGroupCorrelation: number;
+      nSamples: number;
+      editEffects: Record<string, Record<string, number>>;
+      gate: { passed: boolean; failures: string[] };
+    };
     assert.equal(report.nSamples, 64);
     assert.equal(typeof report.withinGroupCorrelation, 'number');
     for (const edit of ['sharpen', 'blur', 'contrast', 'noise']) assert.ok(report.editEffects[edit], `edit ${edit} measured`);

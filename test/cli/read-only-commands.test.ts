@@ -22,10 +22,17 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 describe('read-only commands', () => {
   it('with the object store down, fail naming the endpoint, without trying to create the bucket', async () => {
     const config = await testConfigFile();
-    for (const args of [['leaderboard', '-c', config], ['report', 'someone/heldout', '-c', config]]) {
+    for (const args of [
+      ['leaderboard', '-c', config],
+      ['report', 'someone/heldout', '-c', config],
+    ]) {
       const r = await run(args, { REALGEN_S3_ENDPOINT: 'http://127.0.0.1:1' });
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /the object store at http:\/\/127\.0\.0\.1:1 \(from REALGEN_S3_ENDPOINT\) is not reachable \(ECONNREFUSED\)/, r.stderr);
+      assert.match(
+        r.stderr,
+        /the object store at http:\/\/127\.0\.0\.1:1 \(from REALGEN_S3_ENDPOINT\) is not reachable \(ECONNREFUSED\)/,
+        r.stderr,
+      );
       assert.ok(!/creating bucket/.test(r.stderr), r.stderr);
     }
   });
@@ -33,7 +40,10 @@ describe('read-only commands', () => {
   it('with the stack up, leave a missing bucket uncreated and say so', async () => {
     const bucket = `ro-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const config = await testConfigFile({ bucket });
-    for (const args of [['leaderboard', '-c', config], ['report', 'someone/heldout', '-c', config]]) {
+    for (const args of [
+      ['leaderboard', '-c', config],
+      ['report', 'someone/heldout', '-c', config],
+    ]) {
       const r = await run(args);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, new RegExp(`bucket ${bucket} does not exist at http://127\\.0\\.0\\.1:\\d+`), r.stderr);

@@ -44,7 +44,9 @@ function startRun(runId: string) {
   return client.workflow.start('realgenPipeline', {
     workflowId: runWorkflowId(runId),
     taskQueue: ctx.config.taskQueues.cpu,
-    args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false }],
+    args: [
+      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
+    ],
   });
 }
 
@@ -94,7 +96,10 @@ describe('realgen retry (real stack, fixture trainer)', () => {
     renameSync(`${modelFile}.away`, modelFile);
     const retried = await realgen('retry', runId, '-c', configFile);
     assert.equal(retried.status, 0, retried.stderr);
-    assert.match(retried.stdout, new RegExp(`retrying run ${runId} \\(failed execution ${first.firstExecutionRunId} → new execution`));
+    assert.match(
+      retried.stdout,
+      new RegExp(`retrying run ${runId} \\(failed execution ${first.firstExecutionRunId} → new execution`),
+    );
     assert.match(retried.stdout, new RegExp(`resuming stage-1 from step ${failedAt}`));
 
     const latest = client.workflow.getHandle(runWorkflowId(runId));
@@ -130,6 +135,9 @@ describe('realgen retry (real stack, fixture trainer)', () => {
     }
     const r = await realgen('retry', runId, '-c', configFile);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, new RegExp(`run ${runId} has no valid checkpoint to resume from .*realgen run <config> --run-id ${runId}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`run ${runId} has no valid checkpoint to resume from .*realgen run <config> --run-id ${runId}`),
+    );
   });
 });

@@ -30,13 +30,20 @@ describe('resolveEndpoints', () => {
     const r = resolveEndpoints(preset, { REALGEN_STATE_DIR: stateWith(recorded) }, 'mini.yaml');
     assert.equal(r.config.temporal.address, '127.0.0.1:41000');
     assert.equal(r.config.storage.endpoint, 'http://127.0.0.1:41002');
-    assert.deepEqual(r.config.storage.credentials, { accessKeyId: { file: '/state/secrets/ak' }, secretAccessKey: { file: '/state/secrets/sk' } });
+    assert.deepEqual(r.config.storage.credentials, {
+      accessKeyId: { file: '/state/secrets/ak' },
+      secretAccessKey: { file: '/state/secrets/sk' },
+    });
     assert.match(r.sources.temporal, /endpoints\.json/);
     assert.deepEqual(resolveEndpoints(r.config, { REALGEN_STATE_DIR: stateWith(recorded) }).config, r.config, 'idempotent');
   });
 
   it('lets the environment win, and leaves a config that names other endpoints alone', () => {
-    const env = { REALGEN_STATE_DIR: stateWith(recorded), REALGEN_TEMPORAL_ADDRESS: '10.0.0.1:7233', REALGEN_S3_SECRET_KEY_FILE: '/env/sk' };
+    const env = {
+      REALGEN_STATE_DIR: stateWith(recorded),
+      REALGEN_TEMPORAL_ADDRESS: '10.0.0.1:7233',
+      REALGEN_S3_SECRET_KEY_FILE: '/env/sk',
+    };
     const r = resolveEndpoints(preset, env);
     assert.equal(r.config.temporal.address, '10.0.0.1:7233');
     assert.equal(r.sources.temporal, 'REALGEN_TEMPORAL_ADDRESS');

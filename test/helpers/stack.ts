@@ -46,7 +46,12 @@ function fromState(state: Pick<StackState, 'temporal' | 'minio' | 'secrets'>): T
 export function testStack(): Promise<TestStack> {
   stack ??= (async () => {
     const env = process.env;
-    if (env.REALGEN_TEST_TEMPORAL_ADDRESS && env.REALGEN_TEST_S3_ENDPOINT && env.REALGEN_TEST_ACCESS_KEY_FILE && env.REALGEN_TEST_SECRET_KEY_FILE) {
+    if (
+      env.REALGEN_TEST_TEMPORAL_ADDRESS &&
+      env.REALGEN_TEST_S3_ENDPOINT &&
+      env.REALGEN_TEST_ACCESS_KEY_FILE &&
+      env.REALGEN_TEST_SECRET_KEY_FILE
+    ) {
       return fromState({
         temporal: { address: env.REALGEN_TEST_TEMPORAL_ADDRESS } as StackState['temporal'],
         minio: { endpoint: env.REALGEN_TEST_S3_ENDPOINT } as StackState['minio'],
@@ -69,7 +74,10 @@ export async function testS3(): Promise<S3Client> {
 /** A fresh bucket (name unique to the test) and a store on it. */
 export async function freshStore(label: string): Promise<CheckpointStore> {
   const client = await testS3();
-  const bucket = `t-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  const bucket = `t-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63);
   const store = new CheckpointStore({ client, bucket });
   await store.ensureBucket();
   return store;
@@ -77,7 +85,12 @@ export async function freshStore(label: string): Promise<CheckpointStore> {
 
 /** A run config file pointing at the test stack, written to a temp folder; returns its path. */
 export async function testConfigFile(
-  overrides: { bucket?: string; taskQueueSuffix?: string; mutate?: (doc: ReturnType<typeof parseDocument>) => void; stack?: TestStack } = {},
+  overrides: {
+    bucket?: string;
+    taskQueueSuffix?: string;
+    mutate?: (doc: ReturnType<typeof parseDocument>) => void;
+    stack?: TestStack;
+  } = {},
 ): Promise<string> {
   const s = overrides.stack ?? (await testStack());
   const repo = path.resolve(__dirname, '..', '..');
@@ -94,7 +107,10 @@ export async function testConfigFile(
   // Keep the model/data paths of the preset valid from the temp folder.
   const absolute = (p: unknown) => (typeof p === 'string' ? path.resolve(repo, 'configs', p) : p);
   for (const key of ['generator', 'tokenizer', 'descriptors']) doc.setIn(['models', key], absolute(doc.getIn(['models', key])));
-  for (const list of [['reward', 'detectors'], ['evaluation', 'detectors']]) {
+  for (const list of [
+    ['reward', 'detectors'],
+    ['evaluation', 'detectors'],
+  ]) {
     const n = (doc.getIn(list) as { items: unknown[] }).items.length;
     for (let i = 0; i < n; i++) doc.setIn([...list, i, 'manifest'], absolute(doc.getIn([...list, i, 'manifest'])));
   }

@@ -35,7 +35,22 @@ export async function maybeRecordHistory(client: Client, workflowId: string, nam
   if (process.env.REALGEN_RECORD_HISTORIES !== '1') return;
   const s = await testStack();
   // The CLI writes the history in the JSON form `historyFromJSON` reads back.
-  const r = spawnSync(TEMPORAL_BIN, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', s.temporalAddress, '--namespace', client.options.namespace], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(
+    TEMPORAL_BIN,
+    [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      '--output',
+      'json',
+      '--address',
+      s.temporalAddress,
+      '--namespace',
+      client.options.namespace,
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
   if (r.status !== 0) throw new Error(`temporal workflow show failed: ${r.stderr}`);
   // 'wx': fail rather than overwrite, should two recordings race for the same version.
   writeFileSync(path.join(HISTORIES_DIR, nextHistoryFile(name)), r.stdout, { flag: 'wx' });

@@ -12,7 +12,10 @@ export const TINY_ALIGN = {
   maxLen: 6,
   dim: 4,
   wImage: [1, 0, 0.5, -1, 0, 1, 0.5, 0.25, 0.2, -0.3, 1, 0.5],
-  wText: [0.1, 0.2, -0.1, 0.05, -0.2, 0.1, 0.3, 0.1, 0.05, 0.05, 0.1, -0.2, 0.3, -0.1, 0.02, 0.1, -0.05, 0.2, 0.1, 0.1, 0.1, 0.1, -0.1, 0.3],
+  wText: [
+    0.1, 0.2, -0.1, 0.05, -0.2, 0.1, 0.3, 0.1, 0.05, 0.05, 0.1, -0.2, 0.3, -0.1, 0.02, 0.1, -0.05, 0.2, 0.1, 0.1, 0.1, 0.1, -0.1,
+    0.3,
+  ],
   tokenizer: {
     version: 1,
     maxLen: 6,
@@ -28,7 +31,10 @@ export const TINY_ALIGN = {
 /** Writes align.json + both towers + tokenizer.json into `dir`; returns the manifest path. */
 export function writeTinyAlignment(dir: string): string {
   const { size, maxLen, dim } = TINY_ALIGN;
-  const l2 = { opType: 'LpNormalization', attributes: { axis: { kind: 'int' as const, value: 1 }, p: { kind: 'int' as const, value: 2 } } };
+  const l2 = {
+    opType: 'LpNormalization',
+    attributes: { axis: { kind: 'int' as const, value: 1 }, p: { kind: 'int' as const, value: 2 } },
+  };
   writeFileSync(
     path.join(dir, 'align-image.onnx'),
     encodeModel({
@@ -66,11 +72,28 @@ export function writeTinyAlignment(dir: string): string {
     imageOnnx: 'align-image.onnx',
     textOnnx: 'align-text.onnx',
     image: {
-      input: 'image', shape: ['N', 3, size, size], dtype: 'float32', layout: 'NCHW', colorOrder: 'RGB', centerCropSquare: true,
-      resize: [{ size: [size, size], mode: 'squash' }], scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
-      output: 'embedding', outputShape: ['N', dim],
+      input: 'image',
+      shape: ['N', 3, size, size],
+      dtype: 'float32',
+      layout: 'NCHW',
+      colorOrder: 'RGB',
+      centerCropSquare: true,
+      resize: [{ size: [size, size], mode: 'squash' }],
+      scale: 1 / 255,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+      output: 'embedding',
+      outputShape: ['N', dim],
     },
-    text: { input: 'tokens', shape: ['N', maxLen], dtype: 'int64', tokenizer: 'tokenizer.json', category: 'optional', output: 'embedding', outputShape: ['N', dim] },
+    text: {
+      input: 'tokens',
+      shape: ['N', maxLen],
+      dtype: 'int64',
+      tokenizer: 'tokenizer.json',
+      category: 'optional',
+      output: 'embedding',
+      outputShape: ['N', dim],
+    },
     embeddingDim: dim,
     normalized: 'L2',
     score: 'cosine similarity',

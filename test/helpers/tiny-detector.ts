@@ -24,7 +24,16 @@ export function writeTinyDetector(dir: string, options: { size?: number; manifes
     name: options.name ?? 'tiny',
     role: 'reward',
     onnx: 'tiny.onnx',
-    input: { name: 'image', size: [m, m], layout: 'NCHW', colorOrder: 'RGB', resize: [{ size: [m, m], mode: 'cover' }], scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
+    input: {
+      name: 'image',
+      size: [m, m],
+      layout: 'NCHW',
+      colorOrder: 'RGB',
+      resize: [{ size: [m, m], mode: 'cover' }],
+      scale: 1 / 255,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+    },
     output: { name: 'logits', kind: 'logits', realIndex: 0 },
   };
   const file = path.join(dir, `${manifest.name}-${m}.json`);

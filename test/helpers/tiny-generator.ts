@@ -13,11 +13,20 @@ export function writeTinyGenerator(dir: string, size = 8, maxLen = 96): string {
       { name: 'tokens', dataType: DataType.INT64, shape: ['N', maxLen] },
     ],
     outputs: [{ name: 'v', dataType: DataType.FLOAT, shape: ['N', 3, size, size] }],
-    initializers: [floatTensor('half', [1], [0.5]), floatTensor('milli', [1], [0.001]), int64Tensor('shape4', [4], [-1, 1, 1, 1])],
+    initializers: [
+      floatTensor('half', [1], [0.5]),
+      floatTensor('milli', [1], [0.001]),
+      int64Tensor('shape4', [4], [-1, 1, 1, 1]),
+    ],
     nodes: [
       { opType: 'Cast', inputs: ['tokens'], outputs: ['tf'], attributes: { to: { kind: 'int', value: DataType.FLOAT } } },
       // Opset 17 ReduceMean takes its axes as an attribute (the input form came with opset 18).
-      { opType: 'ReduceMean', inputs: ['tf'], outputs: ['tm'], attributes: { axes: { kind: 'ints', value: [1] }, keepdims: { kind: 'int', value: 0 } } },
+      {
+        opType: 'ReduceMean',
+        inputs: ['tf'],
+        outputs: ['tm'],
+        attributes: { axes: { kind: 'ints', value: [1] }, keepdims: { kind: 'int', value: 0 } },
+      },
       { opType: 'Mul', inputs: ['tm', 'milli'], outputs: ['ts'] },
       { opType: 'Add', inputs: ['sigma', 'ts'], outputs: ['bias'] },
       { opType: 'Reshape', inputs: ['bias', 'shape4'], outputs: ['bias4'] },

@@ -21,13 +21,19 @@ describe('readJsonFile and resolveBeside', () => {
   });
 
   it('refuses non-regular files before reading them', () => {
-    assert.throws(() => readJsonFile('/dev/zero', z.object({}), 'generator description'), /\/dev\/zero: cannot read generator description \(not a regular file\)/);
+    assert.throws(
+      () => readJsonFile('/dev/zero', z.object({}), 'generator description'),
+      /\/dev\/zero: cannot read generator description \(not a regular file\)/,
+    );
   });
 
   it('refuses model files that leave the manifest folder, by path or by symlink', () => {
     const m = path.join(dir, 'models', 'det.json');
     mkdirSync(path.dirname(m), { recursive: true });
-    assert.throws(() => resolveBeside(m, '../../../etc/passwd', 'onnx'), /onnx "\.\.\/\.\.\/\.\.\/etc\/passwd" leaves the manifest's folder/);
+    assert.throws(
+      () => resolveBeside(m, '../../../etc/passwd', 'onnx'),
+      /onnx "\.\.\/\.\.\/\.\.\/etc\/passwd" leaves the manifest's folder/,
+    );
     assert.throws(() => resolveBeside(m, '/etc/passwd', 'onnx'), /leaves the manifest's folder/);
     symlinkSync('/etc/passwd', path.join(dir, 'models', 'link.onnx'));
     assert.throws(() => resolveBeside(m, 'link.onnx', 'onnx'), /leaves the manifest's folder/);
@@ -38,7 +44,15 @@ describe('readJsonFile and resolveBeside', () => {
         name: 'd',
         role: 'reward',
         onnx: '../../../../etc/passwd',
-        input: { name: 'x', size: [8, 8], layout: 'NCHW', colorOrder: 'RGB', resize: [{ size: [8, 8], mode: 'squash' }], mean: [0, 0, 0], std: [1, 1, 1] },
+        input: {
+          name: 'x',
+          size: [8, 8],
+          layout: 'NCHW',
+          colorOrder: 'RGB',
+          resize: [{ size: [8, 8], mode: 'squash' }],
+          mean: [0, 0, 0],
+          std: [1, 1, 1],
+        },
         output: { name: 'y', kind: 'sigmoid', realIndex: 0 },
       }),
     );

@@ -19,7 +19,10 @@ describe('Rng', () => {
     const saved = JSON.parse(JSON.stringify(r.state()));
     const expected = Array.from({ length: 9 }, () => r.normal());
     const resumed = Rng.fromState(saved);
-    assert.deepEqual(Array.from({ length: 9 }, () => resumed.normal()), expected);
+    assert.deepEqual(
+      Array.from({ length: 9 }, () => resumed.normal()),
+      expected,
+    );
   });
 
   it('draws normals with mean ≈ 0 and variance ≈ 1, uniforms in [0, 1)', () => {
@@ -39,6 +42,9 @@ describe('Rng', () => {
   });
 
   it('refuses a malformed state', () => {
-    assert.throws(() => Rng.fromState({ s: [1, 2, 3] as unknown as [number, number, number, number], spare: null }), /four unsigned 32-bit integers/);
+    assert.throws(
+      () => Rng.fromState({ s: [1, 2, 3] as unknown as [number, number, number, number], spare: null }),
+      /four unsigned 32-bit integers/,
+    );
   });
 });

@@ -7,7 +7,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeSafetensors, encodeSafetensors, f64Tensor, f64Values } from '../../lib/safetensors';
 
-const TORCH_PYTHON = path.join(process.env.REALGEN_TOOLS_DIR ?? path.resolve(__dirname, '..', '..', '.tools'), 'torch-venv', 'bin', 'python');
+const TORCH_PYTHON = path.join(
+  process.env.REALGEN_TOOLS_DIR ?? path.resolve(__dirname, '..', '..', '.tools'),
+  'torch-venv',
+  'bin',
+  'python',
+);
 
 describe('safetensors', () => {
   const tensors = {
@@ -28,7 +33,10 @@ describe('safetensors', () => {
   });
 
   it('refuses a tensor whose bytes do not fit its shape, and a truncated file', () => {
-    assert.throws(() => encodeSafetensors({ x: { dtype: 'F32', shape: [2], data: new Uint8Array(4) } }), /tensor x: 4 bytes, shape \[2\] F32 needs 8/);
+    assert.throws(
+      () => encodeSafetensors({ x: { dtype: 'F32', shape: [2], data: new Uint8Array(4) } }),
+      /tensor x: 4 bytes, shape \[2\] F32 needs 8/,
+    );
     const bytes = encodeSafetensors(tensors);
     assert.throws(() => decodeSafetensors(bytes.subarray(0, bytes.length - 4)), /bad shape or offsets/);
     assert.throws(() => decodeSafetensors(bytes.subarray(0, 4)), /too short/);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 const repo = path.resolve(__dirname, '..', '..');
-const scripts = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const scripts = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+  .scripts;
 
 describe('entry points', () => {
   it('npm run demo installs what is missing before starting bin/realgen', () => {

@@ -34,7 +34,16 @@ function input(runId: string, stopAtStep: number, filters = false): TrainerSegme
   }
   s.saveEvery = 1;
   s.evalEvery = 1;
-  return { runId, stage: 3, segment: 0, config, configBaseDir: loaded.baseDir, configDigest: loaded.digest, stopAtStep, initFrom: {} };
+  return {
+    runId,
+    stage: 3,
+    segment: 0,
+    config,
+    configBaseDir: loaded.baseDir,
+    configDigest: loaded.digest,
+    stopAtStep,
+    initFrom: {},
+  };
 }
 
 async function run(runId: string, stopAt: number, filters = false): Promise<TrainerSegmentResult> {
@@ -46,7 +55,10 @@ async function run(runId: string, stopAt: number, filters = false): Promise<Trai
     producer: { name: 'test', version: '1' },
     graceSeconds: 10,
   });
-  return (await new MockActivityEnvironment().run(supervisor.runTrainerSegment, input(runId, stopAt, filters))) as TrainerSegmentResult;
+  return (await new MockActivityEnvironment().run(
+    supervisor.runTrainerSegment,
+    input(runId, stopAt, filters),
+  )) as TrainerSegmentResult;
 }
 
 describe('built-in realgen-mini trainer', () => {
@@ -58,10 +70,16 @@ describe('built-in realgen-mini trainer', () => {
     const straight = await run('straight', 2);
     await run('resumed', 1);
     const resumed = await run('resumed', 2);
-    assert.deepEqual(resumed.committed.map((c) => c.step), [2]);
+    assert.deepEqual(
+      resumed.committed.map((c) => c.step),
+      [2],
+    );
     const files = async (r: TrainerSegmentResult) => (await store.readManifest(r.lastCheckpoint!.prefix)).manifest.files;
     const [a, b] = [await files(straight), await files(resumed)];
-    assert.deepEqual(a.map((f) => f.path), ['adapter-adam.json', 'adapter.json', 'policy-adam.json', 'policy.json', 'state.json']);
+    assert.deepEqual(
+      a.map((f) => f.path),
+      ['adapter-adam.json', 'adapter.json', 'policy-adam.json', 'policy.json', 'state.json'],
+    );
     assert.deepEqual(b, a, 'same bytes for every file');
     assert.ok(straight.metrics.every((m) => Number.isFinite(m.metrics.reward ?? NaN)));
   });

@@ -25,7 +25,13 @@ import type { RunConfig, StageConfig } from '../../configs/schema';
 import { checkpointPrefix, type CheckpointRef } from '../../contracts/checkpoint-manifest';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { CheckpointWatcher, globSegments, upstreamStepOf } from '../../trainers/external/checkpoint-watcher';
-import { renderLaunch, TemplateError, validateTemplate, type ExternalTrainerConfig, type TemplateValues } from '../../trainers/external/launch-template';
+import {
+  renderLaunch,
+  TemplateError,
+  validateTemplate,
+  type ExternalTrainerConfig,
+  type TemplateValues,
+} from '../../trainers/external/launch-template';
 import type { ExternalCheckpointMeta } from '../../trainers/external/main';
 import { MetricParser, withCombinedReward } from '../../trainers/external/metric-parser';
 import { stageWorkflowId } from '../../contracts/ids';
@@ -54,7 +60,10 @@ function fixtureTrainer(env: Record<string, string> = {}, extra: Partial<Externa
       '--config.save_freq=2',
     ],
     // The fixture's knobs are declared non-secret ({ plain }): only known setting names may be bare strings.
-    env: { WANDB_MODE: 'offline', ...Object.fromEntries(Object.entries({ FLOW_GRPO_EPOCH_MS: '80', ...env }).map(([k, v]) => [k, { plain: v }])) },
+    env: {
+      WANDB_MODE: 'offline',
+      ...Object.fromEntries(Object.entries({ FLOW_GRPO_EPOCH_MS: '80', ...env }).map(([k, v]) => [k, { plain: v }])),
+    },
     numProcesses: 1,
     checkpointGlob: 'checkpoints/checkpoint-*',
     quietPeriodSeconds: 1,
@@ -83,14 +92,24 @@ async function noUpstreamLeft(ms = 3000): Promise<void> {
 function epochsTrained(dir: string): number {
   const buf = readFileSync(path.join(dir, 'lora', 'adapter_model.safetensors'));
   const n = Number(buf.readBigUInt64LE(0));
-  return Number((JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as { __metadata__: { epochs_total: string } }).__metadata__.epochs_total);
+  return Number(
+    (JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as { __metadata__: { epochs_total: string } }).__metadata__.epochs_total,
+  );
 }
 
 // ---------------------------------------------------------------- unit tests
 
 describe('launch template', () => {
-  const values: TemplateValues = { gpus: '0,1,2,3,4,5,6', numProcesses: '7', outputDir: '/w/out/upstream', maxSteps: '100', port: '29517', resumePath: null };
-  const paper = loadConfig(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml')).config.stages[1]!.trainer as ExternalTrainerConfig;
+  const values: TemplateValues = {
+    gpus: '0,1,2,3,4,5,6',
+    numProcesses: '7',
+    outputDir: '/w/out/upstream',
+    maxSteps: '100',
+    port: '29517',
+    resumePath: null,
+  };
+  const paper = loadConfig(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml')).config.stages[1]!
+    .trainer as ExternalTrainerConfig;
   const wrappers = path.join(repo, 'trainers', 'external', 'upstream');
 
   it('renders the paper stage-2 line and its resume variant', () => {
@@ -114,14 +133,35 @@ describe('launch template', () => {
 
   it('names an unknown placeholder, a misplaced {resumePath} and bad braces', () => {
     const t = (args: string[], extra: Partial<ExternalTrainerConfig> = {}) => fixtureTrainer({}, { args, ...extra });
-    assert.throws(() => renderLaunch(t(['--nproc={nprocs}']), values, '/'), (e: Error) => e instanceof TemplateError && /trainer\.args\[0\]: unknown placeholder \{nprocs\}/.test(e.message) && /\{numProcesses\}/.test(e.message));
-    assert.throws(() => renderLaunch(t(['--lora={resumePath}']), values, '/'), /unknown placeholder \{resumePath\}.*only available in resumeArg/);
+    assert.throws(
+      () => renderLaunch(t(['--nproc={nprocs}']), values, '/'),
+      (e: Error) =>
+        e instanceof TemplateError &&
+        /trainer\.args\[0\]: unknown placeholder \{nprocs\}/.test(e.message) &&
+        /\{numProcesses\}/.test(e.message),
+    );
+    assert.throws(
+      () => renderLaunch(t(['--lora={resumePath}']), values, '/'),
+      /unknown placeholder \{resumePath\}.*only available in resumeArg/,
+    );
     assert.throws(() => renderLaunch(t(['--x={gpus']), values, '/'), /unclosed "\{"/);
     assert.throws(() => renderLaunch(t(['--x=}']), values, '/'), /stray "\}"/);
-    assert.throws(() => renderLaunch(t([], { resumeArg: '--from={resume}' }), { ...values, resumePath: '/r' }, '/'), /resumeArg: unknown placeholder \{resume\}/);
-    assert.throws(() => renderLaunch(t([], { resumeArg: undefined }), { ...values, resumePath: '/r' }, '/'), /resumeArg is not set/);
-    assert.deepEqual(renderLaunch(t(['{{literal}}', '{gpus}/{numProcesses}/{maxSteps}']), values, '/').args, ['{literal}', '0,1,2,3,4,5,6/7/100']);
-    assert.deepEqual(validateTemplate(t(['{bogus}'], { env: { A: '{port}', B: '{nope}' }, metricPatterns: ['(unclosed'] })).length, 3);
+    assert.throws(
+      () => renderLaunch(t([], { resumeArg: '--from={resume}' }), { ...values, resumePath: '/r' }, '/'),
+      /resumeArg: unknown placeholder \{resume\}/,
+    );
+    assert.throws(
+      () => renderLaunch(t([], { resumeArg: undefined }), { ...values, resumePath: '/r' }, '/'),
+      /resumeArg is not set/,
+    );
+    assert.deepEqual(renderLaunch(t(['{{literal}}', '{gpus}/{numProcesses}/{maxSteps}']), values, '/').args, [
+      '{literal}',
+      '0,1,2,3,4,5,6/7/100',
+    ]);
+    assert.deepEqual(
+      validateTemplate(t(['{bogus}'], { env: { A: '{port}', B: '{nope}' }, metricPatterns: ['(unclosed'] })).length,
+      3,
+    );
   });
 
   it('picks the launcher by backend', () => {
@@ -136,8 +176,14 @@ describe('launch template', () => {
     process.env.REALGEN_TOOLS_DIR = venv;
     try {
       // No venv in that tools folder: a non-retryable ConfigInvalid that says how to install it.
-      assert.throws(() => defaultLauncher(torch, '/j.json'), (e: Error & { type?: string; nonRetryable?: boolean }) =>
-        e.type === 'ConfigInvalid' && e.nonRetryable === true && e.message.includes(path.join(venv, 'torch-venv', 'bin', 'python')) && e.message.includes('scripts/install-python.sh'));
+      assert.throws(
+        () => defaultLauncher(torch, '/j.json'),
+        (e: Error & { type?: string; nonRetryable?: boolean }) =>
+          e.type === 'ConfigInvalid' &&
+          e.nonRetryable === true &&
+          e.message.includes(path.join(venv, 'torch-venv', 'bin', 'python')) &&
+          e.message.includes('scripts/install-python.sh'),
+      );
       mkdirSync(path.join(venv, 'torch-venv', 'bin'), { recursive: true });
       writeFileSync(path.join(venv, 'torch-venv', 'bin', 'python'), '');
       const t = defaultLauncher(torch, '/j.json');
@@ -161,7 +207,13 @@ describe('checkpoint watcher', () => {
   it('marker mode: complete once the marker exists and the folder stopped changing; reported once', async () => {
     const root = tmp('marker');
     let now = 1_000_000;
-    const w = new CheckpointWatcher({ root, glob: 'checkpoints/checkpoint-*', completeMarker: 'lora/adapter_config.json', quietPeriodMs: 3_600_000, now: () => now });
+    const w = new CheckpointWatcher({
+      root,
+      glob: 'checkpoints/checkpoint-*',
+      completeMarker: 'lora/adapter_config.json',
+      quietPeriodMs: 3_600_000,
+      now: () => now,
+    });
     const dir = path.join(root, 'checkpoints', 'checkpoint-20', 'lora');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'adapter_model.safetensors'), 'weights');
@@ -171,7 +223,10 @@ describe('checkpoint watcher', () => {
     writeFileSync(path.join(dir, 'adapter_config.json'), '{}');
     assert.deepEqual(await w.scan(), [], 'just changed');
     const done = await w.scan();
-    assert.deepEqual(done.map((f) => [f.rel, f.upstreamStep]), [['checkpoints/checkpoint-20', 20]]);
+    assert.deepEqual(
+      done.map((f) => [f.rel, f.upstreamStep]),
+      [['checkpoints/checkpoint-20', 20]],
+    );
     assert.deepEqual(await w.scan(), [], 'reported once');
     mkdirSync(path.join(root, 'checkpoints', 'other-file-not-dir'), { recursive: true });
     assert.deepEqual(await w.scan(), []);
@@ -188,7 +243,11 @@ describe('checkpoint watcher', () => {
     utimesSync(path.join(a, 'adapter_model.safetensors'), old, old);
     assert.deepEqual(await w.scan(), [], 'needs two scans with the same content');
     now += 100;
-    assert.deepEqual((await w.scan()).map((f) => f.upstreamStep), [4], 'written a minute ago: quiet');
+    assert.deepEqual(
+      (await w.scan()).map((f) => f.upstreamStep),
+      [4],
+      'written a minute ago: quiet',
+    );
     // A second folder keeps growing, then the trainer dies right after its last write.
     const b = path.join(root, 'checkpoints', 'checkpoint-8', 'lora');
     mkdirSync(b, { recursive: true });
@@ -210,9 +269,20 @@ describe('metric parser', () => {
     'Epoch 3, global_step 8: reward_forensic_chat=0.4123 reward_omniaid=0.3811 reward_longclip=0.2765 reward_avg=0.3566 zero_std_ratio=0.0000 clipfrac=0.01230 approx_kl=1.234e-06';
 
   it('reads key/value groups, named groups and the global_step', () => {
-    const p = new MetricParser([PAPER_REWARD_PATTERN, 'clipfrac=(?<clipfrac>[-0-9.eE+]+)', 'approx_kl=(?<approx_kl>[-0-9.eE+]+)']);
+    const p = new MetricParser([
+      PAPER_REWARD_PATTERN,
+      'clipfrac=(?<clipfrac>[-0-9.eE+]+)',
+      'approx_kl=(?<approx_kl>[-0-9.eE+]+)',
+    ]);
     const r = p.parse(line)!;
-    assert.deepEqual(r.metrics, { forensic_chat: 0.4123, omniaid: 0.3811, longclip: 0.2765, avg: 0.3566, clipfrac: 0.0123, approx_kl: 1.234e-6 });
+    assert.deepEqual(r.metrics, {
+      forensic_chat: 0.4123,
+      omniaid: 0.3811,
+      longclip: 0.2765,
+      avg: 0.3566,
+      clipfrac: 0.0123,
+      approx_kl: 1.234e-6,
+    });
     assert.deepEqual(r.keyed, ['forensic_chat', 'omniaid', 'longclip', 'avg']);
     assert.equal(r.upstreamStep, 8);
     assert.equal(withCombinedReward(r.metrics, r.keyed).reward, 0.3566);
@@ -281,26 +351,50 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
   it('runs to the budget, commits each upstream checkpoint once with our step, then warm-starts with the right offset', async () => {
     const argsFile = path.join(tmp('args'), 'args.jsonl');
     const trainer = fixtureTrainer({ FLOW_GRPO_ARGS_FILE: argsFile }, { completeMarker: 'lora/adapter_config.json' });
-    const first = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-a', 4, trainer))) as TrainerSegmentResult;
+    const first = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('ext-a', 4, trainer),
+    )) as TrainerSegmentResult;
     assert.equal(first.reason, 'budget');
     assert.equal(first.step, 4);
-    assert.deepEqual(first.committed.map((c) => c.step), [2, 4]);
+    assert.deepEqual(
+      first.committed.map((c) => c.step),
+      [2, 4],
+    );
     const { manifest } = await store.readManifest(first.lastCheckpoint!.prefix);
-    assert.deepEqual(manifest.files.map((f) => f.path), ['lora/adapter_config.json', 'lora/adapter_model.safetensors', 'realgen-external.json']);
+    assert.deepEqual(
+      manifest.files.map((f) => f.path),
+      ['lora/adapter_config.json', 'lora/adapter_model.safetensors', 'realgen-external.json'],
+    );
     const m = first.metrics.find((x) => x.metrics.forensic_chat !== undefined)!;
-    assert.ok(m.metrics.reward !== undefined && m.metrics.clipfrac !== undefined && m.metrics.approx_kl !== undefined, JSON.stringify(m));
+    assert.ok(
+      m.metrics.reward !== undefined && m.metrics.clipfrac !== undefined && m.metrics.approx_kl !== undefined,
+      JSON.stringify(m),
+    );
     const a = await download(first.lastCheckpoint!);
-    assert.deepEqual([a.meta.step, a.meta.stepOffset, a.meta.upstreamStep, a.meta.upstreamDir], [4, 0, 8, 'checkpoints/checkpoint-8']);
+    assert.deepEqual(
+      [a.meta.step, a.meta.stepOffset, a.meta.upstreamStep, a.meta.upstreamDir],
+      [4, 0, 8, 'checkpoints/checkpoint-8'],
+    );
     assert.equal(epochsTrained(a.dir), 4);
 
     // Next segment: a warm start from step 4; the upstream counts from 0 again.
-    const second = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-a', 8, trainer))) as TrainerSegmentResult;
-    assert.deepEqual(second.committed.map((c) => c.step), [6, 8]);
+    const second = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('ext-a', 8, trainer),
+    )) as TrainerSegmentResult;
+    assert.deepEqual(
+      second.committed.map((c) => c.step),
+      [6, 8],
+    );
     const b = await download(second.lastCheckpoint!);
     assert.deepEqual([b.meta.step, b.meta.stepOffset, b.meta.upstreamStep], [8, 4, 8]);
     assert.equal(epochsTrained(b.dir), 8, 'the LoRA saw 8 epochs: the offset is right');
     assert.deepEqual(await store.listCheckpointSteps('ext-a', 'stage-1'), [8, 6, 4, 2]);
-    const launches = readFileSync(argsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[] });
+    const launches = readFileSync(argsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { argv: string[] });
     assert.equal(launches.length, 2);
     assert.ok(!launches[0]!.argv.some((x) => x.startsWith('--config.train.lora_path=')));
     assert.match(launches[1]!.argv.at(-1)!, /^--config\.train\.lora_path=.*\/resume\/lora$/);
@@ -315,7 +409,10 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
     const trainer = fixtureTrainer({ FLOW_GRPO_HALF_WRITE_AT: '8', FLOW_GRPO_HALF_WRITE_ONCE: once, FLOW_GRPO_EPOCH_MS: '600' });
     await assert.rejects(
       new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-b', 6, trainer)),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerCrashed' && err.nonRetryable === false && /simulated crash while saving checkpoint-8/.test(err.message),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'TrainerCrashed' &&
+        err.nonRetryable === false &&
+        /simulated crash while saving checkpoint-8/.test(err.message),
     );
     assert.ok(existsSync(once));
     const latest = await store.latestValidCheckpoint('ext-b', 'stage-1');
@@ -323,8 +420,14 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
     assert.deepEqual(latest.skipped, []);
     assert.deepEqual(await store.listCheckpointSteps('ext-b', 'stage-1'), [2]);
     // The retry (a new attempt) resumes from step 2.
-    const retry = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-b', 6, trainer))) as TrainerSegmentResult;
-    assert.deepEqual(retry.committed.map((c) => c.step), [4, 6]);
+    const retry = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('ext-b', 6, trainer),
+    )) as TrainerSegmentResult;
+    assert.deepEqual(
+      retry.committed.map((c) => c.step),
+      [4, 6],
+    );
     const d = await download(retry.lastCheckpoint!);
     assert.deepEqual([d.meta.step, d.meta.stepOffset, d.meta.upstreamStep], [6, 2, 8]);
     assert.equal(epochsTrained(d.dir), 6);
@@ -336,7 +439,10 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
     env.on('heartbeat', (d: { step?: number; lastCheckpoint?: string | null }) => {
       if ((d.step ?? 0) >= 3 && d.lastCheckpoint) env.cancel();
     });
-    await assert.rejects(env.run(supervisor().runTrainerSegment, input('ext-c', 1000, fixtureTrainer({ FLOW_GRPO_EPOCH_MS: '150' }))), CancelledFailure);
+    await assert.rejects(
+      env.run(supervisor().runTrainerSegment, input('ext-c', 1000, fixtureTrainer({ FLOW_GRPO_EPOCH_MS: '150' }))),
+      CancelledFailure,
+    );
     const latest = await store.latestValidCheckpoint('ext-c', 'stage-1');
     assert.ok(latest.ref !== null && latest.ref.step >= 2);
     assert.deepEqual(latest.skipped, []);
@@ -346,7 +452,10 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
   it('a killed adapter (stall watchdog SIGKILL) takes the upstream group with it', async () => {
     // The upstream goes silent (a 100 s epoch): heartbeats stop after the stall timeout, the watchdog kills us.
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-d', 10, fixtureTrainer({ FLOW_GRPO_EPOCH_MS: '100000' }), 2)),
+      new MockActivityEnvironment().run(
+        supervisor().runTrainerSegment,
+        input('ext-d', 10, fixtureTrainer({ FLOW_GRPO_EPOCH_MS: '100000' }), 2),
+      ),
       (err: Error & { type?: string }) => err.type === 'TrainerStalled',
     );
     await noUpstreamLeft(3000);
@@ -354,15 +463,25 @@ describe('external adapter under the supervisor (real MinIO, flow_grpo fixture)'
 
   it('maps CUDA OOM to OutOfMemory and a bad command to ConfigInvalid', async () => {
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-e', 4, fixtureTrainer({ FLOW_GRPO_OOM_AT: '2' }))),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'OutOfMemory' && err.nonRetryable === true && /CUDA out of memory/.test(err.message),
+      new MockActivityEnvironment().run(
+        supervisor().runTrainerSegment,
+        input('ext-e', 4, fixtureTrainer({ FLOW_GRPO_OOM_AT: '2' })),
+      ),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'OutOfMemory' && err.nonRetryable === true && /CUDA out of memory/.test(err.message),
     );
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-f', 4, fixtureTrainer({}, { command: '/nonexistent/accelerate' }))),
+      new MockActivityEnvironment().run(
+        supervisor().runTrainerSegment,
+        input('ext-f', 4, fixtureTrainer({}, { command: '/nonexistent/accelerate' })),
+      ),
       (err: Error & { type?: string }) => err.type === 'ConfigInvalid' && /cannot start/.test(err.message),
     );
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('ext-g', 4, fixtureTrainer({}, { args: ['--n={nprocs}'] }))),
+      new MockActivityEnvironment().run(
+        supervisor().runTrainerSegment,
+        input('ext-g', 4, fixtureTrainer({}, { args: ['--n={nprocs}'] })),
+      ),
       (err: Error & { type?: string }) => err.type === 'ConfigInvalid' && /unknown placeholder \{nprocs\}/.test(err.message),
     );
   });
@@ -382,7 +501,10 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
       mutate: (doc) => {
         // Marker mode (PEFT writes adapter_config.json after the weights): checkpoint-4 (step 2) is complete when
         // the upstream dies writing checkpoint-8 (step 4), so the retry must warm-start from step 2.
-        const t = fixtureTrainer({ FLOW_GRPO_HALF_WRITE_AT: '8', FLOW_GRPO_HALF_WRITE_ONCE: once }, { completeMarker: 'lora/adapter_config.json' });
+        const t = fixtureTrainer(
+          { FLOW_GRPO_HALF_WRITE_AT: '8', FLOW_GRPO_HALF_WRITE_ONCE: once },
+          { completeMarker: 'lora/adapter_config.json' },
+        );
         doc.setIn(['stages', 0, 'trainer'], doc.createNode(t));
         doc.setIn(['stages', 0, 'budget'], doc.createNode({ maxSteps: 8, segmentSteps: 4, segmentMinutes: 10 }));
         doc.setIn(['stages', 0, 'saveEvery'], 2);
@@ -409,7 +531,9 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
     const handle = await client.workflow.start('trainStage', {
       workflowId: stageWorkflowId(runId, 1),
       taskQueue: ctx.config.taskQueues.cpu,
-      args: [{ runId, stage: 1, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+      args: [
+        { runId, stage: 1, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} },
+      ],
     });
     const result = (await handle.result()) as TrainStageResult;
     assert.ok(existsSync(once), 'the crash knob fired');
@@ -421,7 +545,10 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
       const prefix = checkpointPrefix(runId, 'stage-1', step);
       const { sha256 } = await ctx.store.readManifest(prefix);
       const dir = tmp('wf-dl');
-      await ctx.store.downloadCheckpoint({ bucket: latest.ref!.bucket, runId, stage: 'stage-1', step, prefix, manifestSha256: sha256 }, dir);
+      await ctx.store.downloadCheckpoint(
+        { bucket: latest.ref!.bucket, runId, stage: 'stage-1', step, prefix, manifestSha256: sha256 },
+        dir,
+      );
       const meta = JSON.parse(readFileSync(path.join(dir, 'realgen-external.json'), 'utf8')) as ExternalCheckpointMeta;
       return { ...meta, epochs: epochsTrained(dir) };
     };
@@ -429,20 +556,32 @@ describe('trainStage workflow with the external adapter (real stack)', () => {
     const expected = { 2: [0, 4], 4: [2, 4], 6: [4, 4], 8: [4, 8] } as const;
     for (const [step, [offset, upstream]] of Object.entries(expected)) {
       const m = await metaAt(Number(step));
-      assert.deepEqual([m.step, m.stepOffset, m.upstreamStep, m.epochs], [Number(step), offset, upstream, Number(step)], `checkpoint ${step}`);
+      assert.deepEqual(
+        [m.step, m.stepOffset, m.upstreamStep, m.epochs],
+        [Number(step), offset, upstream, Number(step)],
+        `checkpoint ${step}`,
+      );
     }
     // The parent chain runs through every committed step exactly once.
     const { manifest } = await ctx.store.readManifest(latest.ref!.prefix);
     assert.equal(manifest.parent?.step, 6);
     // One RealBench evaluation per committed checkpoint at the evaluation frequency (steps 4 and 8), started once.
-    const shas = await Promise.all([4, 8].map(async (step) => (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-1', step))).sha256));
+    const shas = await Promise.all(
+      [4, 8].map(async (step) => (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-1', step))).sha256),
+    );
     const suite = ctx.config.realbench.suite;
-    assert.deepEqual(result.evaluations, shas.map((sha) => `eval/${sha}/${suite}`));
+    assert.deepEqual(
+      result.evaluations,
+      shas.map((sha) => `eval/${sha}/${suite}`),
+    );
     for (const id of result.evaluations) {
       const desc = await client.workflow.getHandle(id).describe();
       assert.equal(desc.type, 'evaluateCheckpoint', `${id} was started`);
       // The evaluation itself is covered elsewhere; stop it so it does not outlive the test.
-      await client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+      await client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined);
     }
     await noUpstreamLeft();
   });

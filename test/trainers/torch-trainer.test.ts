@@ -136,14 +136,21 @@ describe('torch trainer (mini family, 2 gloo ranks) through trainStage on the re
     });
     // The real reward service; one image per inference batch, so scores do not depend on timing.
     const listen = `127.0.0.1:${await freePort()}`;
-    const svc = spawn(path.join(repo, 'bin', 'realgen'), ['serve', 'reward', '--config', file, '--listen', listen, '--max-batch', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const svc = spawn(
+      path.join(repo, 'bin', 'realgen'),
+      ['serve', 'reward', '--config', file, '--listen', listen, '--max-batch', '1'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     reward = svc;
     const stderr: string[] = [];
     createInterface({ input: svc.stderr! }).on('line', (l) => stderr.push(l));
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (svc.exitCode !== null) throw new Error(`reward service exited ${svc.exitCode}: ${stderr.slice(-5).join('\n')}`);
-      const up = await fetch(`http://${listen}/healthz`).then((r) => r.ok, () => false);
+      const up = await fetch(`http://${listen}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (up) break;
       if (Date.now() > deadline) throw new Error(`reward service not healthy in 120 s: ${stderr.slice(-5).join('\n')}`);
       await delay(250);
@@ -174,11 +181,23 @@ describe('torch trainer (mini family, 2 gloo ranks) through trainStage on the re
     assert.deepEqual(await workers.ctx.store.listCheckpointSteps(runId, 'stage-2'), [3, 2, 1]);
     reference = await loraFiles(runId);
     assert.equal(reference.step, 3);
-    for (const f of ['lora/adapter_model.safetensors', 'lora/adapter_config.json', 'live/adapter_model.safetensors', 'optimizer.pt', 'scheduler.pt', 'rng/rank-0.pt', 'rng/rank-1.pt', 'state.json']) {
+    for (const f of [
+      'lora/adapter_model.safetensors',
+      'lora/adapter_config.json',
+      'live/adapter_model.safetensors',
+      'optimizer.pt',
+      'scheduler.pt',
+      'rng/rank-0.pt',
+      'rng/rank-1.pt',
+      'state.json',
+    ]) {
       assert.ok(reference.paths.includes(f), `checkpoint holds ${f}: ${reference.paths.join(', ')}`);
     }
     const p = await handle.query(stageProgressQuery);
-    assert.deepEqual(p.recentRewards.map((r) => r.step), [1, 2, 3]);
+    assert.deepEqual(
+      p.recentRewards.map((r) => r.step),
+      [1, 2, 3],
+    );
     await noTrainerLeft(runId);
   });
 
@@ -187,9 +206,15 @@ describe('torch trainer (mini family, 2 gloo ranks) through trainStage on the re
     const handle = await start(runId);
     // The first commit (the supervisor commits while the trainer goes on), then the launcher: it is our child (the
     // supervisor runs in this process), and its death takes torchrun and the ranks with it.
-    await until('the first commit', async () => ((await workers.ctx.store.latestValidCheckpoint(runId, 'stage-2')).ref?.step ?? 0) >= 1 || undefined);
+    await until(
+      'the first commit',
+      async () => ((await workers.ctx.store.latestValidCheckpoint(runId, 'stage-2')).ref?.step ?? 0) >= 1 || undefined,
+    );
     const launcher = trainerProcesses(runId).find((p) => p.ppid === process.pid);
-    assert.ok(launcher, `the trainer launcher of ${runId} is still running (steps committed: ${(await workers.ctx.store.listCheckpointSteps(runId, 'stage-2')).join(',')})`);
+    assert.ok(
+      launcher,
+      `the trainer launcher of ${runId} is still running (steps committed: ${(await workers.ctx.store.listCheckpointSteps(runId, 'stage-2')).join(',')})`,
+    );
     process.kill(launcher.pid, 'SIGKILL');
     await noTrainerLeft(runId).catch(async () => {
       // The retry may already have started a new attempt; the killed one must be gone.
@@ -223,7 +248,10 @@ describe('torch trainer (mini family, 2 gloo ranks) through trainStage on the re
     await assert.rejects(handle.result(), WorkflowFailedError);
     const latest = await workers.ctx.store.latestValidCheckpoint(runId, 'stage-2');
     assert.ok(latest.ref !== null, 'a checkpoint was committed');
-    assert.ok(latest.ref.step >= seen && latest.ref.step < 60, `checkpoint at step ${latest.ref.step} (the trainer was at ${seen} when cancelled)`);
+    assert.ok(
+      latest.ref.step >= seen && latest.ref.step < 60,
+      `checkpoint at step ${latest.ref.step} (the trainer was at ${seen} when cancelled)`,
+    );
     assert.deepEqual(latest.skipped, []);
     await noTrainerLeft(runId);
   });

@@ -19,7 +19,14 @@ const repo = path.resolve(__dirname, '..', '..');
 const upstreamDir = path.join(repo, 'test', 'fixtures', 'trainers', 'upstream-realgen-v1');
 const loaded = loadConfig(path.join(repo, 'configs', 'paper-8xh200-upstream.yaml'));
 const trainer = loaded.config.stages[1]!.trainer as ExternalTrainerConfig;
-const values: TemplateValues = { gpus: '0,1,2,3,4,5,6', numProcesses: '7', outputDir: '/w/out/upstream', maxSteps: '100', port: '29517', resumePath: null };
+const values: TemplateValues = {
+  gpus: '0,1,2,3,4,5,6',
+  numProcesses: '7',
+  outputDir: '/w/out/upstream',
+  maxSteps: '100',
+  port: '29517',
+  resumePath: null,
+};
 
 /** Loads `file` as config_flags does (import it, call get_config(arg)) and dumps every leaf field's type and value. */
 const DUMP = `
@@ -39,7 +46,11 @@ print(json.dumps(out))
 `;
 
 function loadFields(file: string, arg: string | null, env: Record<string, string>): Record<string, FieldInfo> {
-  const r = spawnSync('python3', ['-c', DUMP, path.resolve(upstreamDir, file), arg ?? ''], { cwd: upstreamDir, encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync('python3', ['-c', DUMP, path.resolve(upstreamDir, file), arg ?? ''], {
+    cwd: upstreamDir,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as Record<string, FieldInfo>;
 }
@@ -79,11 +90,27 @@ describe('official-script launch lines under ml_collections flag rules', () => {
   });
 
   it("catches the old line: upstream's own config with a lora_path override is refused as ml_collections does", () => {
-    const old = ['scripts/train_flux_fast_guard.py', '--config=config/grpo.py:flux_fast_guard', '--config.save_dir=/w/out', '--config.train.lora_path=/w/resume/lora'];
+    const old = [
+      'scripts/train_flux_fast_guard.py',
+      '--config=config/grpo.py:flux_fast_guard',
+      '--config.save_dir=/w/out',
+      '--config.train.lora_path=/w/resume/lora',
+    ];
     const got = asUpstreamReadsIt(old, {});
     assert.deepEqual(got.errors, ["Type <class 'NoneType'> of field config.train.lora_path is not supported for overriding"]);
-    const typo = asUpstreamReadsIt(['scripts/train_flux_fast_guard.py', '--config=config/grpo.py:flux_fast_guard', '--config.train.lr=1', '--config.train.batch_size=3.5'], {});
-    assert.deepEqual(typo.errors, ['Could not find field config.train.lr', 'Could not parse "3.5" as int for field config.train.batch_size']);
+    const typo = asUpstreamReadsIt(
+      [
+        'scripts/train_flux_fast_guard.py',
+        '--config=config/grpo.py:flux_fast_guard',
+        '--config.train.lr=1',
+        '--config.train.batch_size=3.5',
+      ],
+      {},
+    );
+    assert.deepEqual(typo.errors, [
+      'Could not find field config.train.lr',
+      'Could not parse "3.5" as int for field config.train.batch_size',
+    ]);
   });
 
   it("metrics: wandb.log calls still reach wandb and become lines the preset's metricPatterns parse", () => {
@@ -100,14 +127,27 @@ describe('official-script launch lines under ml_collections flag rules', () => {
     assert.equal(run.stderr.split('\n').filter((l) => l.startsWith('wandb.log ')).length, 2 * 4, run.stderr);
     assert.match(run.stdout, /^argv --config=\S+realgen_config\.py:flux_fast_guard --config\.save_dir=\/w\/out\/upstream$/m);
     const parser = new MetricParser(trainer.metricPatterns);
-    const parsed = run.stdout.split('\n').map((l) => parser.parse(l)).filter((p) => p !== null);
+    const parsed = run.stdout
+      .split('\n')
+      .map((l) => parser.parse(l))
+      .filter((p) => p !== null);
     const rewards = parsed.filter((p) => p.keyed.length > 0);
     assert.equal(rewards.length, 2);
-    assert.deepEqual(rewards[1], { metrics: { forensic_chat: 1.25, omniaid: 0.5, longclip: 0.75 }, keyed: ['forensic_chat', 'omniaid', 'longclip'], upstreamStep: null, epoch: 1 });
+    assert.deepEqual(rewards[1], {
+      metrics: { forensic_chat: 1.25, omniaid: 0.5, longclip: 0.75 },
+      keyed: ['forensic_chat', 'omniaid', 'longclip'],
+      upstreamStep: null,
+      epoch: 1,
+    });
     assert.equal(withCombinedReward(rewards[1]!.metrics, rewards[1]!.keyed).reward, 2.5 / 3);
     const train = parsed.filter((p) => p.metrics.clipfrac !== undefined);
     assert.equal(train.length, 4);
-    assert.deepEqual(train[3], { metrics: { approx_kl: 1e-7, clipfrac: 0.0625, policy_loss: -0.5, kl_loss: 2e-5 }, keyed: [], upstreamStep: null, epoch: 1 });
+    assert.deepEqual(train[3], {
+      metrics: { approx_kl: 1e-7, clipfrac: 0.0625, policy_loss: -0.5, kl_loss: 2e-5 },
+      keyed: [],
+      upstreamStep: null,
+      epoch: 1,
+    });
     const stats = parsed.find((p) => p.metrics.zero_std_ratio !== undefined);
     assert.deepEqual(stats, { metrics: { zero_std_ratio: 0.125 }, keyed: [], upstreamStep: 0, epoch: null });
   });

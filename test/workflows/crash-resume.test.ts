@@ -37,10 +37,20 @@ let gpu: { child: ChildProcess; lines: string[]; waiters: Array<{ re: RegExp; re
 
 /** Starts the GPU worker process; its log lines are scanned for the points where the test kills it. */
 function startGpuWorker(): void {
-  const child = spawn(process.execPath, ['--import', path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'), path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'), '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, REALGEN_LOG_LEVEL: 'INFO', FIXTURE_STEP_MS: '400', FIXTURE_WEIGHT_KB: '24576' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
+      path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'),
+      '--config',
+      configFile,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, REALGEN_LOG_LEVEL: 'INFO', FIXTURE_STEP_MS: '400', FIXTURE_WEIGHT_KB: '24576' },
+    },
+  );
   const g = { child, lines: [] as string[], waiters: [] as Array<{ re: RegExp; resolve: () => void }> };
   const onLine = (line: string) => {
     if (process.env.REALGEN_TEST_VERBOSE) console.error(`[gpu ${child.pid}] ${line.slice(0, 200)}`);
@@ -101,7 +111,10 @@ describe('crash-proof resume (private real stack)', () => {
       s3Endpoint: state.minio.endpoint,
       accessKeyFile: state.secrets.accessKeyFile,
       secretKeyFile: state.secrets.secretKeyFile,
-      credentials: { accessKey: readFileSync(state.secrets.accessKeyFile, 'utf8').trim(), secretKey: readFileSync(state.secrets.secretKeyFile, 'utf8').trim() },
+      credentials: {
+        accessKey: readFileSync(state.secrets.accessKeyFile, 'utf8').trim(),
+        secretKey: readFileSync(state.secrets.secretKeyFile, 'utf8').trim(),
+      },
     };
     configFile = await testConfigFile({
       stack,
@@ -133,7 +146,16 @@ describe('crash-proof resume (private real stack)', () => {
       client.workflow.start('trainStage', {
         workflowId: stageWorkflowId(runId, 1),
         taskQueue: ctx.config.taskQueues.cpu,
-        args: [{ runId, stage: 1, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+        args: [
+          {
+            runId,
+            stage: 1,
+            config: ctx.config,
+            configBaseDir: ctx.loaded.baseDir,
+            configDigest: ctx.loaded.digest,
+            initFrom: {},
+          },
+        ],
       });
 
     // Reference: an uninterrupted run with the same seed.

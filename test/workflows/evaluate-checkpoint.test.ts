@@ -66,7 +66,9 @@ async function writeConfig(): Promise<string> {
 
 async function commitCheckpoint(step: number): Promise<CheckpointRef> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-eval-ckpt-'));
-  const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as { slots: Record<string, string[]> };
+  const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as {
+    slots: Record<string, string[]>;
+  };
   const policy = PromptPolicy.create(descriptors, { init: 'uniform', rng: Rng.fromSeed(step, 'policy'), scale: 1 });
   const adapter = VelocityAdapter.create({ D: 3 * 8 * 8 });
   const rng = Rng.fromSeed(step, 'adapter');
@@ -121,14 +123,22 @@ async function gpuWorker(onCall?: (total: number) => void): Promise<Worker> {
 }
 
 function start(workflowId: string, input: EvaluateCheckpointInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.workflow.start('evaluateCheckpoint', { workflowId, taskQueue: ctx.config.taskQueues.cpu, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
+  return client.workflow.start('evaluateCheckpoint', {
+    workflowId,
+    taskQueue: ctx.config.taskQueues.cpu,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
 }
 
 describe('evaluateCheckpoint workflow (real stack)', () => {
   before(async () => {
     ctx = await createWorkerContext(await writeConfig());
     client = await testClient();
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/evaluate-checkpoint.ts'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
+    bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows/evaluate-checkpoint.ts'),
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error },
+    });
     cpuWorker = await Worker.create({
       connection: ctx.connection,
       taskQueue: ctx.config.taskQueues.cpu,
@@ -157,14 +167,19 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
       assert.equal(h1.firstExecutionRunId, h2.firstExecutionRunId, 'the second request joined the running evaluation');
       // A third party joins by the business id alone.
       const joined = client.workflow.getHandle(workflowId);
-      const [r1, r2, r3] = (await Promise.all([h1.result(), h2.result(), joined.result()])) as [EvaluationResult, EvaluationResult, EvaluationResult];
+      const [r1, r2, r3] = (await Promise.all([h1.result(), h2.result(), joined.result()])) as [
+        EvaluationResult,
+        EvaluationResult,
+        EvaluationResult,
+      ];
       assert.deepEqual(r1, r2);
       assert.deepEqual(r3, r1);
       assert.equal(generatorCalls, SMOKE_ITEMS, 'every image generated exactly once');
       assert.equal(r1.headline.images, SMOKE_ITEMS);
 
       // (c) report objects and headline numbers.
-      for (const key of [r1.reportKeys.json, r1.reportKeys.md, r1.reportKeys.html, r1.reportKeys.leaderboardEntry]) assert.ok(await objectExists(ctx.store, key), key);
+      for (const key of [r1.reportKeys.json, r1.reportKeys.md, r1.reportKeys.html, r1.reportKeys.leaderboardEntry])
+        assert.ok(await objectExists(ctx.store, key), key);
       for (const [name, score] of Object.entries(r1.headline.detectorScoring)) {
         assert.ok(score !== null && score >= 0 && score <= 100, `${name} ${String(score)}`);
       }
@@ -179,7 +194,9 @@ describe('evaluateCheckpoint workflow (real stack)', () => {
       assert.equal(Object.keys(report.detectorScoring['tiny-heldout']?.byCategory ?? {}).length, 7);
       assert.ok(report.charts.some((c) => c.name === 'detector-scoring'));
       for (const c of report.charts) assert.ok(await objectExists(ctx.store, c.key), c.key);
-      const html = (await ctx.store.client.getObject(ctx.store.bucket, r1.reportKeys.html).then(async (s) => Buffer.concat(await s.toArray()))).toString('utf8');
+      const html = (
+        await ctx.store.client.getObject(ctx.store.bucket, r1.reportKeys.html).then(async (s) => Buffer.concat(await s.toArray()))
+      ).toString('utf8');
       assert.match(html, /<img alt="[^"]*" src="data:image\/png;base64,/);
       // GPU slot-seconds of generation and scoring: in the result and the report.
       assert.ok((r1.gpuSeconds ?? 0) > 0, `gpuSeconds ${r1.gpuSeconds}`);

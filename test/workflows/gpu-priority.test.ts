@@ -49,7 +49,11 @@ async function firstSegmentStart(handle: WorkflowHandle): Promise<number> {
 }
 
 function startStage(runId: string, priority: number, maxSteps: number) {
-  const config = { ...ctx.config, priority, stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps } } : s)) };
+  const config = {
+    ...ctx.config,
+    priority,
+    stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps } } : s)),
+  };
   return client.workflow.start('trainStage', {
     workflowId: stageWorkflowId(runId, 1),
     taskQueue: ctx.config.taskQueues.cpu,
@@ -91,24 +95,50 @@ describe('GPU queue priorities (real stack, one GPU slot)', () => {
 
     const view = await gpuQueueView(client, ctx.config.taskQueues.gpu);
     const mine = (entries: QueueEntry[]) => entries.filter((e) => e.workflowId.includes(tag));
-    assert.deepEqual(mine(view.running).map((e) => e.workflowId), [blocker.workflowId]);
+    assert.deepEqual(
+      mine(view.running).map((e) => e.workflowId),
+      [blocker.workflowId],
+    );
     assert.equal(mine(view.running)[0]?.priority, 5);
     assert.ok(mine(view.running)[0]?.worker, 'the running segment names its worker');
-    assert.deepEqual(mine(view.waiting).map((e) => [e.workflowId, e.priority, e.fairnessKey]), [1, 2, 3].map((p) => [runs.get(p)!.workflowId, p, `${tag}-p${p}`]));
+    assert.deepEqual(
+      mine(view.waiting).map((e) => [e.workflowId, e.priority, e.fairnessKey]),
+      [1, 2, 3].map((p) => [runs.get(p)!.workflowId, p, `${tag}-p${p}`]),
+    );
 
     // Free the slot: the blocker is cancelled (its trainer commits and stops first).
     await blocker.cancel();
     for (const p of [1, 2, 3]) assert.equal(((await runs.get(p)!.result()) as TrainStageResult).step, 4);
     const starts = await Promise.all([1, 2, 3].map((p) => firstSegmentStart(runs.get(p)!)));
-    assert.ok(starts[0]! <= starts[1]! && starts[1]! <= starts[2]!, `segments started in priority order 1, 2, 3: ${JSON.stringify(starts)}`);
+    assert.ok(
+      starts[0]! <= starts[1]! && starts[1]! <= starts[2]!,
+      `segments started in priority order 1, 2, 3: ${JSON.stringify(starts)}`,
+    );
     await maybeRecordHistory(client, runs.get(1)!.workflowId, 'trainStage');
   });
 
   it('orders waiting work by priority, then round-robin between runs of equal priority', () => {
     const e = (workflowId: string, priority: number, fairnessKey: string, at: number): QueueEntry => ({
-      workflowId, activity: 'runTrainerSegment', priority, fairnessKey, attempt: 1, scheduledAt: new Date(at).toISOString(), worker: null, gpus: null,
+      workflowId,
+      activity: 'runTrainerSegment',
+      priority,
+      fairnessKey,
+      attempt: 1,
+      scheduledAt: new Date(at).toISOString(),
+      worker: null,
+      gpus: null,
     });
-    const order = serveOrder([e('a1', 3, 'a', 1), e('a2', 3, 'a', 2), e('a3', 3, 'a', 3), e('b1', 3, 'b', 4), e('c1', 1, 'c', 5), e('b2', 3, 'b', 6)]);
-    assert.deepEqual(order.map((x) => x.workflowId), ['c1', 'a1', 'b1', 'a2', 'b2', 'a3']);
+    const order = serveOrder([
+      e('a1', 3, 'a', 1),
+      e('a2', 3, 'a', 2),
+      e('a3', 3, 'a', 3),
+      e('b1', 3, 'b', 4),
+      e('c1', 1, 'c', 5),
+      e('b2', 3, 'b', 6),
+    ]);
+    assert.deepEqual(
+      order.map((x) => x.workflowId),
+      ['c1', 'a1', 'b1', 'a2', 'b2', 'a3'],
+    );
   });
 });

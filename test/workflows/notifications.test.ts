@@ -32,7 +32,10 @@ let workers: TestWorkers;
 let server: Server;
 
 /** What the receivers saw: every request (accepted or not) per path. */
-const seen = { json: { attempts: 0, accepted: [] as NotificationMessage[] }, slack: { attempts: 0, accepted: [] as Array<{ text: string }> } };
+const seen = {
+  json: { attempts: 0, accepted: [] as NotificationMessage[] },
+  slack: { attempts: 0, accepted: [] as Array<{ text: string }> },
+};
 let jsonDown = true;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-notify-'));
@@ -58,7 +61,8 @@ function trainerPid(runId: string): number | undefined {
     } catch {
       continue;
     }
-    if (cmdline.includes('counter-trainer.ts') && cmdline.includes(`/${runId}/stage-1/segment-0-attempt-1/job.json`)) return Number(entry);
+    if (cmdline.includes('counter-trainer.ts') && cmdline.includes(`/${runId}/stage-1/segment-0-attempt-1/job.json`))
+      return Number(entry);
   }
   return undefined;
 }
@@ -67,7 +71,9 @@ function startRun(runId: string) {
   return client.workflow.start('realgenPipeline', {
     workflowId: runWorkflowId(runId),
     taskQueue: ctx.config.taskQueues.cpu,
-    args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false }],
+    args: [
+      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
+    ],
   });
 }
 
@@ -110,14 +116,20 @@ describe('notifications (real stack, local webhook receivers)', () => {
             dashboardUrl: 'http://ui.example:8080/',
             maxRetryIntervalSeconds: 1,
             targets: [
-              { name: 'ops', url: { env: 'REALGEN_TEST_HOOK_JSON' }, events: ['run-finished', 'stage-finished', 'run-failed', 'worker-lost'] },
+              {
+                name: 'ops',
+                url: { env: 'REALGEN_TEST_HOOK_JSON' },
+                events: ['run-finished', 'stage-finished', 'run-failed', 'worker-lost'],
+              },
               { name: 'team-slack', format: 'slack', url: { file: path.join(dir, 'slack-url') }, events: ['run-finished'] },
             ],
           }),
         );
       },
     });
-    workers = await startTestWorkers(file, { launcher: fixtureLauncher({ FIXTURE_STEP_MS: '20', FIXTURE_MODEL_FILE: modelFile }) });
+    workers = await startTestWorkers(file, {
+      launcher: fixtureLauncher({ FIXTURE_STEP_MS: '20', FIXTURE_MODEL_FILE: modelFile }),
+    });
     ({ ctx, client } = workers);
   });
 
@@ -143,8 +155,12 @@ describe('notifications (real stack, local webhook receivers)', () => {
 
     // The JSON receiver comes back: both messages arrive (stage finished, run finished), none lost.
     jsonDown = false;
-    const finished = await until('run-finished at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'run-finished' && m.runId === runId));
-    const stage = await until('stage-finished at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'stage-finished' && m.runId === runId));
+    const finished = await until('run-finished at the JSON receiver', () =>
+      seen.json.accepted.find((m) => m.event === 'run-finished' && m.runId === runId),
+    );
+    const stage = await until('stage-finished at the JSON receiver', () =>
+      seen.json.accepted.find((m) => m.event === 'stage-finished' && m.runId === runId),
+    );
     assert.equal(stage.numbers.step, 4);
     assert.equal(finished.link, `http://ui.example:8080/runs/${runId}`);
     assert.equal(finished.numbers['stage-1 step'], 4);
@@ -164,9 +180,18 @@ describe('notifications (real stack, local webhook receivers)', () => {
     for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
     const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
     // Asynchronously: the workers answering its progress query live in this process.
-    const status = await promisify(execFile)(bin, ['status', runId, '-c', ctx.loaded.file], { encoding: 'utf8', env, timeout: 60_000 });
+    const status = await promisify(execFile)(bin, ['status', runId, '-c', ctx.loaded.file], {
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
     const hours = (result.gpuSeconds?.['stage-1'] ?? 0) / 3600;
-    assert.match(status.stdout, new RegExp(`GPU usage: ${hours.toPrecision(3).replace('.', '\\.')} GPU-h \\(${(hours * 2.5).toFixed(2).replace('.', '\\.')} at 2\\.5/GPU-h\\)`));
+    assert.match(
+      status.stdout,
+      new RegExp(
+        `GPU usage: ${hours.toPrecision(3).replace('.', '\\.')} GPU-h \\(${(hours * 2.5).toFixed(2).replace('.', '\\.')} at 2\\.5/GPU-h\\)`,
+      ),
+    );
     await maybeRecordHistory(client, runWorkflowId(runId), 'realgenPipeline');
     await maybeRecordHistory(client, delivery.workflowId, 'deliverNotification');
   });
@@ -179,7 +204,9 @@ describe('notifications (real stack, local webhook receivers)', () => {
     } finally {
       writeFileSync(modelFile, 'model');
     }
-    const failed = await until('run-failed at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'run-failed' && m.runId === runId));
+    const failed = await until('run-failed at the JSON receiver', () =>
+      seen.json.accepted.find((m) => m.event === 'run-failed' && m.runId === runId),
+    );
     assert.match(failed.title, new RegExp(`^run ${runId} failed: `));
     assert.equal(failed.link, `http://ui.example:8080/runs/${runId}`);
   });
@@ -188,7 +215,10 @@ describe('notifications (real stack, local webhook receivers)', () => {
     jsonDown = false;
     const runId = `notify-lost-${Date.now()}`;
     // A longer stage (given in the input), so the trainer can be killed mid-segment.
-    const config = { ...ctx.config, stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps: 60, segmentSteps: 60 } } : s)) };
+    const config = {
+      ...ctx.config,
+      stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps: 60, segmentSteps: 60 } } : s)),
+    };
     const stage = await client.workflow.start('trainStage', {
       workflowId: stageWorkflowId(runId, 1),
       taskQueue: ctx.config.taskQueues.cpu,
@@ -201,7 +231,9 @@ describe('notifications (real stack, local webhook receivers)', () => {
       await delay(50);
     }
     process.kill(pid, 'SIGKILL');
-    const lost = await until('worker-lost at the JSON receiver', () => seen.json.accepted.find((m) => m.event === 'worker-lost' && m.runId === runId));
+    const lost = await until('worker-lost at the JSON receiver', () =>
+      seen.json.accepted.find((m) => m.event === 'worker-lost' && m.runId === runId),
+    );
     assert.match(lost.title, new RegExp(`^run ${runId}: stage-1 segment 0 lost its attempt 1; resuming on attempt 2$`));
     assert.equal(lost.numbers.attempt, 2);
     assert.equal(lost.link, `http://ui.example:8080/runs/${runId}`);

@@ -40,12 +40,16 @@ async function until<T>(read: () => Promise<T>, predicate: (v: T) => boolean, wh
   }
 }
 
-const stageProgress = (runId: string, stage: number) => () => client.workflow.getHandle(stageWorkflowId(runId, stage)).query(stageProgressQuery);
+const stageProgress = (runId: string, stage: number) => () =>
+  client.workflow.getHandle(stageWorkflowId(runId, stage)).query(stageProgressQuery);
 
 /** Fixture trainers of one run (its job files live under a folder named for the run; other tests may run too). */
 function fixtureProcesses(runId: string): string[] {
   try {
-    return execFileSync('pgrep', ['-f', `counter-trainer.ts --job .*/${runId}/`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `counter-trainer.ts --job .*/${runId}/`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -64,7 +68,9 @@ function startRun(runId: string): Promise<WorkflowHandle> {
   return client.workflow.start('realgenPipeline', {
     workflowId: runWorkflowId(runId),
     taskQueue: ctx.config.taskQueues.cpu,
-    args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false }],
+    args: [
+      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
+    ],
   });
 }
 

@@ -13,18 +13,30 @@ import { workflowBundle } from '../../workers/create-workers';
 import { installRuntime } from '../../workers/worker-context';
 import { HISTORIES_DIR, HISTORY_FILE, nextHistoryFile } from '../helpers/temporal';
 
-const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(HISTORIES_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('replay of committed histories', () => {
   it('keeps every history as <workflow type>-v<n>.json, at least one per workflow type', () => {
-    assert.deepEqual(files.filter((f) => !HISTORY_FILE.test(f)), [], 'history files named <type>-v<n>.json');
+    assert.deepEqual(
+      files.filter((f) => !HISTORY_FILE.test(f)),
+      [],
+      'history files named <type>-v<n>.json',
+    );
     const types = Object.keys(workflows).sort();
     const covered = new Set(files.map((f) => HISTORY_FILE.exec(f)?.[1]));
-    assert.deepEqual(types.filter((t) => !covered.has(t)), []);
+    assert.deepEqual(
+      types.filter((t) => !covered.has(t)),
+      [],
+    );
   });
 
   it('records a new version next to the kept ones, never over one', () => {
-    assert.equal(nextHistoryFile('trainStage', ['trainStage-v1.json', 'trainStage-v2.json', 'realgenPipeline-v7.json']), 'trainStage-v3.json');
+    assert.equal(
+      nextHistoryFile('trainStage', ['trainStage-v1.json', 'trainStage-v2.json', 'realgenPipeline-v7.json']),
+      'trainStage-v3.json',
+    );
     assert.equal(nextHistoryFile('smokeCheckpoint', ['trainStage-v1.json']), 'smokeCheckpoint-v1.json');
   });
 

@@ -32,7 +32,9 @@ async function tick(handle: ScheduleHandle): Promise<{ workflowId: string; resul
     const actions = (await handle.describe()).info.recentActions;
     const action = actions.length > before ? actions.at(-1)?.action : undefined;
     if (action?.type === 'startWorkflow') {
-      const result = (await client.workflow.getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId).result()) as ScheduledEvaluationResult;
+      const result = (await client.workflow
+        .getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId)
+        .result()) as ScheduledEvaluationResult;
       return { workflowId: action.workflow.workflowId, result };
     }
     if (Date.now() > deadline) throw new Error('the triggered tick never started');
@@ -56,7 +58,15 @@ describe('scheduled evaluations (real stack)', () => {
     const commit = async (step: number) => {
       const file = path.join(dir, `w${step}.bin`);
       writeFileSync(file, `weights ${step}`);
-      await ctx.store.commitCheckpoint({ runId, stage: 'stage-1', step, files: [{ path: 'policy.json', localPath: file }], configDigest: ctx.loaded.digest, parent: null, producer: { name: 'test', version: '1' } });
+      await ctx.store.commitCheckpoint({
+        runId,
+        stage: 'stage-1',
+        step,
+        files: [{ path: 'policy.json', localPath: file }],
+        configDigest: ctx.loaded.digest,
+        parent: null,
+        producer: { name: 'test', version: '1' },
+      });
       return (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-1', step))).sha256;
     };
     const suite = ctx.config.realbench.suite;
@@ -91,10 +101,17 @@ describe('scheduled evaluations (real stack)', () => {
       const rows = await listEvalSchedules(client);
       const row = rows.find((r) => r.id === id);
       assert.deepEqual({ run: row?.run, stage: row?.stage, every: row?.every }, { run: runId, stage: 'all', every: '30s' });
-      await assert.rejects(createEvalSchedule(client, ctx.loaded, runId, undefined, 60_000), /already exists; remove it first with `realgen schedule rm --run/);
+      await assert.rejects(
+        createEvalSchedule(client, ctx.loaded, runId, undefined, 60_000),
+        /already exists; remove it first with `realgen schedule rm --run/,
+      );
     } finally {
       await removeEvalSchedule(client, runId, undefined);
-      for (const e of started) await client.workflow.getHandle(e).terminate('test done').catch(() => undefined);
+      for (const e of started)
+        await client.workflow
+          .getHandle(e)
+          .terminate('test done')
+          .catch(() => undefined);
     }
     assert.ok(!(await listEvalSchedules(client)).some((r) => r.id === id), 'removed');
     await assert.rejects(removeEvalSchedule(client, runId, undefined), /no schedule schedule\/eval\//);
@@ -103,6 +120,9 @@ describe('scheduled evaluations (real stack)', () => {
   it('reads --every as 45s, 30m, 6h or 1d and names the flag otherwise', () => {
     assert.equal(parseShortDuration('6h', '--every'), 6 * 3600_000);
     assert.equal(parseShortDuration('1d', '--every'), 86_400_000);
-    assert.throws(() => parseShortDuration('6 hours', '--every'), /--every: expected a duration like 45s, 30m, 6h or 1d, got "6 hours"/);
+    assert.throws(
+      () => parseShortDuration('6 hours', '--every'),
+      /--every: expected a duration like 45s, 30m, 6h or 1d, got "6 hours"/,
+    );
   });
 });

@@ -51,7 +51,10 @@ describe('smokeCheckpoint workflow (real stack)', () => {
     assert.ok(result.verified.bytes > 3 * 1024 * 1024 + 17, 'payload plus state file');
     const { manifest } = await ctx.store.readManifest(result.committed.prefix);
     assert.equal(manifest.configDigest, ctx.loaded.digest);
-    assert.deepEqual(manifest.files.map((f) => f.path), ['weights.bin', 'state.json']);
+    assert.deepEqual(
+      manifest.files.map((f) => f.path),
+      ['weights.bin', 'state.json'],
+    );
     await maybeRecordHistory(client, smokeWorkflowId(runId), 'smokeCheckpoint');
   });
 
@@ -70,37 +73,45 @@ describe('smokeCheckpoint workflow (real stack)', () => {
       workDir: ctx.workDir,
       producer: { name: 't', version: '1' },
     });
-    await assert.rejects(activities.verifyCheckpoint(ref), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'CheckpointCorrupt' && err.nonRetryable === true && /state\.json: 8 bytes/.test(err.message));
+    await assert.rejects(
+      activities.verifyCheckpoint(ref),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'CheckpointCorrupt' && err.nonRetryable === true && /state\.json: 8 bytes/.test(err.message),
+    );
     assert.equal((await activities.resolveLatestCheckpoint({ runId, stage: 'smoke' })).ref, null);
   });
 
   // A deadline so that the old behaviour (a plain Error retries the workflow task forever) fails instead of hanging.
-  it('fails the run with CheckpointNotFound when the reading queue cannot see the committed checkpoint', { timeout: 60_000 }, async () => {
-    // A CPU worker on another bucket: a real misconfiguration in which the resolver finds nothing.
-    const other = await createWorkerContext(await testConfigFile());
-    const otherWorkers = await startWorkers(other, ['cpu']);
-    writeFileSync(path.join(other.workDir, 'leftover.bin'), 'scratch');
-    try {
-      const runId = `smoke-lost-${Date.now()}`;
-      const taskQueues = { gpu: ctx.config.taskQueues.gpu, cpu: other.config.taskQueues.cpu };
-      const run = client.workflow.execute('smokeCheckpoint', {
-        workflowId: smokeWorkflowId(runId),
-        taskQueue: ctx.config.taskQueues.cpu,
-        args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues }],
-      });
-      await assert.rejects(run, (err: Error) => {
-        assert.ok(err instanceof WorkflowFailedError, `expected the run to fail, got ${String(err)}`);
-        const cause = err.cause as (Error & { type?: string; nonRetryable?: boolean }) | undefined;
-        assert.equal(cause?.type, 'CheckpointNotFound');
-        assert.equal(cause?.nonRetryable, true);
-        assert.match(cause?.message ?? '', /no valid checkpoint found for smoke-lost-/);
-        return true;
-      });
-    } finally {
-      await otherWorkers.stop();
-      await other.close();
-    }
-    // A cleanly stopped worker leaves no scratch data behind (downloads there run to hundreds of MB).
-    assert.equal(existsSync(other.workDir), false, `${other.workDir} removed on close`);
-  });
+  it(
+    'fails the run with CheckpointNotFound when the reading queue cannot see the committed checkpoint',
+    { timeout: 60_000 },
+    async () => {
+      // A CPU worker on another bucket: a real misconfiguration in which the resolver finds nothing.
+      const other = await createWorkerContext(await testConfigFile());
+      const otherWorkers = await startWorkers(other, ['cpu']);
+      writeFileSync(path.join(other.workDir, 'leftover.bin'), 'scratch');
+      try {
+        const runId = `smoke-lost-${Date.now()}`;
+        const taskQueues = { gpu: ctx.config.taskQueues.gpu, cpu: other.config.taskQueues.cpu };
+        const run = client.workflow.execute('smokeCheckpoint', {
+          workflowId: smokeWorkflowId(runId),
+          taskQueue: ctx.config.taskQueues.cpu,
+          args: [{ runId, sizeBytes: 1024, configDigest: ctx.loaded.digest, taskQueues }],
+        });
+        await assert.rejects(run, (err: Error) => {
+          assert.ok(err instanceof WorkflowFailedError, `expected the run to fail, got ${String(err)}`);
+          const cause = err.cause as (Error & { type?: string; nonRetryable?: boolean }) | undefined;
+          assert.equal(cause?.type, 'CheckpointNotFound');
+          assert.equal(cause?.nonRetryable, true);
+          assert.match(cause?.message ?? '', /no valid checkpoint found for smoke-lost-/);
+          return true;
+        });
+      } finally {
+        await otherWorkers.stop();
+        await other.close();
+      }
+      // A cleanly stopped worker leaves no scratch data behind (downloads there run to hundreds of MB).
+      assert.equal(existsSync(other.workDir), false, `${other.workDir} removed on close`);
+    },
+  );
 });

@@ -9,7 +9,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { stageWorkflowId } from '../../contracts/ids';
 import type { TrainStageResult } from '../../workflows/train-stage';
-import { pauseUpdate, resumeUpdate, setMaxStepsUpdate, stageProgressQuery, type StageProgress } from '../../contracts/training-messages';
+import {
+  pauseUpdate,
+  resumeUpdate,
+  setMaxStepsUpdate,
+  stageProgressQuery,
+  type StageProgress,
+} from '../../contracts/training-messages';
 import type { WorkerContext } from '../../workers/worker-context';
 import { describeLiveness, segmentLiveness } from '../../infra/temporal/segment-liveness';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
@@ -22,7 +28,11 @@ let client: Client;
 let workers: TestWorkers;
 
 /** Polls the progress query until `predicate` holds (the workflow's own state, not a sleep). */
-async function until(handle: WorkflowHandle, predicate: (p: StageProgress) => boolean, timeoutMs = 60_000): Promise<StageProgress> {
+async function until(
+  handle: WorkflowHandle,
+  predicate: (p: StageProgress) => boolean,
+  timeoutMs = 60_000,
+): Promise<StageProgress> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const p = await handle.query(stageProgressQuery);
@@ -44,7 +54,19 @@ function start(runId: string, maxSteps: number) {
   return client.workflow.start('trainStage', {
     workflowId: stageWorkflowId(runId, 1),
     taskQueue: ctx.config.taskQueues.cpu,
-    args: [{ runId, stage: 1, config: { ...ctx.config, stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps } } : s)) }, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} }],
+    args: [
+      {
+        runId,
+        stage: 1,
+        config: {
+          ...ctx.config,
+          stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps } } : s)),
+        },
+        configBaseDir: ctx.loaded.baseDir,
+        configDigest: ctx.loaded.digest,
+        initFrom: {},
+      },
+    ],
   });
 }
 
@@ -97,8 +119,14 @@ describe('trainStage workflow (real stack, fixture trainer)', () => {
     assert.deepEqual(await ctx.store.listCheckpointSteps(runId, 'stage-1'), steps);
     assert.equal((await handle.query(stageProgressQuery)).step, paused.step);
     const rejected = (pattern: RegExp) => (err: Error & { cause?: Error }) => pattern.test(err.cause?.message ?? '');
-    await assert.rejects(handle.executeUpdate(setMaxStepsUpdate, { args: [0] }), rejected(/maxSteps: expected an integer ≥ 1, got 0/));
-    await assert.rejects(handle.executeUpdate(setMaxStepsUpdate, { args: [1] }), rejected(/expected at least the \d+ steps already completed/));
+    await assert.rejects(
+      handle.executeUpdate(setMaxStepsUpdate, { args: [0] }),
+      rejected(/maxSteps: expected an integer ≥ 1, got 0/),
+    );
+    await assert.rejects(
+      handle.executeUpdate(setMaxStepsUpdate, { args: [1] }),
+      rejected(/expected at least the \d+ steps already completed/),
+    );
     assert.deepEqual(await handle.executeUpdate(setMaxStepsUpdate, { args: [16] }), { maxSteps: 16 });
     await handle.executeUpdate(resumeUpdate);
     const result = (await handle.result()) as TrainStageResult;
@@ -108,7 +136,9 @@ describe('trainStage workflow (real stack, fixture trainer)', () => {
   it('a lost worker shows at once: short segment heartbeat timeout by default, heartbeat age visible', async () => {
     const runId = `liveness-${Date.now()}`;
     // The preset's stall timeout (120 s) used to be the heartbeat timeout too: a dead worker went unnoticed for 2 min.
-    const stages = ctx.config.stages.map((s, i) => (i === 0 ? { ...s, stallTimeoutSeconds: 120, budget: { ...s.budget, maxSteps: 24 } } : s));
+    const stages = ctx.config.stages.map((s, i) =>
+      i === 0 ? { ...s, stallTimeoutSeconds: 120, budget: { ...s.budget, maxSteps: 24 } } : s,
+    );
     const config = { ...ctx.config, stages };
     const handle = await client.workflow.start('trainStage', {
       workflowId: stageWorkflowId(runId, 1),

@@ -33,7 +33,15 @@ describe('watchCheckpoints workflow (real stack)', () => {
     for (const step of [1, 2, 3, 4]) {
       const file = path.join(dir, `w${step}.bin`);
       writeFileSync(file, `weights ${step}`);
-      await ctx.store.commitCheckpoint({ runId, stage: 'stage-2', step, files: [{ path: 'lora/w.bin', localPath: file }], configDigest: ctx.loaded.digest, parent: null, producer: { name: 'outside', version: '1' } });
+      await ctx.store.commitCheckpoint({
+        runId,
+        stage: 'stage-2',
+        step,
+        files: [{ path: 'lora/w.bin', localPath: file }],
+        configDigest: ctx.loaded.digest,
+        parent: null,
+        producer: { name: 'outside', version: '1' },
+      });
     }
     const half = path.join(dir, 'half.bin');
     writeFileSync(half, 'partial');
@@ -43,17 +51,37 @@ describe('watchCheckpoints workflow (real stack)', () => {
       client.workflow.execute('watchCheckpoints', {
         workflowId: id,
         taskQueue: ctx.config.taskQueues.cpu,
-        args: [{ runId, stage: 'stage-2', evalEvery: 2, pollSeconds: 1, maxPolls: 2, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest }],
+        args: [
+          {
+            runId,
+            stage: 'stage-2',
+            evalEvery: 2,
+            pollSeconds: 1,
+            maxPolls: 2,
+            config: ctx.config,
+            configBaseDir: ctx.loaded.baseDir,
+            configDigest: ctx.loaded.digest,
+          },
+        ],
       }) as Promise<WatchProgress>;
     const first = await watch(watchWorkflowId(runId, 'stage-2'));
-    const shas = await Promise.all([2, 4].map(async (s) => (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-2', s))).sha256));
+    const shas = await Promise.all(
+      [2, 4].map(async (s) => (await ctx.store.readManifest(checkpointPrefix(runId, 'stage-2', s))).sha256),
+    );
     const suite = ctx.config.realbench.suite;
-    assert.deepEqual(first.started, shas.map((sha) => `eval/${sha}/${suite}`));
+    assert.deepEqual(
+      first.started,
+      shas.map((sha) => `eval/${sha}/${suite}`),
+    );
     assert.equal(first.afterStep, 4, 'the half-written step 6 is not taken');
     await maybeRecordHistory(client, watchWorkflowId(runId, 'stage-2'), 'watchCheckpoints');
     // A second watcher over the same prefix starts nothing new: each checkpoint is evaluated once.
     const second = await watch(`${watchWorkflowId(runId, 'stage-2')}-again`);
     assert.deepEqual(second.started, []);
-    for (const id of first.started) await client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    for (const id of first.started)
+      await client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined);
   });
 });

@@ -96,7 +96,10 @@ export function vitDetectorModel(shape: VitShape, seed = 7): ModelSpec {
     kernel_shape: ints([patch, patch]),
     strides: ints([patch, patch]),
   });
-  let x = op('Add', [op('Transpose', [op('Reshape', [conv, 'shape.tokens'])], { perm: ints([0, 2, 1]) }), random('pos', [1, tokens, dim])]);
+  let x = op('Add', [
+    op('Transpose', [op('Reshape', [conv, 'shape.tokens'])], { perm: ints([0, 2, 1]) }),
+    random('pos', [1, tokens, dim]),
+  ]);
 
   for (let b = 0; b < depth; b++) {
     const p = `block${b}`;

@@ -66,7 +66,15 @@ async function main(): Promise<void> {
   const reals = pick(reward, N_REAL);
   const captions = pick(reward, N_FAKE);
 
-  const realTensors = await Promise.all(reals.map(async (it) => tensorOf(await decodeToRgb(readFileSync(path.join(benchDir, it.file)), [{ size: [SIZE, SIZE], mode: 'cover', kernel: 'lanczos3' }]))));
+  const realTensors = await Promise.all(
+    reals.map(async (it) =>
+      tensorOf(
+        await decodeToRgb(readFileSync(path.join(benchDir, it.file)), [
+          { size: [SIZE, SIZE], mode: 'cover', kernel: 'lanczos3' },
+        ]),
+      ),
+    ),
+  );
   const gen = await MiniGenerator.load(path.join(dir, 'generator.json'), { intraOpThreads: 2 });
   const tok = loadTokenizer(path.join(dir, 'tokenizer.json'));
   const fakeTensors: Float32Array[] = [];
@@ -82,16 +90,29 @@ async function main(): Promise<void> {
   const Xr = await features(featureSession, realTensors);
   const Xf = await features(featureSession, fakeTensors);
   const model = fitLogistic([...Xr, ...Xf], [...Xr.map(() => 1), ...Xf.map(() => 0)], { l2: 1 });
-  const trainAuc = rocAuc(Xr.map((r) => predictLogistic(model, r)), Xf.map((r) => predictLogistic(model, r)));
+  const trainAuc = rocAuc(
+    Xr.map((r) => predictLogistic(model, r)),
+    Xf.map((r) => predictLogistic(model, r)),
+  );
   const bytes = buildSpectralDetector(SIZE, BINS, { mean: model.mean, std: model.std, weights: model.weights, bias: model.bias });
   writeFileSync(path.join(dir, 'detector-spectral.onnx'), bytes);
   const manifest = {
     name: 'spectral',
     role: 'reward',
     onnx: 'detector-spectral.onnx',
-    input: { name: 'image', size: [SIZE, SIZE], layout: 'NCHW', colorOrder: 'RGB', resize: [{ size: [SIZE, SIZE], mode: 'cover', kernel: 'lanczos3' }], scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
+    input: {
+      name: 'image',
+      size: [SIZE, SIZE],
+      layout: 'NCHW',
+      colorOrder: 'RGB',
+      resize: [{ size: [SIZE, SIZE], mode: 'cover', kernel: 'lanczos3' }],
+      scale: 1 / 255,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+    },
     output: { name: 'logits', kind: 'logits', realIndex: 0 },
-    description: 'Feature-level detector authored in TypeScript: grey → Hann window → 2-D DFT → log power → 16 radial bins → standardise → logistic head (fitted in TypeScript by IRLS).',
+    description:
+      'Feature-level detector authored in TypeScript: grey → Hann window → 2-D DFT → log power → 16 radial bins → standardise → logistic head (fitted in TypeScript by IRLS).',
     info: {
       builtBy: 'tools/mini/build-spectral-detector.ts',
       seed: SEED,
@@ -103,7 +124,9 @@ async function main(): Promise<void> {
     },
   };
   writeFileSync(path.join(dir, 'detector-spectral.json'), `${JSON.stringify(manifest, null, 1)}\n`);
-  console.log(`detector-spectral: train AUC ${trainAuc.toFixed(3)}, ${bytes.length} bytes, ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.log(
+    `detector-spectral: train AUC ${trainAuc.toFixed(3)}, ${bytes.length} bytes, ${Math.round((Date.now() - t0) / 1000)} s`,
+  );
 }
 
 main().catch((err: unknown) => {

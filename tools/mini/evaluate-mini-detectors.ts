@@ -27,15 +27,27 @@ async function main(): Promise<void> {
   const rng = Rng.fromSeed(7, 'detector-eval-fakes');
   const fakes = [];
   for (let i = 0; i < heldout.length; i += 16) {
-    const r = await sampleFlow(gen, tok, heldout.slice(i, i + 16).map((it) => ({ text: it.prompt, category: it.category })), { rng });
+    const r = await sampleFlow(
+      gen,
+      tok,
+      heldout.slice(i, i + 16).map((it) => ({ text: it.prompt, category: it.category })),
+      { rng },
+    );
     fakes.push(...r.images.map((img) => toRgb(img, gen.spec.size)));
   }
   await gen.close();
-  const metrics: Record<string, unknown> = { heldoutReal: heldout.length, freshFakes: fakes.length, fakeSampler: '28-step Euler ODE, seed stream detector-eval-fakes' };
+  const metrics: Record<string, unknown> = {
+    heldoutReal: heldout.length,
+    freshFakes: fakes.length,
+    fakeSampler: '28-step Euler ODE, seed stream detector-eval-fakes',
+  };
   // Real photos from sources other than RealBench (test/fixtures/other-photos, see its README): does each detector
   // still score real photos above generated samples when the camera and the dataset change?
   const otherDir = path.join(repo, 'test', 'fixtures', 'other-photos');
-  const otherBytes = readdirSync(otherDir).filter((f) => f.endsWith('.png')).sort().map((f) => readFileSync(path.join(otherDir, f)));
+  const otherBytes = readdirSync(otherDir)
+    .filter((f) => f.endsWith('.png'))
+    .sort()
+    .map((f) => readFileSync(path.join(otherDir, f)));
   metrics.otherPhotos = otherBytes.length;
   for (const name of ['detector-cnn', 'detector-spectral', 'detector-residual', 'detector-residual-reward']) {
     const d = await OnnxDetector.load(path.join(dir, `${name}.json`));
@@ -45,7 +57,14 @@ async function main(): Promise<void> {
     const other = (await d.scoreEncoded(otherBytes)).map((r) => (r.ok ? r.pReal : NaN));
     const otherAuc = rocAuc(other, fake);
     const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    metrics[d.name] = { role: d.manifest.role, rocAuc: auc, meanPRealReal: avg(real), meanPRealFake: avg(fake), otherPhotosRocAuc: otherAuc, meanPRealOtherPhotos: avg(other) };
+    metrics[d.name] = {
+      role: d.manifest.role,
+      rocAuc: auc,
+      meanPRealReal: avg(real),
+      meanPRealFake: avg(fake),
+      otherPhotosRocAuc: otherAuc,
+      meanPRealOtherPhotos: avg(other),
+    };
     console.log(`${d.name} (${d.manifest.role}): ROC-AUC ${auc.toFixed(3)}, other photos vs generated ${otherAuc.toFixed(3)}`);
     await d.close();
   }
@@ -54,7 +73,15 @@ async function main(): Promise<void> {
   let hits = 0;
   const prompts = heldout.map((it) => ({ text: it.prompt, category: it.category }));
   const sims: number[][] = [];
-  for (const p of prompts) sims.push((await align.scoreEach(realBytes, realBytes.map(() => p))).map((r) => (r.ok ? r.score : -Infinity)));
+  for (const p of prompts)
+    sims.push(
+      (
+        await align.scoreEach(
+          realBytes,
+          realBytes.map(() => p),
+        )
+      ).map((r) => (r.ok ? r.score : -Infinity)),
+    );
   sims.forEach((row, i) => {
     const own = row[i] ?? -Infinity;
     if (row.filter((v) => v > own).length < 5) hits++;

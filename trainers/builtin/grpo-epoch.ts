@@ -90,13 +90,26 @@ export async function runEpoch(
         oldPolicyLogProb = parts.policy.logProb(features, action);
         text = parts.policy.rewrite(p.prompt, action);
       }
-      samples.push({ group: `${pi}:${p.id}`, prompt: p.prompt, category: p.category, text, features, action, oldPolicyLogProb, transitions: [], oldAdapterLogProbs: [] });
+      samples.push({
+        group: `${pi}:${p.id}`,
+        prompt: p.prompt,
+        category: p.category,
+        text,
+        features,
+        action,
+        oldPolicyLogProb,
+        transitions: [],
+        oldAdapterLogProbs: [],
+      });
     }
   });
 
   // --- images ---
   const batch = samples.map((s) => ({ text: s.text, category: s.category }));
-  const window = trainAdapter && g.sdeWindow ? { start: g.sdeWindow.startMin + rng.int(g.sdeWindow.startMax - g.sdeWindow.startMin + 1), size: g.sdeWindow.size } : null;
+  const window =
+    trainAdapter && g.sdeWindow
+      ? { start: g.sdeWindow.startMin + rng.int(g.sdeWindow.startMax - g.sdeWindow.startMin + 1), size: g.sdeWindow.size }
+      : null;
   const sampled = await sampleFlow(models.generator, models.tokenizer, batch, {
     rng,
     steps: g.samplingSteps,
@@ -112,7 +125,9 @@ export async function runEpoch(
     s.transitions = sampled.transitions[i] ?? [];
     // ℓ_old under the sampling-time adapter, in float64 as the update computes it (ρ = 1 exactly at first).
     if (trainAdapter && parts.adapter) {
-      s.oldAdapterLogProbs = s.transitions.map((t) => parts.adapter!.logProb({ ...t, prompt: s.text, category: s.category }, g.noiseLevel, sigmaMax));
+      s.oldAdapterLogProbs = s.transitions.map((t) =>
+        parts.adapter!.logProb({ ...t, prompt: s.text, category: s.category }, g.noiseLevel, sigmaMax),
+      );
     }
   });
 
@@ -127,7 +142,10 @@ export async function runEpoch(
     });
   }
   if (models.alignment) {
-    const scores = await models.alignment.scorer.scoreEach(rgb, samples.map((s) => ({ text: s.prompt, category: s.category })));
+    const scores = await models.alignment.scorer.scoreEach(
+      rgb,
+      samples.map((s) => ({ text: s.prompt, category: s.category })),
+    );
     scores.forEach((r, i) => {
       if (!r.ok) throw new Error(`reward ${models.alignment!.key} failed: ${r.error}`);
       rewards[i]![models.alignment!.key] = r.score;
@@ -188,9 +206,12 @@ export async function runEpoch(
             const logProb = adapter.logProb(at, g.noiseLevel, sigmaMax);
             const term = clippedSurrogate(logProb, s.oldAdapterLogProbs[k] ?? logProb, A, g.clipRange);
             adapterTerms.push(term);
-            if (term.coef !== 0) adapter.logProbAndGrad(at, g.noiseLevel, sigmaMax, { out: grad, scale: term.coef / (mb.length * T) });
+            if (term.coef !== 0)
+              adapter.logProbAndGrad(at, g.noiseLevel, sigmaMax, { out: grad, scale: term.coef / (mb.length * T) });
             if (g.klBeta > 0) {
-              adapterKl += adapter.klAndGrad(at, g.klMode, g.noiseLevel, sigmaMax, { out: grad, scale: g.klBeta / (mb.length * T) }) / (samples.length * T);
+              adapterKl +=
+                adapter.klAndGrad(at, g.klMode, g.noiseLevel, sigmaMax, { out: grad, scale: g.klBeta / (mb.length * T) }) /
+                (samples.length * T);
             }
             return;
           }

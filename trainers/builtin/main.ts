@@ -37,37 +37,59 @@ async function main(): Promise<void> {
   const config = valid.config;
   const cfg = config.stages[job.stage - 1];
   if (!cfg) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
-  if (cfg.grpo.ratioNorm) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].grpo.ratioNorm: the built-in trainer does not implement GRPO-Guard; set it to false`);
-  if ((job.stage === 2 || job.stage === 3) && !cfg.grpo.sdeWindow) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].grpo.sdeWindow is required for stage ${job.stage}`);
+  if (cfg.grpo.ratioNorm)
+    throw new TrainerFailure(
+      'ConfigInvalid',
+      `stages[${job.stage - 1}].grpo.ratioNorm: the built-in trainer does not implement GRPO-Guard; set it to false`,
+    );
+  if ((job.stage === 2 || job.stage === 3) && !cfg.grpo.sdeWindow)
+    throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].grpo.sdeWindow is required for stage ${job.stage}`);
   const rel = (p: string) => path.resolve(job.configBaseDir, p);
   emit({ type: 'heartbeat', note: 'loading models' });
 
   // --- models ---
-  if (!config.models.tokenizer || !config.models.descriptors) throw new TrainerFailure('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
+  if (!config.models.tokenizer || !config.models.descriptors)
+    throw new TrainerFailure('ConfigInvalid', 'models.tokenizer and models.descriptors are required by the built-in trainer');
   const generatorFile = rel(config.models.generator);
   const generator = await loadModelFile('models.generator', generatorFile, () => MiniGenerator.load(generatorFile, TUNING));
   const tokenizerFile = rel(config.models.tokenizer);
   const tokenizer = await loadModelFile('models.tokenizer', tokenizerFile, () => loadTokenizer(tokenizerFile));
   const descriptorsFile = rel(config.models.descriptors);
-  const descriptors = await loadModelFile('models.descriptors', descriptorsFile, () => JSON.parse(readFileSync(descriptorsFile, 'utf8')) as Descriptors);
+  const descriptors = await loadModelFile(
+    'models.descriptors',
+    descriptorsFile,
+    () => JSON.parse(readFileSync(descriptorsFile, 'utf8')) as Descriptors,
+  );
   const detectors: EpochModels['detectors'] = [];
   const weights: Record<string, number> = {};
   for (const [i, d] of config.reward.detectors.entries()) {
-    const detector = await loadModelFile(`reward.detectors[${i}].manifest`, rel(d.manifest), () => OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 }));
-    if (detector.manifest.role === 'heldout') throw new TrainerFailure('ConfigInvalid', `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`);
+    const detector = await loadModelFile(`reward.detectors[${i}].manifest`, rel(d.manifest), () =>
+      OnnxDetector.load(rel(d.manifest), { ...TUNING, maxBatch: 64 }),
+    );
+    if (detector.manifest.role === 'heldout')
+      throw new TrainerFailure(
+        'ConfigInvalid',
+        `reward.detectors: "${d.name}" is a held-out detector; it may only be used in evaluation`,
+      );
     detectors.push({ key: d.name, detector });
     weights[d.name] = d.weight;
   }
   let alignment: EpochModels['alignment'] = null;
   if (config.reward.alignment) {
     const file = rel(config.reward.alignment.manifest);
-    alignment = { key: 'alignment', scorer: await loadModelFile('reward.alignment.manifest', file, () => AlignmentScorer.load(file, { ...TUNING, maxBatch: 64 })) };
+    alignment = {
+      key: 'alignment',
+      scorer: await loadModelFile('reward.alignment.manifest', file, () =>
+        AlignmentScorer.load(file, { ...TUNING, maxBatch: 64 }),
+      ),
+    };
     weights.alignment = config.reward.alignment.weight;
   }
   const models: EpochModels = { generator, tokenizer, detectors, alignment, weights };
 
   // --- data: RealBench's non-held-out prompts (the held-out 10% is never trained on) ---
-  if (!config.realbench.source.dir) throw new TrainerFailure('DatasetMissing', 'the built-in trainer reads prompts from realbench.source.dir');
+  if (!config.realbench.source.dir)
+    throw new TrainerFailure('DatasetMissing', 'the built-in trainer reads prompts from realbench.source.dir');
   let prompts;
   try {
     prompts = (await loadRealBench(rel(config.realbench.source.dir))).items.filter((it) => !isHeldoutIndex(it.index));
@@ -76,7 +98,14 @@ async function main(): Promise<void> {
   }
 
   // --- state: resume, or initialise from earlier stages ---
-  const adamFor = (): AdamConfig => ({ lr: cfg.grpo.learningRate, beta1: cfg.grpo.adam.beta1, beta2: cfg.grpo.adam.beta2, eps: cfg.grpo.adam.eps, weightDecay: cfg.grpo.adam.weightDecay, maxGradNorm: cfg.grpo.gradClipNorm });
+  const adamFor = (): AdamConfig => ({
+    lr: cfg.grpo.learningRate,
+    beta1: cfg.grpo.adam.beta1,
+    beta2: cfg.grpo.adam.beta2,
+    eps: cfg.grpo.adam.eps,
+    weightDecay: cfg.grpo.adam.weightDecay,
+    maxGradNorm: cfg.grpo.gradClipNorm,
+  });
   let state: TrainerState;
   if (job.resumeDir) {
     try {
@@ -84,18 +113,35 @@ async function main(): Promise<void> {
     } catch (err) {
       throw new TrainerFailure('CheckpointCorrupt', `cannot resume from ${job.resumeDir}: ${(err as Error).message}`);
     }
-    if (state.step !== job.startStep) throw new TrainerFailure('CheckpointCorrupt', `resume folder holds step ${state.step}, the job says ${job.startStep}`);
+    if (state.step !== job.startStep)
+      throw new TrainerFailure('CheckpointCorrupt', `resume folder holds step ${state.step}, the job says ${job.startStep}`);
   } else {
     const own = job.initDirs[job.stageKey] ? readParts(job.initDirs[job.stageKey] as string) : { policy: null, adapter: null };
-    const earlier = Object.entries(job.initDirs).filter(([k]) => k !== job.stageKey).map(([, dir]) => readParts(dir));
-    const policyFrom = own.policy ?? earlier.map((p) => p.policy).filter((p) => p !== null).at(-1) ?? null;
-    const adapterFrom = own.adapter ?? earlier.map((p) => p.adapter).filter((p) => p !== null).at(-1) ?? null;
+    const earlier = Object.entries(job.initDirs)
+      .filter(([k]) => k !== job.stageKey)
+      .map(([, dir]) => readParts(dir));
+    const policyFrom =
+      own.policy ??
+      earlier
+        .map((p) => p.policy)
+        .filter((p) => p !== null)
+        .at(-1) ??
+      null;
+    const adapterFrom =
+      own.adapter ??
+      earlier
+        .map((p) => p.adapter)
+        .filter((p) => p !== null)
+        .at(-1) ??
+      null;
     const policy = job.stage === 2 ? policyFrom : (policyFrom ?? PromptPolicy.create(descriptors, { init: 'zeros' }));
     const adapter =
       job.stage === 1
         ? null
         : (adapterFrom ??
-          (cfg.grpo.adapter === 'filters' ? FilterAdapter.create({ side: generator.spec.size }) : VelocityAdapter.create({ D: generator.imageElements })));
+          (cfg.grpo.adapter === 'filters'
+            ? FilterAdapter.create({ side: generator.spec.size })
+            : VelocityAdapter.create({ D: generator.imageElements })));
     state = {
       stage: job.stage,
       step: 0,
@@ -110,7 +156,12 @@ async function main(): Promise<void> {
     };
   }
   const rng = Rng.fromState(state.rng);
-  const sampler = new PromptSampler(prompts.map((p) => ({ id: p.id, prompt: p.prompt, category: p.category })), job.seed, state.cursor, job.stageKey);
+  const sampler = new PromptSampler(
+    prompts.map((p) => ({ id: p.id, prompt: p.prompt, category: p.category })),
+    job.seed,
+    state.cursor,
+    job.stageKey,
+  );
 
   let lastSaved = job.startStep;
   const save = () => {
@@ -148,7 +199,12 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    const kind = err instanceof TrainerFailure ? err.kind : err instanceof RangeError && /allocation failed|out of memory/i.test(err.message) ? 'OutOfMemory' : 'Crash';
+    const kind =
+      err instanceof TrainerFailure
+        ? err.kind
+        : err instanceof RangeError && /allocation failed|out of memory/i.test(err.message)
+          ? 'OutOfMemory'
+          : 'Crash';
     emit({ type: 'error', kind, message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   },

@@ -11,7 +11,10 @@ export async function loadModelFile<T>(what: string, file: string, load: () => T
   try {
     accessSync(file, constants.R_OK);
   } catch (err) {
-    throw new TrainerFailure('ConfigInvalid', `${what} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new TrainerFailure(
+      'ConfigInvalid',
+      `${what} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   try {
     return await load();
@@ -19,7 +22,8 @@ export async function loadModelFile<T>(what: string, file: string, load: () => T
     if (err instanceof TrainerFailure) throw err;
     const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 400);
     // Running out of memory while loading is not the file's fault: keep it retryable-by-policy as OutOfMemory.
-    if (/allocation failed|out of memory|bad_alloc/i.test(message)) throw new TrainerFailure('OutOfMemory', `${what} ${file}: ${message}`);
+    if (/allocation failed|out of memory|bad_alloc/i.test(message))
+      throw new TrainerFailure('OutOfMemory', `${what} ${file}: ${message}`);
     throw new TrainerFailure('ConfigInvalid', `${what} ${file} cannot be loaded: ${message}`);
   }
 }

@@ -27,7 +27,13 @@ export interface TrainerState {
   rewardHistory: Array<{ step: number; reward: number }>;
 }
 
-const FILES = { state: 'state.json', policy: 'policy.json', policyAdam: 'policy-adam.json', adapter: 'adapter.json', adapterAdam: 'adapter-adam.json' };
+const FILES = {
+  state: 'state.json',
+  policy: 'policy.json',
+  policyAdam: 'policy-adam.json',
+  adapter: 'adapter.json',
+  adapterAdam: 'adapter-adam.json',
+};
 
 /** Writes the state into `<dir>` atomically (a temp folder renamed into place). */
 export function writeState(dir: string, s: TrainerState): void {
@@ -35,7 +41,15 @@ export function writeState(dir: string, s: TrainerState): void {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const json = (file: string, value: unknown) => writeFileSync(path.join(tmp, file), `${JSON.stringify(value)}\n`);
-  json(FILES.state, { format: 'realgen-mini-trainer/1', stage: s.stage, step: s.step, rng: s.rng, cursor: s.cursor, lastMetrics: s.lastMetrics, rewardHistory: s.rewardHistory });
+  json(FILES.state, {
+    format: 'realgen-mini-trainer/1',
+    stage: s.stage,
+    step: s.step,
+    rng: s.rng,
+    cursor: s.cursor,
+    lastMetrics: s.lastMetrics,
+    rewardHistory: s.rewardHistory,
+  });
   if (s.policy) json(FILES.policy, s.policy.serialize());
   if (s.policyAdam) json(FILES.policyAdam, s.policyAdam.serialize());
   if (s.adapter) json(FILES.adapter, s.adapter.serialize());
@@ -67,7 +81,8 @@ export function readState(dir: string, adam: { policy: AdamConfig; adapter: Adam
     lastMetrics: Record<string, number>;
     rewardHistory?: Array<{ step: number; reward: number }>;
   };
-  if (meta.format !== 'realgen-mini-trainer/1') throw new Error(`${dir}/state.json: unknown format ${JSON.stringify(meta.format)}`);
+  if (meta.format !== 'realgen-mini-trainer/1')
+    throw new Error(`${dir}/state.json: unknown format ${JSON.stringify(meta.format)}`);
   const parts = readParts(dir);
   return {
     stage: meta.stage,
@@ -75,9 +90,13 @@ export function readState(dir: string, adam: { policy: AdamConfig; adapter: Adam
     rng: meta.rng,
     cursor: meta.cursor,
     policy: parts.policy,
-    policyAdam: existsSync(path.join(dir, FILES.policyAdam)) ? Adam.deserialize(readJson(dir, FILES.policyAdam) as never, adam.policy) : null,
+    policyAdam: existsSync(path.join(dir, FILES.policyAdam))
+      ? Adam.deserialize(readJson(dir, FILES.policyAdam) as never, adam.policy)
+      : null,
     adapter: parts.adapter,
-    adapterAdam: existsSync(path.join(dir, FILES.adapterAdam)) ? Adam.deserialize(readJson(dir, FILES.adapterAdam) as never, adam.adapter) : null,
+    adapterAdam: existsSync(path.join(dir, FILES.adapterAdam))
+      ? Adam.deserialize(readJson(dir, FILES.adapterAdam) as never, adam.adapter)
+      : null,
     lastMetrics: meta.lastMetrics,
     rewardHistory: meta.rewardHistory ?? [],
   };

@@ -40,7 +40,15 @@ export function globSegments(glob: string): RegExp[] {
   const parts = glob.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.length === 0) throw new Error(`checkpointGlob ${JSON.stringify(glob)} names no folder`);
   if (parts.some((p) => p === '..')) throw new Error(`checkpointGlob ${JSON.stringify(glob)} must stay inside the output folder`);
-  return parts.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`));
+  return parts.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')}$`,
+      ),
+  );
 }
 
 export function upstreamStepOf(name: string): number | null {
@@ -157,7 +165,10 @@ export class CheckpointWatcher {
       let isComplete: boolean;
       if (this.opts.completeMarker !== undefined) {
         const marker = path.join(abs, ...this.opts.completeMarker.split('/'));
-        const has = await stat(marker).then((s) => s.isFile(), () => false);
+        const has = await stat(marker).then(
+          (s) => s.isFile(),
+          () => false,
+        );
         isComplete = has && state.stableScans >= 1;
       } else {
         isComplete = state.stableScans >= 1 && ref - state.lastChange >= this.opts.quietPeriodMs;

@@ -51,7 +51,8 @@ export function placeholdersOf(template: string, where: string): string[] {
         continue;
       }
       const end = template.indexOf('}', i + 1);
-      if (end < 0) throw new TemplateError(`${where}: unclosed "{" in ${JSON.stringify(template)} (write {{ for a literal brace)`);
+      if (end < 0)
+        throw new TemplateError(`${where}: unclosed "{" in ${JSON.stringify(template)} (write {{ for a literal brace)`);
       names.push(template.slice(i + 1, end));
       i = end;
     } else if (c === '}') {
@@ -66,11 +67,18 @@ export function placeholdersOf(template: string, where: string): string[] {
 }
 
 /** Renders one template string; every placeholder must be in `allowed` and have a value. */
-export function renderString(template: string, values: TemplateValues, where: string, allowed: readonly string[] = PLACEHOLDERS): string {
+export function renderString(
+  template: string,
+  values: TemplateValues,
+  where: string,
+  allowed: readonly string[] = PLACEHOLDERS,
+): string {
   for (const name of placeholdersOf(template, where)) {
     if (!allowed.includes(name)) {
       const hint = name === 'resumePath' ? ' ({resumePath} is only available in resumeArg)' : '';
-      throw new TemplateError(`${where}: unknown placeholder {${name}} in ${JSON.stringify(template)}; expected one of ${allowed.map((p) => `{${p}}`).join(' ')}${hint}`);
+      throw new TemplateError(
+        `${where}: unknown placeholder {${name}} in ${JSON.stringify(template)}; expected one of ${allowed.map((p) => `{${p}}`).join(' ')}${hint}`,
+      );
     }
   }
   return template.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (match, name: string | undefined) => {
@@ -140,13 +148,20 @@ export interface RenderedLaunch {
  * Renders the whole launch. On a resume (`values.resumePath` set) `resumeArg` is appended; a stage without a
  * `resumeArg` cannot resume (an error: it would silently restart from scratch).
  */
-export function renderLaunch(trainer: ExternalTrainerConfig, values: TemplateValues, configBaseDir: string, where = 'trainer'): RenderedLaunch {
+export function renderLaunch(
+  trainer: ExternalTrainerConfig,
+  values: TemplateValues,
+  configBaseDir: string,
+  where = 'trainer',
+): RenderedLaunch {
   const problems = validateTemplate(trainer, where);
   if (problems.length > 0) throw new TemplateError(problems.join('; '));
   const args = trainer.args.map((a, i) => renderString(a, values, `${where}.args[${i}]`));
   if (values.resumePath !== null) {
     if (trainer.resumeArg === undefined) {
-      throw new TemplateError(`${where}.resumeArg is not set, so the trainer cannot resume from a checkpoint; set it (e.g. --config.train.lora_path={resumePath}/lora)`);
+      throw new TemplateError(
+        `${where}.resumeArg is not set, so the trainer cannot resume from a checkpoint; set it (e.g. --config.train.lora_path={resumePath}/lora)`,
+      );
     }
     args.push(renderString(trainer.resumeArg, values, `${where}.resumeArg`, RESUME_PLACEHOLDERS));
   }
@@ -157,7 +172,10 @@ export function renderLaunch(trainer: ExternalTrainerConfig, values: TemplateVal
     if (text === null) secretEnv[k] = v as SecretRef;
     else env[k] = renderString(text, values, `${where}.env.${k}`);
   }
-  const cwd = trainer.workingDir === undefined ? undefined : path.resolve(configBaseDir, renderString(trainer.workingDir, values, `${where}.workingDir`));
+  const cwd =
+    trainer.workingDir === undefined
+      ? undefined
+      : path.resolve(configBaseDir, renderString(trainer.workingDir, values, `${where}.workingDir`));
   return { command: renderString(trainer.command, values, `${where}.command`), args, env, secretEnv, cwd };
 }
 

@@ -95,7 +95,11 @@ async function main(): Promise<number> {
   const config = valid.config;
   const stage = config.stages[job.stage - 1];
   if (!stage) throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}] does not exist`);
-  if (stage.trainer.backend !== 'external') throw new TrainerFailure('ConfigInvalid', `stages[${job.stage - 1}].trainer.backend is ${stage.trainer.backend}, not external`);
+  if (stage.trainer.backend !== 'external')
+    throw new TrainerFailure(
+      'ConfigInvalid',
+      `stages[${job.stage - 1}].trainer.backend is ${stage.trainer.backend}, not external`,
+    );
   const trainer: ExternalTrainerConfig = stage.trainer;
   const where = `stages[${job.stage - 1}].trainer`;
   const slot = slotProblem(trainer, job.gpuIds);
@@ -106,7 +110,10 @@ async function main(): Promise<number> {
   if (job.resumeDir !== null) {
     const meta = await readResumeMeta(job.resumeDir);
     if (meta !== null && meta.step !== job.startStep) {
-      throw new TrainerFailure('CheckpointCorrupt', `resume folder's ${EXTERNAL_META_FILE} says step ${meta.step}, the job says ${job.startStep}`);
+      throw new TrainerFailure(
+        'CheckpointCorrupt',
+        `resume folder's ${EXTERNAL_META_FILE} says step ${meta.step}, the job says ${job.startStep}`,
+      );
     }
   }
 
@@ -139,7 +146,9 @@ async function main(): Promise<number> {
     emit({ type: 'done', step: job.startStep, reason: 'signal' });
     return 0;
   }
-  log(`starting ${[launch.command, ...launch.args].join(' ')}${launch.cwd ? ` (in ${launch.cwd})` : ''}; step offset ${stepOffset}, stop at ${job.stopAtStep}`);
+  log(
+    `starting ${[launch.command, ...launch.args].join(' ')}${launch.cwd ? ` (in ${launch.cwd})` : ''}; step offset ${stepOffset}, stop at ${job.stopAtStep}`,
+  );
   let group: ProcessGroup;
   try {
     group = await spawnProcessGroup(launch.command, launch.args, {
@@ -156,7 +165,10 @@ async function main(): Promise<number> {
       },
     });
   } catch (err) {
-    throw new TrainerFailure('ConfigInvalid', `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${(err as Error).message}`);
+    throw new TrainerFailure(
+      'ConfigInvalid',
+      `${where}.command: cannot start ${JSON.stringify(launch.command)}${launch.cwd ? ` in ${launch.cwd}` : ''}: ${(err as Error).message}`,
+    );
   }
   const { child } = group;
   const exited = group.exited.then((x) => ({ ...x, at: Date.now() }));
@@ -216,7 +228,10 @@ async function main(): Promise<number> {
   const errLines = createInterface({ input: child.stderr });
   outLines.on('line', (l) => onLine(l, false));
   errLines.on('line', (l) => onLine(l, true));
-  const streamsClosed = Promise.all([new Promise((r) => outLines.once('close', r)), new Promise((r) => errLines.once('close', r))]);
+  const streamsClosed = Promise.all([
+    new Promise((r) => outLines.once('close', r)),
+    new Promise((r) => errLines.once('close', r)),
+  ]);
 
   const stallMs = stage.stallTimeoutSeconds * 1000;
   const heartbeatMs = Math.max(1000, Math.min(30_000, stallMs / 4));
@@ -231,13 +246,19 @@ async function main(): Promise<number> {
 
   // --- checkpoints ---
   const quietMs = trainer.quietPeriodSeconds * 1000;
-  const watcher = new CheckpointWatcher({ root: upstreamDir, glob: trainer.checkpointGlob, completeMarker: trainer.completeMarker, quietPeriodMs: quietMs });
+  const watcher = new CheckpointWatcher({
+    root: upstreamDir,
+    glob: trainer.checkpointGlob,
+    completeMarker: trainer.completeMarker,
+    quietPeriodMs: quietMs,
+  });
   const report = async (folder: CompleteFolder) => {
     if (folder.upstreamStep === null) {
       log(`skipping ${folder.rel}: no step number in its name`);
       return;
     }
-    if (folder.upstreamStep % trainer.stepsPerEpoch !== 0) log(`warning: ${folder.rel} is not at an epoch boundary (stepsPerEpoch ${trainer.stepsPerEpoch})`);
+    if (folder.upstreamStep % trainer.stepsPerEpoch !== 0)
+      log(`warning: ${folder.rel} is not at an epoch boundary (stepsPerEpoch ${trainer.stepsPerEpoch})`);
     const ourStep = stepOffset + Math.floor(folder.upstreamStep / trainer.stepsPerEpoch);
     if (lastReported >= job.stopAtStep) {
       log(`skipping ${folder.rel} (step ${ourStep}): the segment already ended at step ${lastReported}`);
@@ -249,7 +270,14 @@ async function main(): Promise<number> {
     }
     const dest = path.join(job.outputDir, `checkpoint-${ourStep}`);
     await linkTree(folder.abs, dest);
-    const meta: ExternalCheckpointMeta = { protocol: 'realgen-external/1', step: ourStep, stepOffset, upstreamStep: folder.upstreamStep, stepsPerEpoch: trainer.stepsPerEpoch, upstreamDir: folder.rel };
+    const meta: ExternalCheckpointMeta = {
+      protocol: 'realgen-external/1',
+      step: ourStep,
+      stepOffset,
+      upstreamStep: folder.upstreamStep,
+      stepsPerEpoch: trainer.stepsPerEpoch,
+      upstreamDir: folder.rel,
+    };
     await writeFile(path.join(dest, EXTERNAL_META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     lastReported = ourStep;
     if (ourStep > step) {
@@ -270,8 +298,14 @@ async function main(): Promise<number> {
       stopReason = 'budget';
     }
     // Checkpoints not lining up with the segment end: past it by a save interval with nothing in sight.
-    if (stopReason === null && step >= job.stopAtStep + job.saveEvery && watcher.pendingSteps().every((s) => stepOffset + Math.floor(s / trainer.stepsPerEpoch) < job.stopAtStep)) {
-      log(`step ${step} is past the segment's end (${job.stopAtStep}) with no checkpoint there; stopping (align budget.segmentSteps with the upstream's save frequency)`);
+    if (
+      stopReason === null &&
+      step >= job.stopAtStep + job.saveEvery &&
+      watcher.pendingSteps().every((s) => stepOffset + Math.floor(s / trainer.stepsPerEpoch) < job.stopAtStep)
+    ) {
+      log(
+        `step ${step} is past the segment's end (${job.stopAtStep}) with no checkpoint there; stopping (align budget.segmentSteps with the upstream's save frequency)`,
+      );
       stopReason = 'budget';
     }
     if (stopReason === null && Date.now() - startedAt >= wallClockMs) {
@@ -304,7 +338,10 @@ async function main(): Promise<number> {
       emit({ type: 'done', step: lastReported, reason: 'budget' });
       return 0;
     }
-    throw new TrainerFailure('Crash', `upstream exited 0 at step ${step} without a new checkpoint (segment ${job.startStep} → ${job.stopAtStep})${tail ? `; stderr: ${tail}` : ''}`);
+    throw new TrainerFailure(
+      'Crash',
+      `upstream exited 0 at step ${step} without a new checkpoint (segment ${job.startStep} → ${job.stopAtStep})${tail ? `; stderr: ${tail}` : ''}`,
+    );
   }
   const how = x.signal ?? `code ${x.code}`;
   if (OOM.test(stderrTail.join('\n'))) throw new TrainerFailure('OutOfMemory', `upstream exited with ${how}: ${tail}`);

@@ -31,7 +31,9 @@ export class MetricParser {
       try {
         return new RegExp(p, 'g');
       } catch (err) {
-        throw new MetricPatternError(`metricPatterns[${i}]: invalid regular expression ${JSON.stringify(p)} (${(err as Error).message})`);
+        throw new MetricPatternError(
+          `metricPatterns[${i}]: invalid regular expression ${JSON.stringify(p)} (${(err as Error).message})`,
+        );
       }
     });
   }

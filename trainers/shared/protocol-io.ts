@@ -23,7 +23,11 @@ export function readJobSpec(argv: readonly string[] = process.argv, env: NodeJS.
   const file = i >= 0 ? argv[i + 1] : env.REALGEN_JOB_SPEC;
   if (!file) throw new TrainerFailure('ConfigInvalid', 'missing --job <job-spec.json>');
   const parsed = JobSpecSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new TrainerFailure('ConfigInvalid', `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new TrainerFailure(
+      'ConfigInvalid',
+      `${file}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 

@@ -9,7 +9,9 @@ function text(id, value) {
 }
 
 function drawCurve(svg, points) {
-  const w = 560, h = 200, pad = 34;
+  const w = 560,
+    h = 200,
+    pad = 34;
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const ns = 'http://www.w3.org/2000/svg';
   const add = (name, attrs, content) => {
@@ -25,13 +27,24 @@ function drawCurve(svg, points) {
     add('text', { x: w / 2 - 60, y: h / 2, fill: '#888' }, 'no rewards yet');
     return;
   }
-  const xs = points.map((p) => p.step), ys = points.map((p) => p.reward);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
-  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+  const xs = points.map((p) => p.step),
+    ys = points.map((p) => p.reward);
+  const x0 = Math.min(...xs),
+    x1 = Math.max(...xs, x0 + 1);
+  let y0 = Math.min(...ys),
+    y1 = Math.max(...ys);
+  if (y1 - y0 < 1e-9) {
+    y0 -= 0.5;
+    y1 += 0.5;
+  }
   const sx = (x) => pad + ((x - x0) / (x1 - x0)) * (w - pad - 12);
   const sy = (y) => h - pad - ((y - y0) / (y1 - y0)) * (h - pad - 12);
-  add('polyline', { points: points.map((p) => `${sx(p.step)},${sy(p.reward)}`).join(' '), fill: 'none', stroke: '#0072b2', 'stroke-width': 2 });
+  add('polyline', {
+    points: points.map((p) => `${sx(p.step)},${sy(p.reward)}`).join(' '),
+    fill: 'none',
+    stroke: '#0072b2',
+    'stroke-width': 2,
+  });
   for (const p of points) add('circle', { cx: sx(p.step), cy: sy(p.reward), r: 2.5, fill: '#0072b2' });
   add('text', { x: 2, y: 14, 'font-size': 11 }, y1.toFixed(3));
   add('text', { x: 2, y: h - pad, 'font-size': 11 }, y0.toFixed(3));

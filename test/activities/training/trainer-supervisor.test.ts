@@ -53,7 +53,16 @@ function supervisor(env: Record<string, string> = {}, graceSeconds = 5) {
 }
 
 function input(runId: string, stopAtStep: number, stall?: number): TrainerSegmentInput {
-  return { runId, stage: 1, segment: 0, config: config(stall), configBaseDir: loaded.baseDir, configDigest: loaded.digest, stopAtStep, initFrom: {} };
+  return {
+    runId,
+    stage: 1,
+    segment: 0,
+    config: config(stall),
+    configBaseDir: loaded.baseDir,
+    configDigest: loaded.digest,
+    stopAtStep,
+    initFrom: {},
+  };
 }
 
 /** Alive = exists and is not a zombie waiting to be reaped. */
@@ -82,27 +91,49 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     const result = (await env.run(supervisor().runTrainerSegment, input('sup-a', 5))) as TrainerSegmentResult;
     assert.equal(result.step, 5);
     assert.equal(result.reason, 'budget');
-    assert.deepEqual(result.committed.map((c) => c.step), [2, 4, 5]);
+    assert.deepEqual(
+      result.committed.map((c) => c.step),
+      [2, 4, 5],
+    );
     assert.equal(result.metrics.at(-1)?.step, 5);
     const latest = await store.latestValidCheckpoint('sup-a', 'stage-1');
     assert.equal(latest.ref?.manifestSha256, result.lastCheckpoint?.manifestSha256);
     const { manifest } = await store.readManifest(latest.ref!.prefix);
-    assert.deepEqual(manifest.files.map((f) => f.path), ['state.json', 'weights/w.bin']);
+    assert.deepEqual(
+      manifest.files.map((f) => f.path),
+      ['state.json', 'weights/w.bin'],
+    );
     assert.equal(manifest.parent?.step, 4);
-    assert.ok(beats.some((b) => (b as { step: number }).step === 5), 'heartbeats carry the step');
+    assert.ok(
+      beats.some((b) => (b as { step: number }).step === 5),
+      'heartbeats carry the step',
+    );
   });
 
   it('resumes the next attempt from the newest valid checkpoint, ending identical to an uninterrupted run', async () => {
     const env = new MockActivityEnvironment();
     await env.run(supervisor().runTrainerSegment, input('sup-b', 3));
-    const resumed = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-b', 6))) as TrainerSegmentResult;
-    assert.deepEqual(resumed.committed.map((c) => c.step), [4, 6]);
-    const straight = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-c', 6))) as TrainerSegmentResult;
-    const files = async (run: string) => (await store.readManifest((await store.latestValidCheckpoint(run, 'stage-1')).ref!.prefix)).manifest.files;
+    const resumed = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('sup-b', 6),
+    )) as TrainerSegmentResult;
+    assert.deepEqual(
+      resumed.committed.map((c) => c.step),
+      [4, 6],
+    );
+    const straight = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('sup-c', 6),
+    )) as TrainerSegmentResult;
+    const files = async (run: string) =>
+      (await store.readManifest((await store.latestValidCheckpoint(run, 'stage-1')).ref!.prefix)).manifest.files;
     assert.deepEqual(await files('sup-b'), await files('sup-c'));
     assert.equal(straight.step, 6);
     // Nothing left to do: the segment returns at once.
-    const again = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, input('sup-b', 6))) as TrainerSegmentResult;
+    const again = (await new MockActivityEnvironment().run(
+      supervisor().runTrainerSegment,
+      input('sup-b', 6),
+    )) as TrainerSegmentResult;
     assert.equal(again.reason, 'resumed-complete');
     assert.equal(again.step, 6);
   });
@@ -112,7 +143,10 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     const t0 = Date.now();
     await assert.rejects(
       // 5 s: long enough for the fixture's own start (tsx compiles it) on a loaded 2-core machine, which is silence too.
-      new MockActivityEnvironment().run(supervisor({ FIXTURE_STALL_AT: '3', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-d', 10, 5)),
+      new MockActivityEnvironment().run(
+        supervisor({ FIXTURE_STALL_AT: '3', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment,
+        input('sup-d', 10, 5),
+      ),
       (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerStalled' && err.nonRetryable === false,
     );
     const elapsed = (Date.now() - t0) / 1000;
@@ -129,7 +163,10 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     env.on('heartbeat', (d: { step?: number }) => {
       if ((d.step ?? 0) >= 3) env.cancel();
     });
-    await assert.rejects(env.run(supervisor({ FIXTURE_STEP_MS: '50', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-e', 1000)), CancelledFailure);
+    await assert.rejects(
+      env.run(supervisor({ FIXTURE_STEP_MS: '50', FIXTURE_GRANDCHILD: pidFile }).runTrainerSegment, input('sup-e', 1000)),
+      CancelledFailure,
+    );
     const latest = await store.latestValidCheckpoint('sup-e', 'stage-1');
     assert.ok(latest.ref !== null && latest.ref.step >= 3, 'a checkpoint was flushed on SIGTERM');
     assert.deepEqual(latest.skipped, []);
@@ -142,18 +179,26 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
       if ((d.step ?? 0) >= 2) env.cancel();
     });
     const t0 = Date.now();
-    await assert.rejects(env.run(supervisor({ FIXTURE_IGNORE_TERM: '1', FIXTURE_STEP_MS: '50' }, 1).runTrainerSegment, input('sup-f', 1000)), CancelledFailure);
+    await assert.rejects(
+      env.run(supervisor({ FIXTURE_IGNORE_TERM: '1', FIXTURE_STEP_MS: '50' }, 1).runTrainerSegment, input('sup-f', 1000)),
+      CancelledFailure,
+    );
     assert.ok(Date.now() - t0 < 10_000);
   });
 
   it('maps trainer error kinds and crashes to failure types with the right retry flag', async () => {
     await assert.rejects(
-      new MockActivityEnvironment().run(supervisor({ FIXTURE_ERROR_AT: '2', FIXTURE_ERROR_KIND: 'OutOfMemory' }).runTrainerSegment, input('sup-g', 5)),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'OutOfMemory' && err.nonRetryable === true && /fixture error/.test(err.message),
+      new MockActivityEnvironment().run(
+        supervisor({ FIXTURE_ERROR_AT: '2', FIXTURE_ERROR_KIND: 'OutOfMemory' }).runTrainerSegment,
+        input('sup-g', 5),
+      ),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'OutOfMemory' && err.nonRetryable === true && /fixture error/.test(err.message),
     );
     await assert.rejects(
       new MockActivityEnvironment().run(supervisor({ FIXTURE_CRASH_AT: '2' }).runTrainerSegment, input('sup-h', 5)),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'TrainerCrashed' && err.nonRetryable === false && /code 3/.test(err.message),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'TrainerCrashed' && err.nonRetryable === false && /code 3/.test(err.message),
     );
     assert.equal(existsSync(path.join(os.tmpdir(), 'never')), false);
   });
@@ -169,7 +214,12 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     } finally {
       delete process.env.RG_TEST_HF_TOKEN;
     }
-    const seen = JSON.parse(readFileSync(probe, 'utf8')) as { jobMode: number; dirMode: number; jobText: string; hfToken: string | null };
+    const seen = JSON.parse(readFileSync(probe, 'utf8')) as {
+      jobMode: number;
+      dirMode: number;
+      jobText: string;
+      hfToken: string | null;
+    };
     assert.equal(seen.hfToken, secret, 'the trainer got the secret in its environment');
     assert.ok(!seen.jobText.includes(secret), 'the job spec holds the reference, not the value');
     assert.match(seen.jobText, /RG_TEST_HF_TOKEN/);
@@ -183,7 +233,9 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     await assert.rejects(
       new MockActivityEnvironment().run(supervisor().runTrainerSegment, inp),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
-        err.type === 'ConfigInvalid' && err.nonRetryable === true && /stages\[0\]\.trainer\.env\.HF_TOKEN: environment variable RG_TEST_UNSET_TOKEN is not set/.test(err.message),
+        err.type === 'ConfigInvalid' &&
+        err.nonRetryable === true &&
+        /stages\[0\]\.trainer\.env\.HF_TOKEN: environment variable RG_TEST_UNSET_TOKEN is not set/.test(err.message),
     );
   });
 
@@ -193,9 +245,17 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     await assert.rejects(
       new MockActivityEnvironment().run(supervisor().runTrainerSegment, { ...input('sup-cfg', 4), configDigest: other }),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
-        err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(loaded.digest) && err.message.includes(other) && /allowConfigChange/.test(err.message),
+        err.type === 'ConfigInvalid' &&
+        err.nonRetryable === true &&
+        err.message.includes(loaded.digest) &&
+        err.message.includes(other) &&
+        /allowConfigChange/.test(err.message),
     );
-    assert.equal((await store.latestValidCheckpoint('sup-cfg', 'stage-1')).ref?.step, 2, 'nothing was trained under the new config');
+    assert.equal(
+      (await store.latestValidCheckpoint('sup-cfg', 'stage-1')).ref?.step,
+      2,
+      'nothing was trained under the new config',
+    );
     const allowed = { ...input('sup-cfg', 4), configDigest: other };
     allowed.config.allowConfigChange = true;
     const result = (await new MockActivityEnvironment().run(supervisor().runTrainerSegment, allowed)) as TrainerSegmentResult;
@@ -226,7 +286,8 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     };
     await assert.rejects(
       new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(missing)),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(missing),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(missing),
     );
     // A generator description whose ONNX graph is garbage.
     const spec = path.join(dir, 'generator.json');
@@ -234,7 +295,8 @@ describe('trainer supervisor (real MinIO, fixture trainer)', () => {
     writeFileSync(path.join(dir, 'generator.onnx'), Buffer.from('this is not an onnx graph'));
     await assert.rejects(
       new MockActivityEnvironment().run(builtin.runTrainerSegment, withGenerator(spec)),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(spec),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'ConfigInvalid' && err.nonRetryable === true && err.message.includes(spec),
     );
   });
 });

@@ -133,9 +133,16 @@ describe('fitBradleyTerry', () => {
     const empty = fitBradleyTerry([]);
     assert.deepEqual(empty.ratings, []);
     assert.equal(empty.reference, null);
-    assert.throws(() => fitBradleyTerry([{ a: 'x', b: 'x', winner: 'a' }]), /comparisons\[0\]: expected two different players, got "x" twice/);
     assert.throws(
-      () => fitBradleyTerry([{ a: 'x', b: 'y', winner: 'a' }, { a: 'x', b: 'y', winner: 'draw' as 'tie' }]),
+      () => fitBradleyTerry([{ a: 'x', b: 'x', winner: 'a' }]),
+      /comparisons\[0\]: expected two different players, got "x" twice/,
+    );
+    assert.throws(
+      () =>
+        fitBradleyTerry([
+          { a: 'x', b: 'y', winner: 'a' },
+          { a: 'x', b: 'y', winner: 'draw' as 'tie' },
+        ]),
       /comparisons\[1\]\.winner: expected "a", "b" or "tie", got "draw"/,
     );
     assert.throws(() => fitBradleyTerry([{ a: '', b: 'y', winner: 'a' }]), /comparisons\[0\]\.a: expected a non-empty string/);

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { judgePairLocally, judgePairsLocally, type LocalJudgedPair, type RealnessScorer } from '../../../domain/arena/local-judge';
+import {
+  judgePairLocally,
+  judgePairsLocally,
+  type LocalJudgedPair,
+  type RealnessScorer,
+} from '../../../domain/arena/local-judge';
 
 const img = (name: string) => Buffer.from(name);
 /** A position-independent detector: a fixed P(real) per image, recording every call. */
@@ -42,13 +47,18 @@ describe('local judge', () => {
     assert.deepEqual([equal.outcome, equal.consistent], ['tie', true]);
     const apart = ok(await judgePairLocally({ generated: img('g'), real: img('r') }, fixedScorer({ g: 0.5 + 1e-6, r: 0.5 })));
     assert.equal(apart.outcome, 'win');
-    const loose = ok(await judgePairLocally({ generated: img('g'), real: img('r') }, fixedScorer({ g: 0.5 + 1e-6, r: 0.5 }), { tolerance: 1e-3 }));
+    const loose = ok(
+      await judgePairLocally({ generated: img('g'), real: img('r') }, fixedScorer({ g: 0.5 + 1e-6, r: 0.5 }), {
+        tolerance: 1e-3,
+      }),
+    );
     assert.equal(loose.outcome, 'tie');
   });
 
   it('turns a position-dependent scorer into an inconsistent tie instead of a position-decided result', async () => {
     // Adds 0.2 to whatever comes first: it would call either image "more real" when placed first.
-    const biased: RealnessScorer = async (images) => images.map((b, i) => (b.toString() === 'gen' ? 0.5 : 0.45) + (i === 0 ? 0.2 : 0));
+    const biased: RealnessScorer = async (images) =>
+      images.map((b, i) => (b.toString() === 'gen' ? 0.5 : 0.45) + (i === 0 ? 0.2 : 0));
     const r = ok(await judgePairLocally({ generated: img('gen'), real: img('real') }, biased));
     assert.deepEqual([r.outcome, r.score, r.consistent, r.unparseable], ['tie', 0.5, false, false]);
   });

@@ -26,7 +26,10 @@ describe('parseJudgeAnswer', () => {
     assert.equal(parseJudgeAnswer('- More Realistic Image: *Image 1*\r\nok')?.choice, 1);
     assert.equal(parseJudgeAnswer('Looking at both images.\nMore Realistic Image: Image 2\nEdges.')?.reason, 'Edges.');
     assert.equal(parseJudgeAnswer('More Realistic Image: Image 1')?.reason, '', 'a missing reason is tolerated');
-    assert.equal(parseJudgeAnswer('More Realistic Image: Image 1\n**Reason:** the indoor_view has 2*2 tiles')?.reason, 'the indoor_view has 2*2 tiles');
+    assert.equal(
+      parseJudgeAnswer('More Realistic Image: Image 1\n**Reason:** the indoor_view has 2*2 tiles')?.reason,
+      'the indoor_view has 2*2 tiles',
+    );
   });
 
   it('reads the JSON format, bare or in one json fence, with exactly the two keys', () => {
@@ -80,7 +83,11 @@ describe('combining the two orders', () => {
   });
 
   it('ties with unparseable: true when either order stayed unparseable', () => {
-    for (const [a, b] of [[null, 2], [1, null], [null, null]] as const) {
+    for (const [a, b] of [
+      [null, 2],
+      [1, null],
+      [null, null],
+    ] as const) {
       assert.deepEqual(combineChoices(a, b), { outcome: 'tie', score: 0.5, consistent: false, unparseable: true });
     }
   });
@@ -90,7 +97,12 @@ describe('combining the two orders', () => {
     assert.equal(preferenceFromChoice(1, 2), 'real');
     assert.equal(preferenceFromChoice(2, 2), 'generated');
     assert.deepEqual(combinePreferences('equal', 'equal'), { outcome: 'tie', score: 0.5, consistent: true, unparseable: false });
-    assert.deepEqual(combinePreferences('generated', 'equal'), { outcome: 'tie', score: 0.5, consistent: false, unparseable: false });
+    assert.deepEqual(combinePreferences('generated', 'equal'), {
+      outcome: 'tie',
+      score: 0.5,
+      consistent: false,
+      unparseable: false,
+    });
   });
 });
 

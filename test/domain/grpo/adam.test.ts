@@ -76,7 +76,10 @@ describe('Adam', () => {
     const a = new Adam(n, { lr: 3e-3, ...OFFICIAL_ADAMW });
     const pa = Float64Array.from({ length: n }, (_, i) => Math.cos(i) / 3);
     for (let k = 0; k < 3; k++) a.step(pa, grads(k));
-    const saved = JSON.parse(JSON.stringify({ opt: a, params: encodeFloat64(pa) })) as { opt: ReturnType<Adam['serialize']>; params: string };
+    const saved = JSON.parse(JSON.stringify({ opt: a, params: encodeFloat64(pa) })) as {
+      opt: ReturnType<Adam['serialize']>;
+      params: string;
+    };
     const b = Adam.deserialize(saved.opt);
     const pb = decodeFloat64(saved.params, n);
     assert.equal(b.stepCount, 3);

@@ -47,7 +47,11 @@ describe('FilterAdapter (weight-shared stage-2 adapter)', () => {
     const v = new Float32Array(D).fill(-1);
     const bank = filterBank(x, v, 0.5, SIDE);
     assert.ok(bank[0]!.every((u) => Math.abs(u - 1) < 1e-12));
-    for (const f of [1, 2, 3, 4]) assert.ok(bank[f]!.every((u) => Math.abs(u) < 1e-12), ADAPTER_FILTERS[f]);
+    for (const f of [1, 2, 3, 4])
+      assert.ok(
+        bank[f]!.every((u) => Math.abs(u) < 1e-12),
+        ADAPTER_FILTERS[f],
+      );
     assert.ok(bank[5]!.every((u) => u === 1));
   });
 
@@ -78,9 +82,20 @@ describe('FilterAdapter (weight-shared stage-2 adapter)', () => {
       imageElements: D,
       velocity: async (x, _s, _t, n) => Float32Array.from({ length: n * D }, (_, j) => 0.3 * (x[j] ?? 0) - 0.1),
     };
-    const tok = new Tokenizer({ vocab: { a: 2, red: 3 }, bigrams: {}, categories: { buildings: 1 }, unk: 0, pad: 0, maxLen: 8 } as never);
+    const tok = new Tokenizer({
+      vocab: { a: 2, red: 3 },
+      bigrams: {},
+      categories: { buildings: 1 },
+      unk: 0,
+      pad: 0,
+      maxLen: 8,
+    } as never);
     const prompts = [{ text: 'a red barn in fog', category: 'buildings' }];
-    const r = await sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(1, 's'), sdeWindow: { start: 1, size: 2 }, velocityOffset: a.offsetHook(prompts) });
+    const r = await sampleFlow(gen, tok, prompts, {
+      rng: Rng.fromSeed(1, 's'),
+      sdeWindow: { start: 1, size: 2 },
+      velocityOffset: a.offsetHook(prompts),
+    });
     for (const t of r.transitions[0]!) {
       const lp = a.logProb({ ...t, prompt: prompts[0]!.text, category: prompts[0]!.category }, 0.9, r.sigmas[1]!);
       assert.ok(Math.abs(lp - t.logProb) < 1e-4, `${lp} vs ${t.logProb}`);
@@ -91,6 +106,9 @@ describe('FilterAdapter (weight-shared stage-2 adapter)', () => {
     const a = randomized(6, 0.1);
     const b = FilterAdapter.deserialize(JSON.parse(JSON.stringify(a)));
     assert.deepEqual(b.params, a.params);
-    assert.throws(() => FilterAdapter.deserialize({ kind: 'velocity-adapter', version: 1 } as never), /not a serialised filter adapter/);
+    assert.throws(
+      () => FilterAdapter.deserialize({ kind: 'velocity-adapter', version: 1 } as never),
+      /not a serialised filter adapter/,
+    );
   });
 });

@@ -9,10 +9,11 @@ import { numericGrad, relErr } from '../../helpers/gradient-check';
 import { Rng } from '../../../lib/random';
 
 const repo = path.resolve(__dirname, '..', '..', '..');
-const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as Descriptors;
+const descriptors = JSON.parse(
+  readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8'),
+) as Descriptors;
 
 const flatten = (ms: SlotMatrix[]) => Float64Array.from(ms.flatMap((m) => [...m.data]));
-
 
 function randomPolicy(seed: number, scale = 0.8): PromptPolicy {
   return PromptPolicy.create(descriptors, { init: 'uniform', rng: Rng.fromSeed(seed, 'policy'), scale });
@@ -35,7 +36,11 @@ describe('prompt features', () => {
     }
     for (let i = 7; i < 71; i++) assert.ok(Math.abs((phi[i] ?? 0) - (buckets.get(i) ?? 0)) < 1e-15);
     const none = promptFeatures('', null);
-    assert.equal(none.reduce((a, b) => a + b, 0), 1, 'no category and no words leave only the bias');
+    assert.equal(
+      none.reduce((a, b) => a + b, 0),
+      1,
+      'no category and no words leave only the bias',
+    );
     assert.throws(() => promptFeatures('x', 'cars'), /unknown category/);
     assert.equal(PROMPT_CATEGORIES.length, 7);
   });
@@ -50,7 +55,10 @@ describe('prompt features', () => {
 describe('PromptPolicy', () => {
   it('takes the slots of descriptors.json in order, and starts uniform with init zeros', () => {
     const policy = PromptPolicy.create(descriptors);
-    assert.deepEqual(policy.slots.map((s) => s.name), ['camera', 'lens', 'lighting', 'texture', 'imperfection', 'grain']);
+    assert.deepEqual(
+      policy.slots.map((s) => s.name),
+      ['camera', 'lens', 'lighting', 'texture', 'imperfection', 'grain'],
+    );
     assert.equal(policy.size, 6 * 9 * 72);
     const phi = policy.features('an old church at dusk', 'buildings');
     for (const p of policy.probs(phi)) for (const x of p) assert.ok(Math.abs(x - 1 / 9) < 1e-15);
@@ -74,7 +82,10 @@ describe('PromptPolicy', () => {
 
   it('gradLogProb matches central differences (relative error < 1e-6)', () => {
     const policy = randomPolicy(11);
-    for (const [text, cat] of [['portrait of an old fisherman', 'people'], ['sunflowers in a field', null]] as const) {
+    for (const [text, cat] of [
+      ['portrait of an old fisherman', 'people'],
+      ['sunflowers in a field', null],
+    ] as const) {
       const phi = policy.features(text, cat);
       const action = policy.sample(phi, Rng.fromSeed(5, text));
       const analytic = flatten(policy.gradLogProb(phi, action));
@@ -148,7 +159,10 @@ describe('PromptPolicy', () => {
 
   it('rewrites a prompt by appending the chosen phrases, skipping "none"', () => {
     const policy = PromptPolicy.create(descriptors);
-    assert.equal(policy.rewrite('a red fox in snow', [1, 0, 7, 0, 2, 3]), 'a red fox in snow, captured on a fujifilm camera, golden hour, stray hairs, fine grain');
+    assert.equal(
+      policy.rewrite('a red fox in snow', [1, 0, 7, 0, 2, 3]),
+      'a red fox in snow, captured on a fujifilm camera, golden hour, stray hairs, fine grain',
+    );
     assert.equal(policy.rewrite('a red fox in snow', [0, 0, 0, 0, 0, 0]), 'a red fox in snow');
     assert.equal(policy.rewrite('an old church at dusk. ', [0, 6, 0, 0, 0, 0]), 'an old church at dusk, bokeh');
     assert.equal(policy.rewrite('', [0, 0, 0, 0, 0, 1]), 'slight grain');

@@ -16,6 +16,9 @@ describe('stage-2 adapter checkpoints', () => {
     const fb = deserializeStage2Adapter(JSON.parse(JSON.stringify(f)));
     assert.ok(fb instanceof FilterAdapter);
     assert.equal(fb.params[5], -1.5);
-    assert.throws(() => deserializeStage2Adapter({ kind: 'lora', version: 2 }), /unknown adapter kind "lora".*"velocity-adapter" \(v1\) and "filter-adapter" \(v1\)/);
+    assert.throws(
+      () => deserializeStage2Adapter({ kind: 'lora', version: 2 }),
+      /unknown adapter kind "lora".*"velocity-adapter" \(v1\) and "filter-adapter" \(v1\)/,
+    );
   });
 });

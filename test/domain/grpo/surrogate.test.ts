@@ -63,7 +63,12 @@ describe('clipped surrogate', () => {
   });
 
   it('aggregates loss, clipfrac and approx KL as means', () => {
-    const terms = [clippedSurrogate(0, 0, 1, 0.1), clippedSurrogate(Math.log(1.5), 0, 1, 0.1), clippedSurrogate(Math.log(0.5), 0, 1, 0.1), clippedSurrogate(0.01, 0, -1, 0.1)];
+    const terms = [
+      clippedSurrogate(0, 0, 1, 0.1),
+      clippedSurrogate(Math.log(1.5), 0, 1, 0.1),
+      clippedSurrogate(Math.log(0.5), 0, 1, 0.1),
+      clippedSurrogate(0.01, 0, -1, 0.1),
+    ];
     const s = surrogateStats(terms);
     assert.equal(s.count, 4);
     assert.equal(s.clipfrac, 0.5);

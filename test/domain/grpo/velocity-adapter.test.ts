@@ -10,7 +10,15 @@ const NOISE = 0.9;
 const SIGMA_MAX = 0.95;
 
 /** A transition sampled like domain/mini/flow-sampler.ts does, with `offset` added to the base velocity. */
-function makeTransition(D: number, seed: number, sigma: number, sigmaNext: number, prompt: string, category: string | null, offset?: Float32Array): AdapterTransition {
+function makeTransition(
+  D: number,
+  seed: number,
+  sigma: number,
+  sigmaNext: number,
+  prompt: string,
+  category: string | null,
+  offset?: Float32Array,
+): AdapterTransition {
   const rng = Rng.fromSeed(seed, 'transition');
   const x = new Float32Array(D);
   const v = new Float32Array(D);
@@ -22,7 +30,6 @@ function makeTransition(D: number, seed: number, sigma: number, sigmaNext: numbe
   const xNext = Float32Array.from(mean, (m) => m + c.tau * rng.normal());
   return { x, xNext, v, sigma, sigmaNext, prompt, category };
 }
-
 
 function randomize(adapter: VelocityAdapter, seed: number, scale: number): void {
   const r = Rng.fromSeed(seed, 'A');
@@ -78,13 +85,20 @@ describe('VelocityAdapter', () => {
     const psi = a.features('an old church at dusk, golden hour', 'buildings', 0.8);
     const row3 = Array.from({ length: a.m }, (_, r) => (a.params[3 * a.m + r] ?? 0) * (psi[r] ?? 0)).reduce((x, y) => x + y, 0);
     assert.equal(u1[3], Math.fround(row3));
-    const hook = a.offsetHook([{ text: 'x', category: null }, { text: 'an old church at dusk, golden hour', category: 'buildings' }]);
+    const hook = a.offsetHook([
+      { text: 'x', category: null },
+      { text: 'an old church at dusk, golden hour', category: 'buildings' },
+    ]);
     assert.deepEqual(hook(1, 0.8), u1);
   });
 
   it('with A = 0, logProb equals transitionLogProb of domain/mini/sde.ts exactly (also at σ = 1)', () => {
     const a = VelocityAdapter.create({ D: 3 * 16 * 16 });
-    for (const [sigma, sigmaNext] of [[0.8, 0.7], [1, 0.95], [0.3, 0.1]] as const) {
+    for (const [sigma, sigmaNext] of [
+      [0.8, 0.7],
+      [1, 0.95],
+      [0.3, 0.1],
+    ] as const) {
       const t = makeTransition(a.D, 7, sigma, sigmaNext, 'a bowl of ramen', 'dishes');
       assert.equal(a.logProb(t, NOISE, SIGMA_MAX), transitionLogProb(t, NOISE, SIGMA_MAX));
     }
@@ -104,11 +118,18 @@ describe('VelocityAdapter', () => {
   });
 
   const configs = [
-    { name: 'D = 12, m = 4 (1 word bucket, no categories, σ degree 1)', opts: { D: 12, wordBuckets: 1, categories: [], sigmaDegree: 1 }, m: 4 },
+    {
+      name: 'D = 12, m = 4 (1 word bucket, no categories, σ degree 1)',
+      opts: { D: 12, wordBuckets: 1, categories: [], sigmaDegree: 1 },
+      m: 4,
+    },
     { name: 'D = 12, default features (m = 48)', opts: { D: 12 }, m: 48 },
   ];
   for (const { name, opts, m } of configs) {
-    for (const [sigma, sigmaNext] of [[0.8, 0.7], [1, 0.95]] as const) {
+    for (const [sigma, sigmaNext] of [
+      [0.8, 0.7],
+      [1, 0.95],
+    ] as const) {
       it(`∂ℓ/∂A matches central differences, ${name}, σ = ${sigma}`, () => {
         const a = VelocityAdapter.create(opts);
         assert.equal(a.m, m);
@@ -129,7 +150,12 @@ describe('VelocityAdapter', () => {
         it(`∂KL/∂A (${variant}) matches central differences, ${name}, σ = ${sigma}`, () => {
           const a = VelocityAdapter.create(opts);
           randomize(a, 4, 0.2);
-          const step = { prompt: 'a red fox in snow, slight grain', category: opts.categories ? null : 'animals', sigma, sigmaNext };
+          const step = {
+            prompt: 'a red fox in snow, slight grain',
+            category: opts.categories ? null : 'animals',
+            sigma,
+            sigmaNext,
+          };
           const kl = a.kl(step, variant, NOISE, SIGMA_MAX);
           assert.ok(kl > 0);
           const analytic = a.gradKl(step, variant, NOISE, SIGMA_MAX);

@@ -46,7 +46,12 @@ describe('flow samplers', () => {
       const rng = Rng.fromSeed(123);
       const pngs: Buffer[] = [];
       for (const b of batches) {
-        const r = await sampleFlow(gen, tok, b.map((i) => prompts[i]!), { rng, sdeWindow: { start: 1, size: 2 } });
+        const r = await sampleFlow(
+          gen,
+          tok,
+          b.map((i) => prompts[i]!),
+          { rng, sdeWindow: { start: 1, size: 2 } },
+        );
         for (const img of r.images) pngs.push(await encodePng(toRgb(img, gen.spec.size)));
       }
       return pngs;
@@ -65,7 +70,10 @@ describe('flow samplers', () => {
     const r = await sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(5), noiseLevel: 0.9, sdeWindow: { start: 0, size: 3 } });
     assert.equal(r.transitions.length, 3);
     for (const ts of r.transitions) {
-      assert.deepEqual(ts.map((t) => t.step), [0, 1, 2]);
+      assert.deepEqual(
+        ts.map((t) => t.step),
+        [0, 1, 2],
+      );
       for (const t of ts) {
         const again = transitionLogProb(t, 0.9, r.sigmas[1]!);
         assert.ok(Math.abs(again - t.logProb) < 1e-5, `${again} vs ${t.logProb}`);
@@ -78,13 +86,20 @@ describe('flow samplers', () => {
     const D = gen.imageElements;
     const offset = new Float32Array(D).fill(0.1);
     const base = await sampleFlow(gen, tok, prompts.slice(0, 1), { rng: Rng.fromSeed(9), sdeWindow: { start: 2, size: 1 } });
-    const shifted = await sampleFlow(gen, tok, prompts.slice(0, 1), { rng: Rng.fromSeed(9), sdeWindow: { start: 2, size: 1 }, velocityOffset: () => offset });
+    const shifted = await sampleFlow(gen, tok, prompts.slice(0, 1), {
+      rng: Rng.fromSeed(9),
+      sdeWindow: { start: 2, size: 1 },
+      velocityOffset: () => offset,
+    });
     assert.notDeepEqual(base.images[0], shifted.images[0]);
     const t = shifted.transitions[0]![0]!;
     assert.deepEqual(t.offset, offset);
     assert.ok(Math.abs(transitionLogProb(t, 0.9, shifted.sigmas[1]!, t.offset) - t.logProb) < 1e-5);
     assert.throws(() => sdeCoefficients(0, -1, 0.9, 0.5), /σ > 0/);
-    await assert.rejects(sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(1), sdeWindow: { start: 5, size: 3 } }), /outside the 6 steps/);
+    await assert.rejects(
+      sampleFlow(gen, tok, prompts, { rng: Rng.fromSeed(1), sdeWindow: { start: 5, size: 3 } }),
+      /outside the 6 steps/,
+    );
   });
 
   it('common random numbers: images of one noise group share the initial noise, other groups do not', async () => {

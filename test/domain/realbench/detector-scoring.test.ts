@@ -10,7 +10,11 @@ function point(s: ScoreStats | undefined): Pick<ScoreStats, 'n' | 'failed' | 'sc
   return { n: s.n, failed: s.failed, score: s.score, shareReal: s.shareReal };
 }
 
-function checkPoint(s: ScoreStats | undefined, expected: { n: number; failed: number; score: number; shareReal: number }, what: string) {
+function checkPoint(
+  s: ScoreStats | undefined,
+  expected: { n: number; failed: number; score: number; shareReal: number },
+  what: string,
+) {
   const p = point(s);
   assert.equal(p.n, expected.n, `${what}.n`);
   assert.equal(p.failed, expected.failed, `${what}.failed`);
@@ -59,12 +63,18 @@ describe('scoreDetectors', () => {
       close(s.score, 50, 'score');
       close(s.shareReal, 50, 'shareReal');
       assert.ok(s.scoreCi[0] <= s.score && s.score <= s.scoreCi[1], `score CI ${s.scoreCi} must contain ${s.score}`);
-      assert.ok(s.shareRealCi[0] <= s.shareReal && s.shareReal <= s.shareRealCi[1], `share CI ${s.shareRealCi} must contain ${s.shareReal}`);
+      assert.ok(
+        s.shareRealCi[0] <= s.shareReal && s.shareReal <= s.shareRealCi[1],
+        `share CI ${s.shareRealCi} must contain ${s.shareReal}`,
+      );
       assert.ok(s.scoreCi[0] >= 0 && s.scoreCi[1] <= 100 && s.shareRealCi[0] >= 0 && s.shareRealCi[1] <= 100);
     }
     // The standard error shrinks as 1/√n: 100× the data should give a CI about 10× narrower; demand at least 5×.
     assert.ok(width(large!.scoreCi) * 5 < width(small!.scoreCi), `score CI ${large!.scoreCi} vs ${small!.scoreCi}`);
-    assert.ok(width(large!.shareRealCi) * 5 < width(small!.shareRealCi), `share CI ${large!.shareRealCi} vs ${small!.shareRealCi}`);
+    assert.ok(
+      width(large!.shareRealCi) * 5 < width(small!.shareRealCi),
+      `share CI ${large!.shareRealCi} vs ${small!.shareRealCi}`,
+    );
     // A 50% interval is narrower than the 95% one from the same seed.
     const narrow = scoreDetectors(cycle(20), { confidence: 0.5 }).d?.overall;
     assert.ok(width(narrow!.scoreCi) < width(small!.scoreCi));
@@ -104,16 +114,30 @@ describe('scoreDetectors', () => {
 
   it('rejects malformed items and options, naming the item and the field', () => {
     assert.throws(
-      () => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 0.5 } }, { id: 'b', category: 'c', scores: {} }]),
+      () =>
+        scoreDetectors([
+          { id: 'a', category: 'c', scores: { d: 0.5 } },
+          { id: 'b', category: 'c', scores: {} },
+        ]),
       /item 1 \("b"\): score for "d" must be a number in \[0, 1\] or null, got undefined/,
     );
-    assert.throws(() => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 1.5 } }]), /item 0 \("a"\): score for "d".*got 1\.5/);
+    assert.throws(
+      () => scoreDetectors([{ id: 'a', category: 'c', scores: { d: 1.5 } }]),
+      /item 0 \("a"\): score for "d".*got 1\.5/,
+    );
     assert.throws(() => scoreDetectors([{ id: 'a', category: 'c', scores: { d: Number.NaN } }]), /got NaN/);
     assert.throws(
-      () => scoreDetectors([{ id: 'a', category: 'c', scores: {} }, { id: 'a', category: 'c', scores: {} }]),
+      () =>
+        scoreDetectors([
+          { id: 'a', category: 'c', scores: {} },
+          { id: 'a', category: 'c', scores: {} },
+        ]),
       /item 1: duplicate id "a"/,
     );
-    assert.throws(() => scoreDetectors([{ id: 'a', category: '', scores: {} }]), /item 0 \("a"\): category must be a non-empty string/);
+    assert.throws(
+      () => scoreDetectors([{ id: 'a', category: '', scores: {} }]),
+      /item 0 \("a"\): category must be a non-empty string/,
+    );
     assert.throws(() => scoreDetectors([], { bootstrap: 0 }), /options\.bootstrap must be an integer ≥ 1/);
     assert.throws(() => scoreDetectors([], { confidence: 1 }), /options\.confidence must be in \(0, 1\)/);
     assert.throws(() => scoreDetectors([], { seed: 0.5 }), /options\.seed must be an integer/);

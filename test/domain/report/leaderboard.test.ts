@@ -36,7 +36,16 @@ describe('leaderboard', () => {
       ['strong', 'mid', 'real photos', 'weak'],
     );
     for (const row of board.rows) {
-      assert.deepEqual(Object.keys(row), ['name', 'kind', 'evalKey', 'detectorScoring', 'arenaWinRate', 'arenaCi', 'bt', 'failedImages']);
+      assert.deepEqual(Object.keys(row), [
+        'name',
+        'kind',
+        'evalKey',
+        'detectorScoring',
+        'arenaWinRate',
+        'arenaCi',
+        'bt',
+        'failedImages',
+      ]);
       assert.ok(row.bt);
       assert.ok(row.bt.ci[0] <= row.bt.rating && row.bt.rating <= row.bt.ci[1]);
     }
@@ -55,9 +64,12 @@ describe('leaderboard', () => {
     const a = entry('a/heldout', 'a', 0, 30, 0);
     const b = entry('b/heldout', 'b', 2, 20, 8);
     const before = buildLeaderboard([a, b], { bootstrap: 20 });
-    const after = buildLeaderboard([a, b, entry('c/heldout', 'c', 0, 200, 0), entry('d/heldout', 'd', 40, 2, 0), entry('e/heldout', 'e', 0, 5, 0)], {
-      bootstrap: 20,
-    });
+    const after = buildLeaderboard(
+      [a, b, entry('c/heldout', 'c', 0, 200, 0), entry('d/heldout', 'd', 40, 2, 0), entry('e/heldout', 'e', 0, 5, 0)],
+      {
+        bootstrap: 20,
+      },
+    );
     for (const name of ['a', 'b', 'real photos']) {
       assert.deepEqual(after.rows.find((r) => r.name === name)?.bt, before.rows.find((r) => r.name === name)?.bt, name);
     }
@@ -114,15 +126,27 @@ describe('leaderboard', () => {
 
   it('is deterministic for a seed', () => {
     const entries = [entry('a/s', 'a', 10, 5, 2), entry('b/s', 'b', 4, 9, 1)];
-    assert.deepEqual(buildLeaderboard(entries, { seed: 3, bootstrap: 30 }), buildLeaderboard(entries, { seed: 3, bootstrap: 30 }));
+    assert.deepEqual(
+      buildLeaderboard(entries, { seed: 3, bootstrap: 30 }),
+      buildLeaderboard(entries, { seed: 3, bootstrap: 30 }),
+    );
     assert.deepEqual(buildLeaderboard([]).rows, []);
   });
 
   it('never ranks an evaluation with failed images above a complete one, and says how many failed', () => {
     const partial = { ...entry('p/heldout', 'partial', 40, 2, 0), failedImages: 2 };
-    const board = buildLeaderboard([partial, entry('c/heldout', 'complete', 10, 30, 2), entry('o/heldout', 'old', 5, 35, 2)], { bootstrap: 20 });
+    const board = buildLeaderboard([partial, entry('c/heldout', 'complete', 10, 30, 2), entry('o/heldout', 'old', 5, 35, 2)], {
+      bootstrap: 20,
+    });
     const rows = board.rows.filter((r) => r.kind !== 'real');
-    assert.deepEqual(rows.map((r) => [r.name, r.failedImages]), [['complete', 0], ['old', 0], ['partial', 2]]);
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.failedImages]),
+      [
+        ['complete', 0],
+        ['old', 0],
+        ['partial', 2],
+      ],
+    );
     assert.ok(rows[2]!.bt!.rating > rows[0]!.bt!.rating, 'ranked below despite the higher rating');
   });
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarizeVerdicts } from '../../../domain/arena/verdict';
 import { scoreDetectors } from '../../../domain/realbench/detector-scoring';
-import { escapeHtml, escapeMdCell, fmtCi, fmtRate, fmtScore, renderHtml, renderMarkdown } from '../../../domain/report/render-report';
+import {
+  escapeHtml,
+  escapeMdCell,
+  fmtCi,
+  fmtRate,
+  fmtScore,
+  renderHtml,
+  renderMarkdown,
+} from '../../../domain/report/render-report';
 import { REPORT_SCHEMA, type EvaluationReport } from '../../../domain/report/report-model';
 
 function report(name = 'my <model> | "x"'): EvaluationReport {
@@ -31,12 +39,36 @@ function report(name = 'my <model> | "x"'): EvaluationReport {
       { name: 'h', heldout: true },
     ],
     detectorScoring: scoreDetectors(items, { bootstrap: 20 }),
-    arena: { judge: 'local:h', overall, byCategory: { animals: summarizeVerdicts(verdicts.slice(0, 1)), people: summarizeVerdicts(verdicts.slice(1)) }, errors: 0 },
-    headline: { detectorScoring: { d: 70, h: 30 }, arenaWinRate: overall.winRate, arenaCi: [overall.interval?.lower ?? 0, overall.interval?.upper ?? 1], positionConsistency: overall.positionConsistency, images: 2 },
-    charts: [{ name: 'detector-scoring', title: 'Detector-Scoring <per> category', key: 'evals/abc/smoke/charts/detector-scoring.png', series: ['d', 'h'], groups: ['animals', 'people'] }],
+    arena: {
+      judge: 'local:h',
+      overall,
+      byCategory: { animals: summarizeVerdicts(verdicts.slice(0, 1)), people: summarizeVerdicts(verdicts.slice(1)) },
+      errors: 0,
+    },
+    headline: {
+      detectorScoring: { d: 70, h: 30 },
+      arenaWinRate: overall.winRate,
+      arenaCi: [overall.interval?.lower ?? 0, overall.interval?.upper ?? 1],
+      positionConsistency: overall.positionConsistency,
+      images: 2,
+    },
+    charts: [
+      {
+        name: 'detector-scoring',
+        title: 'Detector-Scoring <per> category',
+        key: 'evals/abc/smoke/charts/detector-scoring.png',
+        series: ['d', 'h'],
+        groups: ['animals', 'people'],
+      },
+    ],
     grid: { key: 'evals/abc/smoke/grid.png', ids: ['00000'] },
     history: [],
-    keys: { json: 'evals/abc/smoke/report.json', md: 'evals/abc/smoke/report.md', html: 'evals/abc/smoke/report.html', leaderboardEntry: 'leaderboard/entries/abc__smoke.json' },
+    keys: {
+      json: 'evals/abc/smoke/report.json',
+      md: 'evals/abc/smoke/report.md',
+      html: 'evals/abc/smoke/report.html',
+      leaderboardEntry: 'leaderboard/entries/abc__smoke.json',
+    },
   };
 }
 

@@ -35,7 +35,10 @@ describe('computeAdvantages', () => {
     const zClip = [-1 / c, 1 / c, -1 / c, -2 / c, 2 / c, 1 / c];
     assertClose(out.z.det as number[], zDet);
     assertClose(out.z.clip as number[], zClip);
-    assertClose(out.advantages, zDet.map((zd, i) => (3 * zd + (zClip[i] as number)) / 4));
+    assertClose(
+      out.advantages,
+      zDet.map((zd, i) => (3 * zd + (zClip[i] as number)) / 4),
+    );
     // Spot-check one value numerically: sample 0 = (3·(−0.3/0.245049) − 1/1.414314)/4 ≈ (−3.672735 − 0.707057)/4 ≈ −1.094948.
     assert.ok(Math.abs((out.advantages[0] as number) - -1.094948) < 1e-6);
 
@@ -118,7 +121,10 @@ describe('computeAdvantages', () => {
       () => computeAdvantages([ok, ok, s('h', { a: Number.NaN, b: 1 })], { a: 1, b: 1 }),
       /sample 2 \(group "h"\): reward "a" must be a finite number, got NaN/,
     );
-    assert.throws(() => computeAdvantages([s('g', { a: Infinity })], { a: 1 }), /reward "a" must be a finite number, got Infinity/);
+    assert.throws(
+      () => computeAdvantages([s('g', { a: Infinity })], { a: 1 }),
+      /reward "a" must be a finite number, got Infinity/,
+    );
   });
 
   it('rejects bad weights and options', () => {
@@ -129,6 +135,9 @@ describe('computeAdvantages', () => {
     assert.throws(() => computeAdvantages(one, {}), /at least one reward weight must be > 0/);
     assert.throws(() => computeAdvantages(one, { a: 1 }, { eps: -1 }), /options\.eps must be a finite number ≥ 0/);
     assert.throws(() => computeAdvantages(one, { a: 1 }, { clip: 0 }), /options\.clip must be a finite number > 0/);
-    assert.throws(() => computeAdvantages(one, { a: 1 }, { std: 'batch' as 'global' }), /options\.std must be 'group' or 'global'/);
+    assert.throws(
+      () => computeAdvantages(one, { a: 1 }, { std: 'batch' as 'global' }),
+      /options\.std must be 'group' or 'global'/,
+    );
   });
 });

@@ -10,8 +10,14 @@ const samples = (reward: (h: number, i: number) => number): ProbeSample[] =>
   });
 
 const edits = (det: number, held: number) => ({
-  sharpen: { det: { before: [0.1, 0.2], after: [0.1 + det, 0.2 + det] }, held: { before: [0.3, 0.3], after: [0.3 + held, 0.3 + held] } },
-  blur: { det: { before: [0.1, 0.2], after: [0.1 - det, 0.2 - det] }, held: { before: [0.3, 0.3], after: [0.3 - held, 0.3 - held] } },
+  sharpen: {
+    det: { before: [0.1, 0.2], after: [0.1 + det, 0.2 + det] },
+    held: { before: [0.3, 0.3], after: [0.3 + held, 0.3 + held] },
+  },
+  blur: {
+    det: { before: [0.1, 0.2], after: [0.1 - det, 0.2 - det] },
+    held: { before: [0.3, 0.3], after: [0.3 - held, 0.3 - held] },
+  },
 });
 
 describe('reward-signal probe', () => {
@@ -28,7 +34,11 @@ describe('reward-signal probe', () => {
       weights: { det: 1 },
       rewardDetectors: ['det'],
       heldoutName: 'held',
-      detectorScores: [{ det: 0.1, held: 0.2 }, { det: 0.5, held: 0.7 }, { det: 0.3, held: 0.4 }],
+      detectorScores: [
+        { det: 0.1, held: 0.2 },
+        { det: 0.5, held: 0.7 },
+        { det: 0.3, held: 0.4 },
+      ],
       edits: edits(0.05, 0.2),
     });
     assert.ok(r.withinGroupCorrelation > 0.99, String(r.withinGroupCorrelation));

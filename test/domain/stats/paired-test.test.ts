@@ -32,7 +32,18 @@ describe('pairedTest', () => {
   });
 
   it('pairs on shared keys only, B − A', () => {
-    const { keys, diffs } = pairByKey(new Map([['x', 1], ['y', 2], ['z', 3]]), new Map([['y', 5], ['z', 1], ['w', 0]]));
+    const { keys, diffs } = pairByKey(
+      new Map([
+        ['x', 1],
+        ['y', 2],
+        ['z', 3],
+      ]),
+      new Map([
+        ['y', 5],
+        ['z', 1],
+        ['w', 0],
+      ]),
+    );
     assert.deepEqual(keys, ['y', 'z']);
     assert.deepEqual(diffs, [3, -2]);
   });

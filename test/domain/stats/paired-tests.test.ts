@@ -11,7 +11,12 @@ describe('paired tests', () => {
   });
 
   it('sign-flip p is small for a consistent positive shift and large for a symmetric one', () => {
-    assert.ok(signFlipP(Array.from({ length: 30 }, () => 1), { resamples: 2000 }) < 0.001);
+    assert.ok(
+      signFlipP(
+        Array.from({ length: 30 }, () => 1),
+        { resamples: 2000 },
+      ) < 0.001,
+    );
     const sym = Array.from({ length: 30 }, (_, i) => (i % 2 ? 1 : -1));
     assert.ok(signFlipP(sym, { resamples: 2000 }) > 0.3);
   });

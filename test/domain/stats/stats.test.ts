@@ -29,7 +29,10 @@ describe('logistic regression', () => {
     assert.ok(model.weights[0]! > 1, 'informative feature gets a large weight');
     assert.ok(Math.abs(model.weights[1]!) < 0.3, 'noise feature stays small');
     const scores = X.map((r) => predictLogistic(model, r));
-    const auc = rocAuc(scores.filter((_, i) => y[i] === 1), scores.filter((_, i) => y[i] === 0));
+    const auc = rocAuc(
+      scores.filter((_, i) => y[i] === 1),
+      scores.filter((_, i) => y[i] === 0),
+    );
     assert.ok(auc > 0.95, `auc ${auc}`);
     assert.ok(predictLogistic(model, [3, 100]) > 0.9 && predictLogistic(model, [-3, 100]) < 0.1);
   });

@@ -43,7 +43,9 @@ describe('batching engine', () => {
       Array.from({ length: 40 }, (_, i) => {
         const px = Buffer.alloc(24 * 20 * 3);
         for (let j = 0; j < px.length; j++) px[j] = (j * 31 + i * 97) % 256;
-        return sharp(px, { raw: { width: 24, height: 20, channels: 3 } }).png().toBuffer();
+        return sharp(px, { raw: { width: 24, height: 20, channels: 3 } })
+          .png()
+          .toBuffer();
       }),
     );
   });
@@ -75,9 +77,18 @@ describe('batching engine', () => {
     const engine = new BatchingEngine(probe, { maxBatch: 6, maxWaitMs: 50 });
     const results = await Promise.all(images.map((img) => engine.submit(img)));
     assert.ok(results.every((r) => r.ok));
-    assert.equal(probe.sizes.reduce((a, b) => a + b, 0), 40);
-    assert.ok(probe.sizes.every((n) => n >= 1 && n <= 6), `sizes ${probe.sizes.join(',')}`);
-    assert.ok(probe.sizes.some((n) => n > 1), `expected some batch above 1, got ${probe.sizes.join(',')}`);
+    assert.equal(
+      probe.sizes.reduce((a, b) => a + b, 0),
+      40,
+    );
+    assert.ok(
+      probe.sizes.every((n) => n >= 1 && n <= 6),
+      `sizes ${probe.sizes.join(',')}`,
+    );
+    assert.ok(
+      probe.sizes.some((n) => n > 1),
+      `expected some batch above 1, got ${probe.sizes.join(',')}`,
+    );
     assert.equal(probe.maxInFlight, 1);
     await engine.close();
   });
@@ -113,7 +124,10 @@ describe('batching engine', () => {
     assert.ok(empty && !empty.ok);
     assert.match(empty.error, /empty file/);
     assert.deepEqual(probe.sizes, [8]);
-    assert.deepEqual(results.filter((r) => r.ok), await detector.scoreEncoded([...images.slice(0, 8)]));
+    assert.deepEqual(
+      results.filter((r) => r.ok),
+      await detector.scoreEncoded([...images.slice(0, 8)]),
+    );
     assert.equal(engine.stats().errors, 2);
   });
 

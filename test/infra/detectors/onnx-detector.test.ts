@@ -19,9 +19,15 @@ const expected = (m: number) => Math.exp(m) / (Math.exp(m) + Math.exp(-m));
 describe('ONNX detector runtime', () => {
   before(async () => {
     detector = await OnnxDetector.load(writeTinyDetector(dir));
-    whiteJpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#ffffff' } }).jpeg({ quality: 95 }).toBuffer();
-    blackPng = await sharp({ create: { width: 16, height: 16, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 1 } } }).png().toBuffer();
-    greyWebp = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).webp({ lossless: true }).toBuffer();
+    whiteJpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#ffffff' } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    blackPng = await sharp({ create: { width: 16, height: 16, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 1 } } })
+      .png()
+      .toBuffer();
+    greyWebp = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } })
+      .webp({ lossless: true })
+      .toBuffer();
   });
 
   it('scores JPEG, PNG and WebP by content, whatever their names', async () => {
@@ -37,7 +43,9 @@ describe('ONNX detector runtime', () => {
     // A photo-like JPEG cut at 90%: the header reads, the scan data ends early.
     const noise = Buffer.alloc(64 * 64 * 3);
     for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-    const noisyJpeg = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const noisyJpeg = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
     const truncated = noisyJpeg.subarray(0, Math.floor(noisyJpeg.length * 0.9));
     const results = await detector.scoreEncoded([
       truncated,
@@ -57,7 +65,10 @@ describe('ONNX detector runtime', () => {
 
   it('refuses at load a manifest whose input size disagrees with the graph', async () => {
     const bad = writeTinyDetector(dir, { size: 8, manifestSize: 16, name: 'mismatch' });
-    await assert.rejects(OnnxDetector.load(bad), /manifest does not match the graph: input\.size is 16×16 but the graph takes 8×8/);
+    await assert.rejects(
+      OnnxDetector.load(bad),
+      /manifest does not match the graph: input\.size is 16×16 but the graph takes 8×8/,
+    );
   });
 
   it('sniffs formats from magic bytes only', async () => {
@@ -68,7 +79,9 @@ describe('ONNX detector runtime', () => {
     assert.deepEqual(headerSize(whiteJpeg, 'jpeg'), { width: 40, height: 30 });
     assert.deepEqual(headerSize(blackPng, 'png'), { width: 16, height: 16 });
     assert.deepEqual(headerSize(greyWebp, 'webp'), { width: 20, height: 20 });
-    const lossy = await sharp({ create: { width: 33, height: 17, channels: 3, background: '#123456' } }).webp({ quality: 80 }).toBuffer();
+    const lossy = await sharp({ create: { width: 33, height: 17, channels: 3, background: '#123456' } })
+      .webp({ quality: 80 })
+      .toBuffer();
     assert.deepEqual(headerSize(lossy, 'webp'), { width: 33, height: 17 });
     const rgb = await decodeToRgb(whiteJpeg, [{ size: [8, 8], mode: 'cover' }]);
     assert.deepEqual([rgb.width, rgb.height, rgb.data.length], [8, 8, 192]);

@@ -13,7 +13,8 @@ import {
 // Only the magic bytes matter to the detector; the trailing byte lets a server tell test images apart.
 const jpeg = (tag = 0) => Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, tag]);
 const png = (tag = 0) => Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, tag]);
-const webp = (tag = 0) => Buffer.concat([Buffer.from('RIFF'), Buffer.from([0x24, 0, 0, 0]), Buffer.from('WEBPVP8 '), Buffer.from([tag])]);
+const webp = (tag = 0) =>
+  Buffer.concat([Buffer.from('RIFF'), Buffer.from([0x24, 0, 0, 0]), Buffer.from('WEBPVP8 '), Buffer.from([tag])]);
 
 interface Received {
   url: string;
@@ -41,7 +42,12 @@ async function serve(handler: Handler): Promise<TestServer> {
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       const url: string = body?.messages?.[0]?.content?.[0]?.image_url?.url ?? '';
-      const received = { url: req.url ?? '', headers: req.headers, body, image: Buffer.from(url.replace(/^data:[^,]*,/, ''), 'base64') };
+      const received = {
+        url: req.url ?? '',
+        headers: req.headers,
+        body,
+        image: Buffer.from(url.replace(/^data:[^,]*,/, ''), 'base64'),
+      };
       requests.push(received);
       handler(received, res, requests.length);
     });
@@ -95,7 +101,13 @@ async function withDetector(
   body: (detector: OpenAiLogprobDetector, server: TestServer) => Promise<void>,
 ): Promise<void> {
   const server = await serve(handler);
-  const detector = new OpenAiLogprobDetector({ name: 'forensic-chat', baseUrl: server.baseUrl, model: 'Forensic-Chat', backoffMs: 1, ...options });
+  const detector = new OpenAiLogprobDetector({
+    name: 'forensic-chat',
+    baseUrl: server.baseUrl,
+    model: 'Forensic-Chat',
+    backoffMs: 1,
+    ...options,
+  });
   try {
     await body(detector, server);
   } finally {
@@ -115,7 +127,14 @@ describe('pRealFromTopLogprobs', () => {
   it('averages each pair, softmaxes over [fake, real] and ignores other tokens', () => {
     assert.ok(Math.abs(pRealFromTopLogprobs(CONFIDENT_REAL) - 0.9426758) < 1e-7);
     // real −1 and Real −3 average to −2, equal to fake alone → exactly one half.
-    assert.equal(pRealFromTopLogprobs([{ token: 'real', logprob: -1 }, { token: 'Real', logprob: -3 }, { token: 'fake', logprob: -2 }]), 0.5);
+    assert.equal(
+      pRealFromTopLogprobs([
+        { token: 'real', logprob: -1 },
+        { token: 'Real', logprob: -3 },
+        { token: 'fake', logprob: -2 },
+      ]),
+      0.5,
+    );
   });
 
   it('keeps the most likely of duplicate token strings and matches tokens exactly', () => {
@@ -126,7 +145,14 @@ describe('pRealFromTopLogprobs', () => {
       { token: 'fake', logprob: -2 },
     ];
     assert.ok(Math.abs(pRealFromTopLogprobs(top) - 1 / (1 + Math.exp(-1))) < 1e-12);
-    assert.throws(() => pRealFromTopLogprobs([{ token: ' real', logprob: -0.1 }, { token: 'REAL', logprob: -1 }]), /none of real\/Real\/fake\/Fake/);
+    assert.throws(
+      () =>
+        pRealFromTopLogprobs([
+          { token: ' real', logprob: -0.1 },
+          { token: 'REAL', logprob: -1 },
+        ]),
+      /none of real\/Real\/fake\/Fake/,
+    );
   });
 });
 
@@ -214,7 +240,10 @@ describe('OpenAiLogprobDetector', () => {
 
   it('retries a 429, honouring Retry-After: 0 instead of its own backoff', { timeout: 10_000 }, async () => {
     await withDetector(
-      (_req, res, count) => (count === 1 ? reply(res, 429, { error: 'slow down' }, { 'retry-after': '0' }) : reply(res, 200, completion(CONFIDENT_REAL))),
+      (_req, res, count) =>
+        count === 1
+          ? reply(res, 429, { error: 'slow down' }, { 'retry-after': '0' })
+          : reply(res, 200, completion(CONFIDENT_REAL)),
       // Were Retry-After ignored, the first retry would wait at least 30 s and the test would time out.
       { backoffMs: 60_000 },
       async (detector, server) => {
@@ -227,7 +256,8 @@ describe('OpenAiLogprobDetector', () => {
 
   it('retries a 500 and then succeeds', async () => {
     await withDetector(
-      (_req, res, count) => (count === 1 ? reply(res, 500, 'Traceback: CUDA error') : reply(res, 200, completion(CONFIDENT_REAL))),
+      (_req, res, count) =>
+        count === 1 ? reply(res, 500, 'Traceback: CUDA error') : reply(res, 200, completion(CONFIDENT_REAL)),
       {},
       async (detector, server) => {
         const [r] = await detector.scoreEncoded([jpeg()]);
@@ -286,7 +316,8 @@ describe('OpenAiLogprobDetector', () => {
 
   it('says clearly when a 200 response carries no logprobs, without retrying', async () => {
     await withDetector(
-      (_req, res) => reply(res, 200, { choices: [{ index: 0, message: { role: 'assistant', content: 'real' }, logprobs: null }] }),
+      (_req, res) =>
+        reply(res, 200, { choices: [{ index: 0, message: { role: 'assistant', content: 'real' }, logprobs: null }] }),
       {},
       async (detector, server) => {
         const [r] = await detector.scoreEncoded([jpeg()]);
@@ -356,7 +387,10 @@ describe('OpenAiLogprobDetector', () => {
       },
       { concurrency, fetchImpl: countingFetch },
       async (detector, server) => {
-        const [a, b] = await Promise.all([detector.scoreEncoded([jpeg(1), jpeg(2), jpeg(3)]), detector.scoreEncoded([png(4), png(5), png(6)])]);
+        const [a, b] = await Promise.all([
+          detector.scoreEncoded([jpeg(1), jpeg(2), jpeg(3)]),
+          detector.scoreEncoded([png(4), png(5), png(6)]),
+        ]);
         assert.ok([...(a ?? []), ...(b ?? [])].every((r) => r.ok));
         assert.equal(server.requests.length, 6);
         assert.equal(maxInFlight, concurrency);

@@ -3,7 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { JUDGE_QUESTION } from '../../../domain/arena/judge-prompt';
-import { OpenAiJudge, sniffImageMime, type ArenaPair, type JudgedPair, type OpenAiJudgeOptions } from '../../../infra/judges/openai-judge';
+import {
+  OpenAiJudge,
+  sniffImageMime,
+  type ArenaPair,
+  type JudgedPair,
+  type OpenAiJudgeOptions,
+} from '../../../infra/judges/openai-judge';
 
 // Distinguishable tiny "images": only the magic bytes matter, the judge never decodes them.
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x67, 0x65, 0x6e]);
@@ -23,7 +29,15 @@ interface Seen {
 }
 
 /** What the fake server sends for one request; `hold` keeps the request open until the test releases it. */
-type Reply = { status?: number; headers?: Record<string, string>; body?: string; answer?: string; usage?: { prompt_tokens: number; completion_tokens: number } } | 'hold';
+type Reply =
+  | {
+      status?: number;
+      headers?: Record<string, string>;
+      body?: string;
+      answer?: string;
+      usage?: { prompt_tokens: number; completion_tokens: number };
+    }
+  | 'hold';
 type Handler = (seen: Seen, n: number) => Reply;
 
 let server: http.Server;
@@ -42,7 +56,9 @@ const label = (url: string): Label => {
 };
 
 /** The answer of a judge that always prefers the generated image. */
-const prefersGenerated: Handler = (s) => ({ answer: `More Realistic Image: Image ${s.order[0] === 'gen' ? 1 : 2}\nBetter hands.` });
+const prefersGenerated: Handler = (s) => ({
+  answer: `More Realistic Image: Image ${s.order[0] === 'gen' ? 1 : 2}\nBetter hands.`,
+});
 
 function send(res: http.ServerResponse, reply: Exclude<Reply, 'hold'>): void {
   const body =
@@ -72,7 +88,8 @@ before(async () => {
       res.on('finish', done);
       res.on('close', done);
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      const content = (body.messages as Array<{ content: Array<{ type: string; image_url?: { url: string } }> }>)[0]?.content ?? [];
+      const content =
+        (body.messages as Array<{ content: Array<{ type: string; image_url?: { url: string } }> }>)[0]?.content ?? [];
       const urls = content.filter((c) => c.type === 'image_url').map((c) => c.image_url?.url ?? '');
       const s: Seen = {
         order: [label(urls[0] ?? ''), label(urls[1] ?? '')],
@@ -156,7 +173,10 @@ describe('OpenAiJudge', () => {
       const messages = s.body.messages as Array<{ role: string; content: Array<{ type: string; text?: string }> }>;
       assert.equal(messages.length, 1);
       assert.equal(messages[0]?.role, 'user');
-      assert.deepEqual(messages[0]?.content.map((c) => c.type), ['text', 'image_url', 'image_url']);
+      assert.deepEqual(
+        messages[0]?.content.map((c) => c.type),
+        ['text', 'image_url', 'image_url'],
+      );
       assert.equal(messages[0]?.content[0]?.text, JUDGE_QUESTION, 'no caption unless includeCaption');
       assert.deepEqual([...s.mimes].sort(), ['data:image/jpeg', 'data:image/png']);
     }
@@ -195,7 +215,13 @@ describe('OpenAiJudge', () => {
     assert.deepEqual(r.answers, ['More Realistic Image: Image 1\nok', 'Both look fine to me.']);
     assert.equal(seen.filter((s) => s.order[0] === 'real').length, 3, 'one ask + two re-asks');
     assert.equal(genFirstAsked, 2);
-    assert.deepEqual(judge.cost, { requests: 5, retries: 0, parseRetries: 3, promptTokens: 500, completionTokens: 5 * 3 + 4 + 3 });
+    assert.deepEqual(judge.cost, {
+      requests: 5,
+      retries: 0,
+      parseRetries: 3,
+      promptTokens: 500,
+      completionTokens: 5 * 3 + 4 + 3,
+    });
   });
 
   it('retries a 429 after its Retry-After (capped at 60 s) and a 500 after an exponential, jittered backoff', async () => {
@@ -302,7 +328,11 @@ describe('OpenAiJudge', () => {
 
   it('turns an image that is not JPEG, PNG or WebP into an error for that pair only', async () => {
     const judge = judgeWith();
-    const results = await judge.judgePairs([pair, { generated: Buffer.from('GIF89a...'), real: JPEG, caption: '' }, { ...pair, real: WEBP }]);
+    const results = await judge.judgePairs([
+      pair,
+      { generated: Buffer.from('GIF89a...'), real: JPEG, caption: '' },
+      { ...pair, real: WEBP },
+    ]);
     assert.equal(judged(results[0]).outcome, 'win');
     const bad = results[1];
     assert.ok(bad && 'error' in bad);

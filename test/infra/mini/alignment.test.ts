@@ -12,7 +12,9 @@ let manifestFile: string;
 let scorer: AlignmentScorer;
 
 const solid = (w: number, h: number, rgb: [number, number, number]) =>
-  sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+  sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
 
 describe('alignment scorer', () => {
   before(async () => {
@@ -48,17 +50,27 @@ describe('alignment scorer', () => {
       assert.ok(s >= -1 && s <= 1);
     });
     // RGB in memory gives the same scores as the encoded PNGs.
-    const rgb = colours.map((c) => ({ data: Buffer.from(Array.from({ length: 10 * 10 }, () => c).flat()), width: 10, height: 10 }));
+    const rgb = colours.map((c) => ({
+      data: Buffer.from(Array.from({ length: 10 * 10 }, () => c).flat()),
+      width: 10,
+      height: 10,
+    }));
     const fromRgb = await scorer.score(rgb, prompts);
     fromRgb.forEach((s, i) => assert.ok(Math.abs(s - (scores[i] ?? NaN)) < 1e-6));
   });
 
   it('turns a bad image or an unknown category into that item’s error', async () => {
     const good = await solid(8, 8, [100, 150, 200]);
-    const results = await scorer.scoreEach([good, Buffer.from('plain text'), good], [{ text: 'cat' }, { text: 'cat' }, { text: 'cat', category: 'vehicles' }]);
+    const results = await scorer.scoreEach(
+      [good, Buffer.from('plain text'), good],
+      [{ text: 'cat' }, { text: 'cat' }, { text: 'cat', category: 'vehicles' }],
+    );
     assert.equal(results[0]?.ok, true);
     assert.deepEqual(results[1], { ok: false, error: 'not a JPEG, PNG or WebP image (checked by content)' });
-    assert.match(results[2]?.ok === false ? results[2].error : '', /^prompt: unknown category "vehicles"; expected one of animals, food/);
+    assert.match(
+      results[2]?.ok === false ? results[2].error : '',
+      /^prompt: unknown category "vehicles"; expected one of animals, food/,
+    );
     await assert.rejects(scorer.score([good, Buffer.alloc(0)], [{ text: 'a' }, { text: 'b' }]), /images\[1\]: empty file/);
     await assert.rejects(scorer.scoreEach([good], []), /expected one prompt per image, got 1 images and 0 prompts/);
   });
@@ -67,7 +79,10 @@ describe('alignment scorer', () => {
     const bad = mkdtempSync(path.join(os.tmpdir(), 'realgen-align-bad-'));
     const file = writeTinyAlignment(bad);
     writeFileSync(path.join(bad, 'tokenizer.json'), JSON.stringify({ ...TINY_ALIGN.tokenizer, maxLen: 5 }));
-    await assert.rejects(AlignmentScorer.load(file), /manifest does not match the graphs: .*text tower takes 6 tokens but the tokenizer gives 5/);
+    await assert.rejects(
+      AlignmentScorer.load(file),
+      /manifest does not match the graphs: .*text tower takes 6 tokens but the tokenizer gives 5/,
+    );
     const m = JSON.parse(readFileSync(file, 'utf8')) as { image: Record<string, unknown> };
     delete m.image.mean;
     writeFileSync(file, JSON.stringify(m));

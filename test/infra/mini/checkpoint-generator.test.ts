@@ -5,7 +5,13 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { PromptPolicy } from '../../../domain/grpo/prompt-policy';
 import { VelocityAdapter } from '../../../domain/grpo/velocity-adapter';
-import { BASE_PARTS, generateWithCheckpoint, greedyAction, loadCheckpointParts, rewritePrompt } from '../../../infra/mini/checkpoint-generator';
+import {
+  BASE_PARTS,
+  generateWithCheckpoint,
+  greedyAction,
+  loadCheckpointParts,
+  rewritePrompt,
+} from '../../../infra/mini/checkpoint-generator';
 import { MiniGenerator } from '../../../infra/mini/generator';
 import type { Tokenizer } from '../../../domain/mini/tokenizer';
 import { Rng } from '../../../lib/random';
@@ -13,7 +19,9 @@ import { writeTinyGenerator } from '../../helpers/tiny-generator';
 import { loadTokenizer } from '../../../infra/mini/tokenizer-file';
 
 const repo = path.resolve(__dirname, '..', '..', '..');
-const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as { slots: Record<string, string[]> };
+const descriptors = JSON.parse(readFileSync(path.join(repo, 'models', 'realgen-mini', 'descriptors.json'), 'utf8')) as {
+  slots: Record<string, string[]>;
+};
 let gen: MiniGenerator;
 let tok: Tokenizer;
 const items = [
@@ -36,7 +44,11 @@ describe('checkpoint generator', () => {
     assert.equal(rewritePrompt({ policy, adapter: null }, 'a red fox', 'animals'), policy.rewrite('a red fox', a));
     assert.equal(rewritePrompt(BASE_PARTS, 'a red fox', 'animals'), 'a red fox');
     const zeros = PromptPolicy.create(descriptors);
-    assert.equal(rewritePrompt({ policy: zeros, adapter: null }, 'a red fox.', 'animals'), 'a red fox.', 'uniform ties pick "none"');
+    assert.equal(
+      rewritePrompt({ policy: zeros, adapter: null }, 'a red fox.', 'animals'),
+      'a red fox.',
+      'uniform ties pick "none"',
+    );
   });
 
   it('generates per-id deterministic images whatever the batch, and the adapter changes them', async () => {
@@ -47,7 +59,10 @@ describe('checkpoint generator', () => {
     adapter.params.fill(0.05);
     const adapted = await generateWithCheckpoint(gen, tok, { policy: null, adapter }, items, { seed: 42 });
     assert.ok(!adapted[0]?.image.data.equals(all[0]?.image.data ?? Buffer.alloc(0)));
-    await assert.rejects(generateWithCheckpoint(gen, tok, { policy: null, adapter: VelocityAdapter.create({ D: 7 }) }, items, { seed: 1 }), /D = 7/);
+    await assert.rejects(
+      generateWithCheckpoint(gen, tok, { policy: null, adapter: VelocityAdapter.create({ D: 7 }) }, items, { seed: 1 }),
+      /D = 7/,
+    );
   });
 
   it('loads policy.json and adapter.json when present', async () => {

@@ -22,11 +22,24 @@ describe('reward detectors on real photos from other sources', () => {
   it('score them above fresh generator samples (ROC-AUC ≥ 0.8, higher mean P(real))', async () => {
     const loaded = loadConfig(path.join(repo, 'configs', 'mini.yaml'));
     const dir = path.join(repo, 'test', 'fixtures', 'other-photos');
-    const photos = readdirSync(dir).filter((f) => f.endsWith('.png')).sort().map((f) => readFileSync(path.join(dir, f)));
+    const photos = readdirSync(dir)
+      .filter((f) => f.endsWith('.png'))
+      .sort()
+      .map((f) => readFileSync(path.join(dir, f)));
     assert.equal(photos.length, 35);
-    const heldout = selectSuite((await loadRealBench(configPath(loaded, loaded.config.realbench.source.dir!))).items, 'heldout').slice(0, 24);
+    const heldout = selectSuite(
+      (await loadRealBench(configPath(loaded, loaded.config.realbench.source.dir!))).items,
+      'heldout',
+    ).slice(0, 24);
     const { generator, tokenizer } = await loadGenerator(loaded, TUNING);
-    const fakes = (await sampleFlow(generator, tokenizer, heldout.map((it) => ({ text: it.prompt, category: it.category })), { rng: Rng.fromSeed(5, 'other-photos-test') })).images.map((img) => toRgb(img, generator.spec.size));
+    const fakes = (
+      await sampleFlow(
+        generator,
+        tokenizer,
+        heldout.map((it) => ({ text: it.prompt, category: it.category })),
+        { rng: Rng.fromSeed(5, 'other-photos-test') },
+      )
+    ).images.map((img) => toRgb(img, generator.spec.size));
     await generator.close();
     const problems: string[] = [];
     for (const ref of loaded.config.reward.detectors) {
@@ -36,7 +49,10 @@ describe('reward detectors on real photos from other sources', () => {
       await d.close();
       const auc = rocAuc(real, fake);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      if (!(auc >= 0.8 && mean(real) > mean(fake))) problems.push(`${ref.name}: ROC-AUC ${auc.toFixed(3)}, mean P(real) photos ${mean(real).toFixed(3)} vs generated ${mean(fake).toFixed(3)}`);
+      if (!(auc >= 0.8 && mean(real) > mean(fake)))
+        problems.push(
+          `${ref.name}: ROC-AUC ${auc.toFixed(3)}, mean P(real) photos ${mean(real).toFixed(3)} vs generated ${mean(fake).toFixed(3)}`,
+        );
     }
     assert.deepEqual(problems, []);
   });

@@ -44,8 +44,8 @@ describe('ONNX writer', () => {
     const out = await session.run({ x: new ort.Tensor('float32', x, [1, n, n, 1]) });
     const p = out.p?.data as Float32Array;
     // A horizontal cosine of frequency 2: energy (n²/2)² at (0, 2) and (0, 6), nothing elsewhere.
-    assert.ok(Math.abs((p[2] ?? 0) - (n * n / 2) ** 2) < 1e-2);
-    assert.ok(Math.abs((p[6] ?? 0) - (n * n / 2) ** 2) < 1e-2);
+    assert.ok(Math.abs((p[2] ?? 0) - ((n * n) / 2) ** 2) < 1e-2);
+    assert.ok(Math.abs((p[6] ?? 0) - ((n * n) / 2) ** 2) < 1e-2);
     assert.ok((p[1] ?? 1) < 1e-6 && (p[9] ?? 1) < 1e-6);
   });
 

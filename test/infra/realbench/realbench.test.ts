@@ -71,7 +71,15 @@ describe('RealBench manifest: the real data', () => {
     assert.equal(bench.digest, expectedDigest);
     const counts: Record<string, number> = {};
     for (const item of bench.items) counts[item.category] = (counts[item.category] ?? 0) + 1;
-    assert.deepEqual(counts, { animals: 165, buildings: 115, dishes: 44, indoor_view: 98, outdoor_view: 131, people: 381, plants: 107 });
+    assert.deepEqual(counts, {
+      animals: 165,
+      buildings: 115,
+      dishes: 44,
+      indoor_view: 98,
+      outdoor_view: 131,
+      people: 381,
+      plants: 107,
+    });
     assert.deepEqual(
       bench.items.map((i) => i.index),
       Array.from({ length: 1041 }, (_, i) => i),
@@ -104,7 +112,22 @@ describe('RealBench manifest: the real data', () => {
     // Pinned so a change of the rule or of the data shows up here.
     assert.deepEqual(
       smoke.map((i) => i.id),
-      ['00000', '00010', '00170', '00180', '00280', '00290', '00330', '00340', '00430', '00440', '00560', '00570', '00940', '00950'],
+      [
+        '00000',
+        '00010',
+        '00170',
+        '00180',
+        '00280',
+        '00290',
+        '00330',
+        '00340',
+        '00430',
+        '00440',
+        '00560',
+        '00570',
+        '00940',
+        '00950',
+      ],
     );
   });
 });
@@ -125,11 +148,17 @@ describe('RealBench manifest: validation', () => {
 
   it('reports missing image files by line', async () => {
     const dir = await fixture([row(0), row(1), row(2)], ['images/00001.jpg']);
-    assert.deepEqual(await problemsOf(dir), ['line 1: missing image file images/00000.jpg', 'line 3: missing image file images/00002.jpg']);
+    assert.deepEqual(await problemsOf(dir), [
+      'line 1: missing image file images/00000.jpg',
+      'line 3: missing image file images/00002.jpg',
+    ]);
   });
 
   it('reports duplicate indices (ids) and duplicate files, naming the first line', async () => {
-    const dir = await fixture([row(0), row(0, { file: 'images/other.jpg' }), row(1, { file: 'images/00000.jpg' })], ['images/00000.jpg', 'images/other.jpg']);
+    const dir = await fixture(
+      [row(0), row(0, { file: 'images/other.jpg' }), row(1, { file: 'images/00000.jpg' })],
+      ['images/00000.jpg', 'images/other.jpg'],
+    );
     assert.deepEqual(await problemsOf(dir), [
       'line 2: duplicate index 0 (id 00000), first on line 1',
       'line 3: duplicate file images/00000.jpg, first on line 1',
@@ -191,7 +220,10 @@ describe('RealBench manifest: validation', () => {
     tempDirs.push(dir);
     await assert.rejects(loadRealBench(dir), (err: ApplicationFailure) => {
       assert.equal(err.type, 'DatasetMissing');
-      assert.match(err.message, /cannot read .*realbench\.jsonl \(ENOENT\); expected a folder with realbench\.jsonl and images\//);
+      assert.match(
+        err.message,
+        /cannot read .*realbench\.jsonl \(ENOENT\); expected a folder with realbench\.jsonl and images\//,
+      );
       return true;
     });
     await writeFile(path.join(dir, 'realbench.jsonl'), '');
@@ -210,10 +242,7 @@ describe('suites', () => {
   });
 
   it('keeps the held-out rule index % 10 === 0', () => {
-    assert.deepEqual(
-      [0, 1, 9, 10, 20, 1040, 1041].map(isHeldoutIndex),
-      [true, false, false, true, true, true, false],
-    );
+    assert.deepEqual([0, 1, 9, 10, 20, 1040, 1041].map(isHeldoutIndex), [true, false, false, true, true, true, false]);
     assert.equal(isHeldoutIndex(-10), false);
     assert.equal(isHeldoutIndex(2.5), false);
   });

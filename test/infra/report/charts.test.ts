@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { PALETTE, barChartPng, barChartSpec, chartSvg, lineChartPng, lineChartSpec, paletteHex } from '../../../infra/report/charts';
+import {
+  PALETTE,
+  barChartPng,
+  barChartSpec,
+  chartSvg,
+  lineChartPng,
+  lineChartSpec,
+  paletteHex,
+} from '../../../infra/report/charts';
 
 const bars = {
   groups: ['animals', 'people', 'plants'],
@@ -23,12 +31,28 @@ describe('charts (vega-lite → SVG → resvg)', () => {
     assert.equal(layers[0]?.data.values.length, 5, 'six cells minus one null');
     assert.equal(layers[1]?.data.values.length, 2, 'two whiskers');
     const svg = await chartSvg(spec);
-    for (const text of ['Detector-Scoring per category', 'animals', 'people', 'plants', 'cnn-semantic', 'residual-heldout']) assert.ok(svg.includes(text), text);
+    for (const text of ['Detector-Scoring per category', 'animals', 'people', 'plants', 'cnn-semantic', 'residual-heldout'])
+      assert.ok(svg.includes(text), text);
     assert.ok(svg.toLowerCase().includes(PALETTE[0]!.toLowerCase()), 'series colours come from the palette');
   });
 
   it('renders a line chart of score per step', async () => {
-    const svg = await chartSvg(lineChartSpec({ series: [{ name: 'spectral', points: [[10, 55], [20, 56], [30, Number.NaN]] }], yMax: 100, xTitle: 'checkpoint step' }));
+    const svg = await chartSvg(
+      lineChartSpec({
+        series: [
+          {
+            name: 'spectral',
+            points: [
+              [10, 55],
+              [20, 56],
+              [30, Number.NaN],
+            ],
+          },
+        ],
+        yMax: 100,
+        xTitle: 'checkpoint step',
+      }),
+    );
     assert.ok(svg.includes('checkpoint step'));
     assert.ok(svg.includes('spectral'));
   });

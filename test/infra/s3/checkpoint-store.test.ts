@@ -50,7 +50,7 @@ describe('checkpoint store (real MinIO)', () => {
     assert.equal(latest.ref?.step, 20);
     assert.equal(latest.ref?.manifestSha256, ref.manifestSha256);
     assert.deepEqual(latest.skipped, []);
-    assert.deepEqual((await store.verify(ref.prefix, manifest, 'deep')), { ok: true });
+    assert.deepEqual(await store.verify(ref.prefix, manifest, 'deep'), { ok: true });
   });
 
   it('ignores a half-written checkpoint (files without a manifest)', async () => {
@@ -79,7 +79,10 @@ describe('checkpoint store (real MinIO)', () => {
     assert.match(latest.skipped[0]?.reason ?? '', /^corrupt: lora\/adapter\.bin: sha256/);
     // The download of the corrupted checkpoint is refused and leaves no partial file behind.
     const dest = mkdtempSync(path.join(os.tmpdir(), 'realgen-dl-'));
-    await assert.rejects(store.downloadCheckpoint(ref, dest), (err: Error & { type?: string }) => err.type === 'CheckpointCorrupt');
+    await assert.rejects(
+      store.downloadCheckpoint(ref, dest),
+      (err: Error & { type?: string }) => err.type === 'CheckpointCorrupt',
+    );
     assert.deepEqual(readdirSync(path.join(dest, 'lora')), []);
   });
 
@@ -107,16 +110,35 @@ describe('checkpoint store (real MinIO)', () => {
     const first = await commit('run-f', 10, 'same');
     const again = await commit('run-f', 10, 'same');
     assert.equal(again.ref.manifestSha256, first.ref.manifestSha256);
-    await assert.rejects(commit('run-f', 10, 'different'), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'CheckpointConflict' && err.nonRetryable === true);
+    await assert.rejects(
+      commit('run-f', 10, 'different'),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'CheckpointConflict' && err.nonRetryable === true,
+    );
   });
 
   it('refuses bad keys with a clear error before anything is written', async () => {
     await assert.rejects(
-      store.commitCheckpoint({ runId: 'run-g', stage: 'stage-1', step: 1, files: [{ path: '../escape.bin', localPath: file('x', 'x') }], configDigest: digest, parent: null, producer }),
+      store.commitCheckpoint({
+        runId: 'run-g',
+        stage: 'stage-1',
+        step: 1,
+        files: [{ path: '../escape.bin', localPath: file('x', 'x') }],
+        configDigest: digest,
+        parent: null,
+        producer,
+      }),
       (err: Error & { type?: string }) => err.type === 'InvalidObjectKey' && /"\.\." segment/.test(err.message),
     );
     await assert.rejects(
-      store.commitCheckpoint({ runId: '../other', stage: 'stage-1', step: 1, files: [{ path: 'a', localPath: file('y', 'y') }], configDigest: digest, parent: null, producer }),
+      store.commitCheckpoint({
+        runId: '../other',
+        stage: 'stage-1',
+        step: 1,
+        files: [{ path: 'a', localPath: file('y', 'y') }],
+        configDigest: digest,
+        parent: null,
+        producer,
+      }),
       /run id "\.\.\/other" contains "\/"/,
     );
     await assert.rejects(store.putFile('/abs/key', file('z', 'z')), /is absolute/);

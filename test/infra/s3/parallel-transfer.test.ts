@@ -44,10 +44,16 @@ describe('parallel transfers (real MinIO)', () => {
   it('a small file goes up in one PUT; an empty file too', async () => {
     const small = path.join(dir, 'small.bin');
     writeFileSync(small, 'hello');
-    assert.deepEqual(await uploadFile(store.client, store.bucket, 'x/small.bin', small, { partSize: PART }), { size: 5, sha256: sha(Buffer.from('hello')) });
+    assert.deepEqual(await uploadFile(store.client, store.bucket, 'x/small.bin', small, { partSize: PART }), {
+      size: 5,
+      sha256: sha(Buffer.from('hello')),
+    });
     const empty = path.join(dir, 'empty.bin');
     writeFileSync(empty, '');
-    assert.deepEqual(await uploadFile(store.client, store.bucket, 'x/empty.bin', empty, { partSize: PART }), { size: 0, sha256: sha(Buffer.alloc(0)) });
+    assert.deepEqual(await uploadFile(store.client, store.bucket, 'x/empty.bin', empty, { partSize: PART }), {
+      size: 0,
+      sha256: sha(Buffer.alloc(0)),
+    });
   });
 
   it('a part that fails aborts the multipart upload: no object and no pending upload is left', async () => {
@@ -58,7 +64,10 @@ describe('parallel transfers (real MinIO)', () => {
       if (cfg.partNumber === 2) throw Object.assign(new Error('part 2 refused'), { code: 'InternalError' });
       return await client.uploadPart(cfg, payload);
     };
-    await assert.rejects(uploadFile(failing, store.bucket, 'x/failed.bin', bigFile, { partSize: PART, concurrency: 2 }), /part 2 refused/);
+    await assert.rejects(
+      uploadFile(failing, store.bucket, 'x/failed.bin', bigFile, { partSize: PART, concurrency: 2 }),
+      /part 2 refused/,
+    );
     await assert.rejects(client.statObject(store.bucket, 'x/failed.bin'));
     const pending: unknown[] = [];
     for await (const u of client.listIncompleteUploads(store.bucket, 'x/failed.bin', true)) pending.push(u);

@@ -31,7 +31,11 @@ interface ScoreReply {
 }
 
 async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 /** A raw request that declares `declared` bytes but sends only `send`; resolves with the status it gets. */
@@ -63,8 +67,19 @@ function metric(text: string, line: string): number {
 
 describe('reward service over HTTP', () => {
   before(async () => {
-    const [a, b, alignment] = await Promise.all([OnnxDetector.load(detA()), OnnxDetector.load(detB()), AlignmentScorer.load(writeTinyAlignment(dir))]);
-    scorer = new RewardScorer({ detectors: [{ key: 'tiny-a', detector: a }, { key: 'tiny-b', detector: b }], alignment, engine: { maxBatch: 4, maxWaitMs: 2 } });
+    const [a, b, alignment] = await Promise.all([
+      OnnxDetector.load(detA()),
+      OnnxDetector.load(detB()),
+      AlignmentScorer.load(writeTinyAlignment(dir)),
+    ]);
+    scorer = new RewardScorer({
+      detectors: [
+        { key: 'tiny-a', detector: a },
+        { key: 'tiny-b', detector: b },
+      ],
+      alignment,
+      engine: { maxBatch: 4, maxWaitMs: 2 },
+    });
     service = new RewardService({ scorer, maxBodyBytes: 256 * 1024, log: () => {} });
     ({ url: base } = await service.listen('127.0.0.1', 0));
     images = await Promise.all(
@@ -72,7 +87,11 @@ describe('reward service over HTTP', () => {
         [255, 255, 255],
         [20, 90, 200],
         [0, 0, 0],
-      ].map(([r, g, b]) => sharp({ create: { width: 30, height: 20, channels: 3, background: { r: r ?? 0, g: g ?? 0, b: b ?? 0 } } }).png().toBuffer()),
+      ].map(([r, g, b]) =>
+        sharp({ create: { width: 30, height: 20, channels: 3, background: { r: r ?? 0, g: g ?? 0, b: b ?? 0 } } })
+          .png()
+          .toBuffer(),
+      ),
     );
   });
   after(async () => {
@@ -98,7 +117,10 @@ describe('reward service over HTTP', () => {
     const direct = await OnnxDetector.load(detA());
     const want = await direct.scoreEncoded(images);
     await direct.close();
-    const cosines = await (scorer.alignment as AlignmentScorer).score(images, prompts.map((text) => ({ text })));
+    const cosines = await (scorer.alignment as AlignmentScorer).score(
+      images,
+      prompts.map((text) => ({ text })),
+    );
     fromJson.results.forEach((r, i) => {
       const w = want[i];
       assert.ok(w?.ok);
@@ -110,7 +132,13 @@ describe('reward service over HTTP', () => {
   });
 
   it('reports a bad image as errors on that item only, and a missing prompt as an alignment error', async () => {
-    const res = await postJson(`${base}/v1/score`, { images: [images[0]?.toString('base64'), Buffer.from('hello').toString('base64'), `data:image/png;base64,${images[1]?.toString('base64')}`] });
+    const res = await postJson(`${base}/v1/score`, {
+      images: [
+        images[0]?.toString('base64'),
+        Buffer.from('hello').toString('base64'),
+        `data:image/png;base64,${images[1]?.toString('base64')}`,
+      ],
+    });
     assert.equal(res.status, 200);
     const body = (await res.json()) as ScoreReply;
     assert.equal(typeof body.results[0]?.scores['tiny-a'], 'number');
@@ -124,15 +152,35 @@ describe('reward service over HTTP', () => {
 
   it('answers 400 naming the field, and 415/404/405 for the wrong request', async () => {
     const cases: Array<[Response, number, RegExp]> = [
-      [await fetch(`${base}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"images": [' }), 400, /^body: malformed JSON/],
+      [
+        await fetch(`${base}/v1/score`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"images": [',
+        }),
+        400,
+        /^body: malformed JSON/,
+      ],
       [await postJson(`${base}/v1/score`, { images: 'abc' }), 400, /^images: expected an array of base64 strings/],
       [await postJson(`${base}/v1/score`, { images: [] }), 400, /^images: expected at least one image/],
       [await postJson(`${base}/v1/score`, { images: ['aGVsbG8=', 7] }), 400, /^images\[1\]: expected a base64 string/],
       [await postJson(`${base}/v1/score`, { images: ['not base64!'] }), 400, /^images\[0\]: expected a base64 string/],
-      [await postJson(`${base}/v1/score`, { images: ['aGVsbG8='], prompts: ['a', 'b'] }), 400, /^prompts: expected one prompt per image \(1\), got 2/],
+      [
+        await postJson(`${base}/v1/score`, { images: ['aGVsbG8='], prompts: ['a', 'b'] }),
+        400,
+        /^prompts: expected one prompt per image \(1\), got 2/,
+      ],
       [await postJson(`${base}/v1/score`, { images: ['aGVsbG8='], extra: 1 }), 400, /unknown field\(s\) extra/],
-      [await postJson(`${base}/v1/score`, { images: ['aGVsbG8='], prompts: [{ txt: 'a' }] }), 400, /^prompts\[0\]: expected a string or \{text, category\?\}/],
-      [await fetch(`${base}/v1/score`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, /Content-Type: expected application\/json or multipart\/form-data/],
+      [
+        await postJson(`${base}/v1/score`, { images: ['aGVsbG8='], prompts: [{ txt: 'a' }] }),
+        400,
+        /^prompts\[0\]: expected a string or \{text, category\?\}/,
+      ],
+      [
+        await fetch(`${base}/v1/score`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
+        415,
+        /Content-Type: expected application\/json or multipart\/form-data/,
+      ],
       [await fetch(`${base}/v1/score`), 405, /takes POST, got GET/],
       [await fetch(`${base}/v2/score`), 404, /no such endpoint \/v2\/score/],
     ];
@@ -140,7 +188,11 @@ describe('reward service over HTTP', () => {
     form.append('image', new Blob([images[0] as Buffer]), 'a.png');
     form.append('prompt', 'a');
     form.append('prompt', 'b');
-    cases.push([await fetch(`${base}/v1/score`, { method: 'POST', body: form }), 400, /^prompts: expected one prompt per image \(1\), got 2/]);
+    cases.push([
+      await fetch(`${base}/v1/score`, { method: 'POST', body: form }),
+      400,
+      /^prompts: expected one prompt per image \(1\), got 2/,
+    ]);
     const odd = new FormData();
     odd.append('picture', new Blob([images[0] as Buffer]), 'a.png');
     cases.push([await fetch(`${base}/v1/score`, { method: 'POST', body: odd }), 400, /^multipart: unexpected part "picture"/]);
@@ -159,11 +211,23 @@ describe('reward service over HTTP', () => {
   });
 
   it('serves /healthz with the models and provider, and /metrics with the counts', async () => {
-    const health = (await (await fetch(`${base}/healthz`)).json()) as { status: string; provider: string; keys: string[]; models: Array<{ key: string; provider: string }> };
+    const health = (await (await fetch(`${base}/healthz`)).json()) as {
+      status: string;
+      provider: string;
+      keys: string[];
+      models: Array<{ key: string; provider: string }>;
+    };
     assert.equal(health.status, 'ok');
     assert.equal(health.provider, 'cpu');
     assert.deepEqual(health.keys, ['tiny-a', 'tiny-b', 'alignment']);
-    assert.deepEqual(health.models.map((m) => [m.key, m.provider]), [['tiny-a', 'cpu'], ['tiny-b', 'cpu'], ['alignment', 'cpu']]);
+    assert.deepEqual(
+      health.models.map((m) => [m.key, m.provider]),
+      [
+        ['tiny-a', 'cpu'],
+        ['tiny-b', 'cpu'],
+        ['alignment', 'cpu'],
+      ],
+    );
 
     const before = await metricsText();
     const ok0 = metric(before, 'realgen_reward_requests_total{code="200"}');
@@ -179,8 +243,14 @@ describe('reward service over HTTP', () => {
     assert.ok(metric(text, 'realgen_reward_requests_total{code="400"}') >= 1);
     assert.equal(metric(text, 'realgen_reward_images_total'), images0 + 15);
     assert.ok(metric(text, 'realgen_reward_batch_size_count{key="tiny-a"}') > batches0);
-    assert.equal(metric(text, 'realgen_reward_batch_size_bucket{key="tiny-a",le="+Inf"}'), metric(text, 'realgen_reward_batch_size_count{key="tiny-a"}'));
-    assert.ok(metric(text, 'realgen_reward_batch_size_bucket{key="tiny-a",le="4"}') === metric(text, 'realgen_reward_batch_size_count{key="tiny-a"}'));
+    assert.equal(
+      metric(text, 'realgen_reward_batch_size_bucket{key="tiny-a",le="+Inf"}'),
+      metric(text, 'realgen_reward_batch_size_count{key="tiny-a"}'),
+    );
+    assert.ok(
+      metric(text, 'realgen_reward_batch_size_bucket{key="tiny-a",le="4"}') ===
+        metric(text, 'realgen_reward_batch_size_count{key="tiny-a"}'),
+    );
     assert.ok(metric(text, 'realgen_reward_item_errors_total{key="tiny-a"}') >= 1);
     const p50 = metric(text, 'realgen_reward_request_duration_seconds{quantile="0.5"}');
     const p99 = metric(text, 'realgen_reward_request_duration_seconds{quantile="0.99"}');
@@ -192,7 +262,10 @@ describe('reward service over HTTP', () => {
     const file = path.join(dir, 'heldout.json');
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(detA(), 'utf8')), name: 'judge', role: 'heldout' }));
     const heldout = await OnnxDetector.load(file);
-    assert.throws(() => new RewardScorer({ detectors: [{ key: 'judge', detector: heldout }] }), /"judge" \(judge\) is a held-out detector \(role heldout\)/);
+    assert.throws(
+      () => new RewardScorer({ detectors: [{ key: 'judge', detector: heldout }] }),
+      /"judge" \(judge\) is a held-out detector \(role heldout\)/,
+    );
     await heldout.close();
   });
 
@@ -234,7 +307,16 @@ describe('reward service from a run config, with a bearer token', () => {
     try {
       assert.match(lines[0] ?? '', /^reward service on http:\/\/127\.0\.0\.1:\d+ \(execution provider cpu\)/);
       assert.ok(!lines.join('\n').includes('s3cret-token'), 'the token must never be logged');
-      const body = { images: [(await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer()).toString('base64')], prompts: ['cat'] };
+      const body = {
+        images: [
+          (
+            await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+              .png()
+              .toBuffer()
+          ).toString('base64'),
+        ],
+        prompts: ['cat'],
+      };
       const none = await postJson(`${running.url}/v1/score`, body);
       assert.equal(none.status, 401);
       assert.equal(none.headers.get('www-authenticate'), 'Bearer');
@@ -259,10 +341,21 @@ describe('reward service: one client cannot stall the rest (issue 12 item 4)', (
   let png: Buffer;
   before(async () => {
     // Detectors only: the batching engines are what requests share.
-    own = new RewardScorer({ detectors: [{ key: 'tiny-a', detector: await OnnxDetector.load(detA()) }], engine: { maxBatch: 8, maxWaitMs: 1, decodeConcurrency: 2 } });
-    svc = new RewardService({ scorer: own, maxBodyBytes: 8 * 1024 * 1024, maxImagesPerRequest: 4000, bodyTimeoutMs: 3000, log: (l) => logs.push(l) });
+    own = new RewardScorer({
+      detectors: [{ key: 'tiny-a', detector: await OnnxDetector.load(detA()) }],
+      engine: { maxBatch: 8, maxWaitMs: 1, decodeConcurrency: 2 },
+    });
+    svc = new RewardService({
+      scorer: own,
+      maxBodyBytes: 8 * 1024 * 1024,
+      maxImagesPerRequest: 4000,
+      bodyTimeoutMs: 3000,
+      log: (l) => logs.push(l),
+    });
     ({ url } = await svc.listen('127.0.0.1', 0));
-    png = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } }).png().toBuffer();
+    png = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#336699' } })
+      .png()
+      .toBuffer();
   });
   after(async () => {
     await svc.close();
@@ -311,7 +404,10 @@ describe('reward service: one client cannot stall the rest (issue 12 item 4)', (
     const bigMs = bigDone - t0;
     const left = bigDone - performance.now();
     assert.ok(bigDone > s0 + smallMs, 'the small request finished first');
-    assert.ok(smallMs < bigMs / 5, `1-image request took ${smallMs.toFixed(0)} ms while the 3000-image one took ${bigMs.toFixed(0)} ms (${left.toFixed(0)})`);
+    assert.ok(
+      smallMs < bigMs / 5,
+      `1-image request took ${smallMs.toFixed(0)} ms while the 3000-image one took ${bigMs.toFixed(0)} ms (${left.toFixed(0)})`,
+    );
   });
 
   it('answers 408 to a body that does not arrive in time (slowloris) and closes the connection', async () => {
@@ -350,10 +446,12 @@ describe('reward service: one client cannot stall the rest (issue 12 item 4)', (
       open.pop()!.destroy();
       while ((await count()) > 1) assert.ok(Date.now() < deadline, 'connection not released');
       const status = await new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
+        http
+          .get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject);
       });
       assert.equal(status, 200);
     } finally {
@@ -366,7 +464,10 @@ describe('reward service: one client cannot stall the rest (issue 12 item 4)', (
   it('counts a client that disconnects mid-body as 499, not as a 500 "scoring failed"', async () => {
     const metricsOf = async () => await (await fetch(`${url}/metrics`)).text();
     await new Promise<void>((resolve, reject) => {
-      const req = http.request(`${url}/v1/score`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 5000 } });
+      const req = http.request(`${url}/v1/score`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': 5000 },
+      });
       req.on('error', () => resolve());
       req.write(Buffer.alloc(100, 0x20), () => {
         req.destroy();
@@ -386,8 +487,14 @@ describe('reward service: one client cannot stall the rest (issue 12 item 4)', (
 
   it('refuses a non-loopback bind without a token unless insecure', async () => {
     const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-reward-bind-'));
-    const cfgFile = writeRunConfig(cfgDir, { detectors: [{ name: 'tiny-a', manifest: detA() }], service: { listen: '0.0.0.0:0' } });
-    await assert.rejects(startRewardService(loadConfig(cfgFile), { log: () => {} }), /refusing to bind 0\.0\.0\.0 \(not loopback\) without a token.*--insecure/);
+    const cfgFile = writeRunConfig(cfgDir, {
+      detectors: [{ name: 'tiny-a', manifest: detA() }],
+      service: { listen: '0.0.0.0:0' },
+    });
+    await assert.rejects(
+      startRewardService(loadConfig(cfgFile), { log: () => {} }),
+      /refusing to bind 0\.0\.0\.0 \(not loopback\) without a token.*--insecure/,
+    );
     const lines: string[] = [];
     const running = await startRewardService(loadConfig(cfgFile), { insecure: true, log: (l) => lines.push(l) });
     await running.close();

@@ -64,7 +64,9 @@ function evalBase(): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`realgen eval --base exited ${code}: ${out.slice(-3000)}`))));
+    child.once('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`realgen eval --base exited ${code}: ${out.slice(-3000)}`)),
+    );
   });
 }
 
@@ -91,7 +93,10 @@ describe('realgen ui in a headless browser (real stack)', () => {
       readReport: (key) => getJson<EvaluationReport>(store, reportKeys(key).json),
     };
     dashboard = await startDashboard(sources, { port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    });
   });
 
   after(async () => {
@@ -101,7 +106,10 @@ describe('realgen ui in a headless browser (real stack)', () => {
   });
 
   it('refuses a non-loopback bind without a token, and wants the token when given one', async () => {
-    await assert.rejects(startDashboard(sources, { host: '0.0.0.0', port: 0 }), /refusing to serve the dashboard on 0\.0\.0\.0 without a token/);
+    await assert.rejects(
+      startDashboard(sources, { host: '0.0.0.0', port: 0 }),
+      /refusing to serve the dashboard on 0\.0\.0\.0 without a token/,
+    );
     const guarded = await startDashboard(sources, { host: '0.0.0.0', port: 0, token: 's3cret-token' });
     try {
       const port = new URL(guarded.url).port;
@@ -122,7 +130,9 @@ describe('realgen ui in a headless browser (real stack)', () => {
     await client.workflow.start('realgenPipeline', {
       workflowId: runWorkflowId(runId),
       taskQueue: ctx.config.taskQueues.cpu,
-      args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false }],
+      args: [
+        { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
+      ],
     });
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     page.setDefaultTimeout(90_000);
@@ -147,7 +157,11 @@ describe('realgen ui in a headless browser (real stack)', () => {
       'pipeline paused',
     );
     assert.ok(pipeline.pausedSince);
-    await until(() => client.workflow.getHandle(stageWorkflowId(runId, 1)).query(stageProgressQuery), (s) => s.state === 'paused', 'stage paused');
+    await until(
+      () => client.workflow.getHandle(stageWorkflowId(runId, 1)).query(stageProgressQuery),
+      (s) => s.state === 'paused',
+      'stage paused',
+    );
     await waitPage(page, `${text('run-status')}.startsWith('paused since')`);
     await waitPage(page, `${text('run-state')} === 'paused'`);
     const runShot = path.join(stateDir, 'dashboard-run.png');
@@ -176,7 +190,8 @@ describe('realgen ui in a headless browser (real stack)', () => {
     await waitPage(page, 'document.images.length > 0 && [...document.images].every((i) => i.complete)');
     const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ src: i.getAttribute('src'), w: i.naturalWidth })));
     assert.ok(images.length >= 2, `charts and grid: ${JSON.stringify(images)}`);
-    for (const img of images) assert.ok(img.w > 0 && img.src?.startsWith('/files?key=eval'), `image loaded through the server: ${JSON.stringify(img)}`);
+    for (const img of images)
+      assert.ok(img.w > 0 && img.src?.startsWith('/files?key=eval'), `image loaded through the server: ${JSON.stringify(img)}`);
     const reportShot = path.join(stateDir, 'dashboard-report.png');
     await page.screenshot({ path: reportShot, fullPage: true });
     console.log(`screenshot: ${reportShot}`);
