@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { runWorkflowId, stageKey } from '../contracts/ids';
 import { setMaxStepsUpdate } from '../contracts/training-messages';
 import { controlRun, stageHandle, updateError } from '../infra/temporal/run-control';
+import { runFailure } from '../infra/temporal/run-failure';
 import { describeLiveness } from '../infra/temporal/segment-liveness';
 import { describeGpuUsage, gpuHours } from '../domain/cost/gpu-usage';
 import type { PipelineMemo } from '../workflows/realgen-pipeline';
@@ -29,9 +30,12 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const progress = await client
     .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => pipelineProgress(client, runId))
     .catch(() => null);
+  // A failed run says why (the innermost cause, e.g. the trainer's ConfigInvalid naming the missing file).
+  const failure = await runFailure(handle, desc.status.name);
+  const failureLine = failure === null ? null : `failed: ${failure.type === null ? '' : `${failure.type}: `}${failure.message}`;
   if (json) {
     const fallback = { status: desc.status.name, closeTime: desc.closeTime?.toISOString() ?? null, pipeline: null, stage: null };
-    console.log(JSON.stringify(progress ?? fallback, null, 2));
+    console.log(JSON.stringify({ ...(progress ?? fallback), failure }, null, 2));
     return;
   }
   if (progress === null) {
@@ -39,6 +43,7 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
       ? `no worker answered the progress query within ${QUERY_DEADLINE_MS / 1000} s: is a CPU worker polling ${desc.taskQueue}?`
       : `closed ${desc.closeTime?.toISOString() ?? '?'}; no worker answered the progress query`;
     console.log(`run ${runId}: ${desc.status.name} (${why}; started ${desc.startTime.toISOString()})`);
+    if (failureLine !== null) console.log(failureLine);
     return;
   }
   const p = progress;
@@ -64,6 +69,7 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   console.log(`GPU usage: ${describeGpuUsage(finished + live, costPerGpuHour)} (finished segments)`);
   if (open && p.segment && p.stage?.state !== 'paused')
     console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
+  if (failureLine !== null) console.log(failureLine);
 }
 
 export function registerRunControlCommands(program: Command): void {

@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { runWorkflowId, stageKey } from '../../contracts/ids';
 import { controlRun, type RunControlAction } from '../../infra/temporal/run-control';
 import { pipelineProgress } from '../../infra/temporal/run-progress-query';
@@ -225,7 +226,8 @@ export async function startDashboard(src: DashboardSources, options: DashboardOp
     const fromQuery = token !== undefined && url.searchParams.has('token');
     if (fromQuery) res.setHeader('Set-Cookie', `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
     route(src, req, res, url).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
+      // An unknown run or evaluation is the client's mistake (404), not the server's.
+      const status = err instanceof HttpError ? err.status : err instanceof WorkflowNotFoundError ? 404 : 500;
       if (status === 500) log(`ui: ${req.method} ${url.pathname}: ${(err as Error).message}`);
       if (res.headersSent) {
         res.destroy();

@@ -92,6 +92,9 @@ describe('realgen retry (real stack, fixture trainer)', () => {
     await assert.rejects(first.result(), WorkflowFailedError);
     const failedAt = (await ctx.store.latestValidCheckpoint(runId, 'stage-1')).ref?.step ?? 0;
     assert.ok(failedAt >= 5 && failedAt < 8, `failed part-way (last checkpoint ${failedAt})`);
+    // `status` of the failed run says why, naming the missing file (not only the Temporal history does).
+    const status = await realgen('status', runId, '-c', configFile);
+    assert.match(status.stdout, /^failed: ConfigInvalid: .*model/m, status.stdout + status.stderr);
 
     renameSync(`${modelFile}.away`, modelFile);
     const retried = await realgen('retry', runId, '-c', configFile);
