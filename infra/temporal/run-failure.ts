@@ -15,7 +15,11 @@ export interface RunFailure {
 export function innermostFailure(err: unknown): RunFailure {
   let type: string | null = null;
   let message = err instanceof Error ? err.message : String(err);
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 20; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e !== undefined && e !== null && depth < 20;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const t = (e as { type?: unknown }).type;
     if (typeof t === 'string' && t !== '') type = t;
     if (e instanceof Error && e.message !== '') message = e.message;

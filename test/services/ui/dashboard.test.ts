@@ -119,7 +119,9 @@ describe('realgen ui in a headless browser (real stack)', () => {
       const allowed = await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { Authorization: 'Bearer s3cret-token' } });
       assert.equal(allowed.status, 200);
       // An unknown run is a 404 naming it, not a server error.
-      const unknown = await fetch(`http://127.0.0.1:${port}/run?id=no-such-run`, { headers: { Authorization: 'Bearer s3cret-token' } });
+      const unknown = await fetch(`http://127.0.0.1:${port}/run?id=no-such-run`, {
+        headers: { Authorization: 'Bearer s3cret-token' },
+      });
       assert.equal(unknown.status, 404);
       assert.match(await unknown.text(), /no-such-run/);
     } finally {
