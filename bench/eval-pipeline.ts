@@ -9,12 +9,11 @@
  *
  * Env: REALGEN_BENCH_SUITE (default heldout).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
-import { parseDocument } from 'yaml';
 import { evalWorkflowId, evalKeyOfWorkflowId } from '../contracts/ids';
 import type { RealBenchSuite } from '../contracts/realbench';
 import { loadConfig } from '../configs/load';
@@ -26,8 +25,8 @@ import { loadRealBench, selectSuite } from '../infra/realbench/realbench';
 import type { EvaluateCheckpointInput, EvaluationResult } from '../workflows/evaluate-checkpoint';
 import { startWorkers } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
+import { writeStackConfig } from './stack-config';
 
-const repo = path.resolve(__dirname, '..');
 const SUITE = (process.env.REALGEN_BENCH_SUITE ?? 'heldout') as RealBenchSuite;
 
 async function main(): Promise<void> {
@@ -35,17 +34,7 @@ async function main(): Promise<void> {
   const stateDir = path.join(dir, 'stack');
   try {
     const state = await stackUp({ stateDir, ports: 'auto' });
-    const doc = parseDocument(readFileSync(path.join(repo, 'configs', 'mini.yaml'), 'utf8'));
-    doc.setIn(['temporal', 'address'], state.temporal.address);
-    doc.setIn(['storage', 'endpoint'], state.minio.endpoint);
-    doc.setIn(['storage', 'credentials', 'accessKeyId'], doc.createNode({ file: state.secrets.accessKeyFile }));
-    doc.setIn(['storage', 'credentials', 'secretAccessKey'], doc.createNode({ file: state.secrets.secretKeyFile }));
-    const file = path.join(dir, 'config.yaml');
-    // Relative paths in the preset resolve against configs/; the copy lives elsewhere, so they are made absolute.
-    writeFileSync(
-      file,
-      doc.toString().replace(/(\.\.\/)+/g, (rel) => `${path.resolve(repo, 'configs', rel)}/`),
-    );
+    const file = writeStackConfig(state, path.join(dir, 'config.yaml'));
     const loaded = loadConfig(file);
     const config = loaded.config;
 

@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { parseDocument } from 'yaml';
 import { stackDown, stackUp } from '../devstack/dev-stack';
 import { stageWorkflowId } from '../contracts/ids';
 import { createWorker } from '../workers/create-workers';
 import { createWorkerContext } from '../workers/worker-context';
+import { writeStackConfig } from './stack-config';
 
 const repo = path.resolve(__dirname, '..');
 const SEGMENTS = Number(process.env.REALGEN_BENCH_SEGMENTS ?? 20);
@@ -33,19 +33,14 @@ async function main(): Promise<void> {
   writeFileSync(times, '');
   try {
     const state = await stackUp({ stateDir, ports: 'auto' });
-    const doc = parseDocument(readFileSync(path.join(repo, 'configs', 'mini.yaml'), 'utf8'));
-    doc.setIn(['temporal', 'address'], state.temporal.address);
-    doc.setIn(['storage', 'endpoint'], state.minio.endpoint);
-    doc.setIn(['storage', 'credentials', 'accessKeyId'], doc.createNode({ file: state.secrets.accessKeyFile }));
-    doc.setIn(['storage', 'credentials', 'secretAccessKey'], doc.createNode({ file: state.secrets.secretKeyFile }));
-    doc.setIn(
-      ['stages', 0, 'budget'],
-      doc.createNode({ maxSteps: SEGMENTS * STEPS_PER_SEGMENT, segmentSteps: STEPS_PER_SEGMENT, segmentMinutes: 10 }),
-    );
-    doc.setIn(['stages', 0, 'saveEvery'], STEPS_PER_SEGMENT);
-    doc.setIn(['stages', 0, 'evalEvery'], 1_000_000);
-    const file = path.join(dir, 'config.yaml');
-    writeFileSync(file, doc.toString().replace(/\.\.\//g, `${repo}/`));
+    const file = writeStackConfig(state, path.join(dir, 'config.yaml'), (doc) => {
+      doc.setIn(
+        ['stages', 0, 'budget'],
+        doc.createNode({ maxSteps: SEGMENTS * STEPS_PER_SEGMENT, segmentSteps: STEPS_PER_SEGMENT, segmentMinutes: 10 }),
+      );
+      doc.setIn(['stages', 0, 'saveEvery'], STEPS_PER_SEGMENT);
+      doc.setIn(['stages', 0, 'evalEvery'], 1_000_000);
+    });
     const ctx = await createWorkerContext(file, {
       launcher: (_t, job) => ({
         command: process.execPath,

@@ -12,20 +12,13 @@
  * All parameters live in one flat Float64Array (slot blocks in slot order, each row-major K_s×d) that Adam updates
  * in place; serialisation stores it as base64 of little-endian float64 bytes, so a restore is bit-exact.
  */
+import { REALBENCH_CATEGORIES } from '../../contracts/realbench';
 import type { Rng } from '../../lib/random';
 import { Tokenizer } from '../mini/tokenizer';
 import { decodeFloat64, encodeFloat64 } from './adam';
 
-/** The seven RealBench categories, in the tokenizer's order. */
-export const PROMPT_CATEGORIES: readonly string[] = Object.freeze([
-  'animals',
-  'buildings',
-  'dishes',
-  'indoor_view',
-  'outdoor_view',
-  'people',
-  'plants',
-]);
+/** The seven RealBench categories, in the tokenizer's order (the upstream prompt file's, as contracts/realbench.ts). */
+export const PROMPT_CATEGORIES: readonly string[] = REALBENCH_CATEGORIES;
 
 /** Default number of hashed word buckets. */
 export const DEFAULT_WORD_BUCKETS = 64;
