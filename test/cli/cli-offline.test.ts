@@ -22,6 +22,9 @@ const cleanEnv = (extra: Record<string, string> = {}) => {
     'REALGEN_S3_SECRET_KEY_FILE',
     'REALGEN_CONFIG',
     'NO_COLOR',
+    // CI=true (as CI sets it) turns colours off in the colour libraries; these tests stand for a user's terminal.
+    'CI',
+    'FORCE_COLOR',
   ]) {
     if (!(k in extra)) delete env[k];
   }
