@@ -179,6 +179,16 @@ async function route(src: DashboardSources, req: http.IncomingMessage, res: http
     send(res, 200, asset, readFileSync(path.join(__dirname, 'assets', path.basename(p))));
     return;
   }
+  // The paths notifications link to (contracts/notifications.ts): /runs/<run> and /evals/<evalKey>.
+  const runPath = /^\/runs\/([^/]+)$/.exec(p);
+  if (runPath) return html(await runPage(src, decodeURIComponent(runPath[1] as string)));
+  const evalPath = /^\/evals\/(.+)$/.exec(p);
+  if (evalPath) {
+    const key = decodeURIComponent(evalPath[1] as string);
+    const body = await reportPage(src, key);
+    if (body === null) throw new HttpError(404, `no report for ${key}`);
+    return html(body);
+  }
   switch (p) {
     case '/':
       return html(await runsPage(src));

@@ -174,6 +174,11 @@ describe('realgen ui in a headless browser (real stack)', () => {
     await page.screenshot({ path: runShot, fullPage: true });
     console.log(`screenshot: ${runShot}`);
 
+    // The links notifications carry (<dashboardUrl>/runs/<run>) open the run's page.
+    const linked = await fetch(`${dashboard.url}runs/${encodeURIComponent(runId)}`);
+    assert.equal(linked.status, 200);
+    assert.ok((await linked.text()).includes(runId), 'the /runs/<run> link shows the run');
+
     // Queue: the paused run is still open.
     await page.goto(`${dashboard.url}queue`);
     assert.ok((await page.textContent('#queue'))?.includes(runWorkflowId(runId)), 'the queue lists the run');
