@@ -8,7 +8,7 @@
  * - Cancellation (workflow cancel, pause, worker shutdown) sends SIGTERM — the trainer checkpoints and exits — and
  *   SIGKILL after the grace period; pending commits finish before the attempt ends.
  */
-import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Context, CancelledFailure } from '@temporalio/activity';
@@ -25,11 +25,12 @@ import {
   type TrainerErrorKind,
   type TrainerEvent,
 } from '../../contracts/trainer-protocol';
-import { decideConfigChange } from '../../domain/checkpoints/config-change';
 import { heartbeat } from '../heartbeat';
 import type { GpuPool } from './gpu-pool';
 import { noticeLostAttempt } from './lost-attempt-notice';
 import type { TrainerLauncher } from './trainer-launchers';
+import { checkConfigChange } from './config-change-check';
+import { listFiles } from './checkpoint-folder';
 import { resolveTrainerSecrets } from './trainer-secrets';
 import type { SegmentHeartbeat, TrainerSegmentInput, TrainerSegmentResult } from '../../contracts/trainer-segment';
 
@@ -54,37 +55,6 @@ const KIND_TO_FAILURE = {
   DatasetMissing: 'DatasetMissing',
   Crash: 'TrainerCrashed',
 } as const satisfies Record<TrainerErrorKind, FailureType>;
-
-/** Lists every file under `dir` (relative paths with "/"), sorted. */
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) out.push(...(await listFiles(path.join(dir, entry.name), rel)));
-    else if (entry.isFile()) out.push(rel);
-  }
-  return out.sort();
-}
-
-/**
- * Compares the resumed checkpoint's config digest with this run's (domain/checkpoints/config-change.ts): a change
- * without `allowConfigChange` fails the segment non-retryably naming both digests.
- */
-async function checkConfigChange(
-  store: CheckpointStore,
-  parent: CheckpointRef,
-  input: TrainerSegmentInput,
-): Promise<{ from: string; to: string; parentStep: number } | null> {
-  const { manifest } = await store.readManifest(parent.prefix);
-  const decision = decideConfigChange(
-    manifest.configDigest,
-    parent.step,
-    input.configDigest,
-    input.config.allowConfigChange === true,
-  );
-  if (!decision.ok) throw realgenFailure('ConfigInvalid', `stage ${input.stage}: ${decision.message}`);
-  return decision.change;
-}
 
 export function createTrainerSupervisor(deps: SupervisorDeps) {
   return {
