@@ -5,7 +5,7 @@ import { runWorkflowId, stageKey } from '../contracts/ids';
 import { setMaxStepsUpdate } from '../contracts/training-messages';
 import { controlRun, stageHandle, updateError } from '../infra/temporal/run-control';
 import { runFailure } from '../infra/temporal/run-failure';
-import { describeLiveness } from '../infra/temporal/segment-liveness';
+import { describeLastFailure, describeLiveness } from '../infra/temporal/segment-liveness';
 import { describeGpuUsage, gpuHours } from '../domain/cost/gpu-usage';
 import type { PipelineMemo } from '../workflows/realgen-pipeline';
 import { withContext } from './context';
@@ -51,15 +51,17 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const table = makeTable(['stage', 'state', 'step', 'last checkpoint', 'reward (last)', 'eta']);
   for (const [k, ref] of Object.entries(p.pipeline.completed))
     table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
+  // A segment whose attempt failed and whose retry waits is not "running" with an ETA (issue 12 item 7).
+  const retryWaiting = open && p.segment !== null && p.segment.state === 'scheduled' && p.segment.lastFailure !== null;
   if (p.stage) {
     const r = p.stage.recentRewards.at(-1);
     table.push([
       stageKey(p.stage.stage),
-      open ? p.stage.state : desc.status.name.toLowerCase(),
+      !open ? desc.status.name.toLowerCase() : retryWaiting ? 'retry waiting' : p.stage.state,
       `${p.stage.step}/${p.stage.maxSteps}`,
       p.stage.lastCheckpoint?.prefix ?? '-',
       r ? r.reward.toFixed(4) : '-',
-      !open || p.stage.etaSeconds === null || p.stage.state === 'paused' ? '-' : `${p.stage.etaSeconds}s`,
+      !open || retryWaiting || p.stage.etaSeconds === null || p.stage.state === 'paused' ? '-' : `${p.stage.etaSeconds}s`,
     ]);
   }
   console.log(table.toString());
@@ -67,8 +69,12 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const finished = Object.values(p.pipeline.gpuSeconds ?? {}).reduce((a, b) => a + b, 0);
   const live = p.stage && p.pipeline.currentStage === p.stage.stage ? (p.stage.gpuSeconds ?? 0) : 0;
   console.log(`GPU usage: ${describeGpuUsage(finished + live, costPerGpuHour)} (finished segments)`);
-  if (open && p.segment && p.stage?.state !== 'paused')
-    console.log(`${stageKey(p.stage?.stage ?? 0)} segment: ${describeLiveness(p.segment)}`);
+  if (open && p.segment && p.stage?.state !== 'paused') {
+    const stage = stageKey(p.stage?.stage ?? 0);
+    console.log(`${stage} segment: ${describeLiveness(p.segment)}`);
+    const failure = describeLastFailure(p.segment);
+    if (failure) console.log(`${stage} ${failure}`);
+  }
   if (failureLine !== null) console.log(failureLine);
 }
 

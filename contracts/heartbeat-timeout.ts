@@ -9,3 +9,11 @@ export function segmentHeartbeatSeconds(config: RunConfig, stage: StageConfig): 
   const configured = (config.workers.gpu as { heartbeatTimeoutSeconds?: number }).heartbeatTimeoutSeconds;
   return configured ?? Math.max(10, Math.min(stage.stallTimeoutSeconds, 300));
 }
+
+/**
+ * The heartbeat timeout of evaluation activities: `workers.gpu.heartbeatTimeoutSeconds` (they heartbeat every second
+ * while they run). Configs recorded before that field existed keep the 5 minutes their evaluations were started with.
+ */
+export function evaluationHeartbeatSeconds(config: RunConfig): number {
+  return (config.workers.gpu as { heartbeatTimeoutSeconds?: number }).heartbeatTimeoutSeconds ?? 300;
+}

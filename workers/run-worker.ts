@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 import { startWorkers, type WorkerClass } from './create-workers';
 import { createWorkerContext } from './worker-context';
 
+/** How long a worker process waits at start for an unreachable Temporal or object store. */
+export const WORKER_CONNECT_WITHIN_MS = 120_000;
+
 export async function runWorkerMain(classes: WorkerClass[], argv = process.argv.slice(2)): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -10,7 +13,8 @@ export async function runWorkerMain(classes: WorkerClass[], argv = process.argv.
   });
   const configFile = values.config ?? process.env.REALGEN_CONFIG;
   if (!configFile) throw new Error('missing --config FILE (or REALGEN_CONFIG)');
-  const ctx = await createWorkerContext(configFile);
+  // A worker process outlives restarts of the servers it needs, also at its own start (issue 12, chaos soak).
+  const ctx = await createWorkerContext(configFile, { connectWithinMs: WORKER_CONNECT_WITHIN_MS });
   if (values.gpus !== undefined) {
     const ids = values.gpus
       .split(',')

@@ -15,6 +15,7 @@ import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import { temporalTls } from '../infra/temporal/temporal-tls';
 import { openWorkerTempDir } from '../infra/workdir/worker-temp';
 import { REPO_ROOT } from '../lib/repo-root';
+import { retryUntil } from '../lib/retry-until';
 
 export { PRODUCER } from '../activities/registry';
 
@@ -34,6 +35,11 @@ export interface WorkerContext extends ActivityDeps {
 export interface WorkerContextOptions {
   workDir?: string;
   launcher?: TrainerLauncher;
+  /**
+   * How long to keep retrying Temporal and the object store when they are unreachable at start. @default 0 (fail at
+   * once: the CLI and tests want the error); worker processes (run-worker.ts) wait.
+   */
+  connectWithinMs?: number;
 }
 
 let runtimeInstalled = false;
@@ -79,10 +85,22 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
     bucket: config.storage.bucket,
     logger: storeLogger(),
   });
-  await store.ensureBucket(config.storage.region);
+  // A worker started while Temporal or the object store restarts (a host reboot, a rolling restart) waits for them
+  // instead of exiting: without a process manager a dead worker stalls every run on its queue.
+  const retry = (what: string) => ({
+    withinMs: options.connectWithinMs ?? 0,
+    onRetry: (err: unknown, attempt: number, nextInMs: number) =>
+      console.warn(
+        JSON.stringify({ level: 'warn', msg: `${what} unreachable; retrying`, attempt, nextInMs, error: (err as Error).message }),
+      ),
+  });
+  await retryUntil(() => store.ensureBucket(config.storage.region), retry(`object store ${config.storage.endpoint}`));
   installRuntime();
   const tls = temporalTls(config, loaded.baseDir);
-  const connection = await NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) });
+  const connection = await retryUntil(
+    () => NativeConnection.connect({ address: config.temporal.address, ...(tls ? { tls } : {}) }),
+    retry(`Temporal ${config.temporal.address}`),
+  );
   // Scratch under the state folder (not /tmp): the process's folder is private, removed on exit and swept at the next
   // start after a crash; each context gets its own folder in it (tests run several per process), removed by close().
   const processDir = openWorkerTempDir(path.join(process.env.REALGEN_STATE_DIR ?? path.join(REPO_ROOT, '.realgen'), 'tmp'));

@@ -13,6 +13,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { CpuQueueActivities, GpuQueueActivities } from '../activities/registry';
 import type { EvalSpec, EvaluationResult, ShardInput, ShardStepResult } from '../contracts/evaluation';
+import { evaluationHeartbeatSeconds } from '../contracts/heartbeat-timeout';
 import { gpuPriority } from '../contracts/gpu-priority';
 import { dashboardLink } from '../contracts/notifications';
 import { notifyEvent } from './deliver-notification';
@@ -43,17 +44,19 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 export async function evaluateCheckpoint(input: EvaluateCheckpointInput): Promise<EvaluationResult> {
   // CPU queue: planning (a first S3 mirror of RealBench), arena judging (network-bound LLM or two tiny detector
   // calls per pair) and aggregation (re-reads every shard, renders charts and the report).
+  const heartbeatSeconds = evaluationHeartbeatSeconds(input.config);
   const cpu = proxyActivities<CpuQueueActivities>({
     taskQueue: input.taskQueues.cpu,
     startToCloseTimeout: '2 hours', // the longest CPU step: judging a shard against a rate-limited LLM endpoint
-    heartbeatTimeout: '5 minutes', // one heartbeat per mirrored file, per chunk of judged pairs, between report phases
+    // Evaluation activities heartbeat every second while they run: a killed worker is noticed within this timeout.
+    heartbeatTimeout: `${heartbeatSeconds}s`,
     retry: { maximumAttempts: 5 },
   });
   // GPU queue: generation and detector scoring hold the accelerator; they heartbeat per batch / per detector.
   const gpu = proxyActivities<GpuQueueActivities>({
     taskQueue: input.taskQueues.gpu,
     startToCloseTimeout: '2 hours', // a shard of a large external generator at 1024² can take that long
-    heartbeatTimeout: '5 minutes', // model load + one batch or one detector pass is the longest silent phase
+    heartbeatTimeout: `${heartbeatSeconds}s`,
     retry: { maximumAttempts: 5 },
     // In the GPU queue by the run's priority; a run's evaluations share its fairness key (its run id), so runs of
     // equal priority share the slots fairly; other subjects are keyed by their evaluation key.

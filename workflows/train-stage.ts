@@ -128,7 +128,9 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     startToCloseTimeout: `${Math.ceil(stageCfg.budget.segmentMinutes + 30)} minutes`, // segment cap plus upload slack
     heartbeatTimeout: `${segmentHeartbeatSeconds(input.config, stageCfg)} seconds`, // a dead worker is noticed this fast
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // GPU stays ours until the trainer stopped
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 20 },
+    // Constant 2 s for a lost worker (a heartbeat timeout): its retry starts within seconds however often it was
+    // retried. A failing trainer backs off exponentially anyway: the supervisor sets each failure's nextRetryDelay.
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 1, maximumInterval: '2 minutes', maximumAttempts: 20 },
     // Waiting segments get a GPU slot in the run's priority order, round-robin between runs of equal priority.
     priority: gpuPriority(input.config, input.runId),
   });

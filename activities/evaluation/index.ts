@@ -12,6 +12,7 @@
  * restarted evaluation never recomputes a finished shard; within a shard, generation also skips images already
  * uploaded. Output objects are written last (after the images they reference).
  */
+import { withKeepAlive } from '../heartbeat';
 import { createAggregateEvaluation } from './aggregate';
 import { createEvaluationContext, type EvaluationActivityDeps } from './evaluation-context';
 import { createGenerateShard } from './generate';
@@ -22,18 +23,26 @@ import { createScoreShard } from './score';
 export type { EvaluationActivityDeps } from './evaluation-context';
 export type * from '../../contracts/evaluation';
 
+/**
+ * Every evaluation activity heartbeats while it runs (activities/heartbeat.ts `withKeepAlive`), so the workflow's
+ * short heartbeat timeout (workers.gpu.heartbeatTimeoutSeconds) retries the shard of a killed worker within seconds.
+ */
+function keptAlive<A extends unknown[], R>(activity: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args: A) => withKeepAlive(() => activity(...args));
+}
+
 /** GPU queue: generation and detector scoring (sharing one set of loaded models). */
 export function evaluationGpuActivities(deps: EvaluationActivityDeps) {
   const ctx = createEvaluationContext(deps);
-  return { generateShard: createGenerateShard(ctx), scoreShard: createScoreShard(ctx) };
+  return { generateShard: keptAlive(createGenerateShard(ctx)), scoreShard: keptAlive(createScoreShard(ctx)) };
 }
 
 /** CPU queue: planning, arena judging, aggregation and reports. */
 export function evaluationCpuActivities(deps: EvaluationActivityDeps) {
   const ctx = createEvaluationContext(deps);
   return {
-    planEvaluation: createPlanEvaluation(ctx),
-    judgeShard: createJudgeShard(ctx),
-    aggregateEvaluation: createAggregateEvaluation(ctx),
+    planEvaluation: keptAlive(createPlanEvaluation(ctx)),
+    judgeShard: keptAlive(createJudgeShard(ctx)),
+    aggregateEvaluation: keptAlive(createAggregateEvaluation(ctx)),
   };
 }

@@ -11,7 +11,7 @@
 import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Context, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
 import type { RunConfig, StageConfig } from '../../configs/schema';
 import { segmentHeartbeatSeconds } from '../../contracts/heartbeat-timeout';
 import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
@@ -56,9 +56,45 @@ const KIND_TO_FAILURE = {
   Crash: 'TrainerCrashed',
 } as const satisfies Record<TrainerErrorKind, FailureType>;
 
+/** First retry delay after a trainer failure; doubled per attempt up to `MAX_RETRY_DELAY_MS`. */
+const FIRST_RETRY_DELAY_MS = 2000;
+const MAX_RETRY_DELAY_MS = 120_000;
+
+/**
+ * A retryable failure of attempt `attempt`, carrying its own exponential backoff (2 s, 4 s, … 2 min). The workflow's
+ * retry policy keeps a constant short interval for what the supervisor cannot report: a lost worker (heartbeat
+ * timeout), so a killed worker's segment is retried within seconds however often it was retried before, while a
+ * crash-looping trainer still backs off. Non-retryable failures and cancellation pass through unchanged.
+ */
+export function withTrainerBackoff(err: unknown, attempt: number): unknown {
+  if (err instanceof CancelledFailure) return err;
+  const nextRetryDelay = Math.min(FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
+  if (err instanceof ApplicationFailure) {
+    if (err.nonRetryable || err.nextRetryDelay != null) return err;
+    return ApplicationFailure.create({
+      type: err.type ?? undefined,
+      message: err.message,
+      details: err.details ?? undefined,
+      cause: err.cause,
+      nextRetryDelay,
+    });
+  }
+  if (err instanceof Error && !(err as { failure?: unknown }).failure) {
+    return ApplicationFailure.create({ type: err.name, message: err.message, cause: err, nextRetryDelay });
+  }
+  return err;
+}
+
 export function createTrainerSupervisor(deps: SupervisorDeps) {
-  return {
+  const supervisor = {
     async runTrainerSegment(input: TrainerSegmentInput): Promise<TrainerSegmentResult> {
+      try {
+        return await supervisor.runSegment(input);
+      } catch (err) {
+        throw withTrainerBackoff(err, Context.current().info.attempt);
+      }
+    },
+    async runSegment(input: TrainerSegmentInput): Promise<TrainerSegmentResult> {
       const ctx = Context.current();
       const stageKey = `stage-${input.stage}`;
       const stageConfig = input.config.stages[input.stage - 1];
@@ -172,6 +208,7 @@ export function createTrainerSupervisor(deps: SupervisorDeps) {
       }
     },
   };
+  return supervisor;
 }
 
 /** A third of the segment heartbeat timeout, at least one second. */

@@ -38,6 +38,7 @@ from .settings import read_settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 STOP_FILE_ENV = "REALGEN_TORCH_STOP_FILE"
+LAUNCHER_PID_ENV = "REALGEN_TORCH_LAUNCHER_PID"
 PROCESS_START = time.time()  # the segment's wall clock starts with the process, model loading included
 
 
@@ -64,7 +65,8 @@ def launch(job_file: str, job: dict, nproc: int) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), **{STOP_FILE_ENV: stop_file})
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+               **{STOP_FILE_ENV: stop_file, LAUNCHER_PID_ENV: str(os.getpid())})
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--nnodes=1", "--master-addr=127.0.0.1",
            f"--master-port={port}", "-m", "realgen_torch.train", "--job", job_file]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_set_pdeathsig, text=True, bufsize=1)
@@ -547,8 +549,27 @@ def _error_kind(err: BaseException) -> str:
     return "Crash"
 
 
+def _die_with_launcher() -> None:
+    """A rank runs in its own session (torchrun's choice): it must die with torchrun, also when torchrun and the
+    launcher were killed before this line (the supervisor's stall watchdog fires while ranks still import torch,
+    which takes seconds). Set PDEATHSIG first, then check that the launcher still lives; else nobody would ever
+    kill this rank (found by `npm run chaos`: ranks left waiting for a rendezvous forever)."""
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    if launcher is None:
+        return
+    _set_pdeathsig()
+    try:
+        os.kill(int(launcher), 0)
+    except ProcessLookupError:
+        sys.exit(1)
+    except (PermissionError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    if "WORLD_SIZE" in os.environ:
+        _die_with_launcher()
     rank = int(os.environ.get("RANK", "0"))
     trainer = None
     try:

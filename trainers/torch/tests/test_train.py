@@ -166,3 +166,23 @@ def test_flux_from_a_pretrained_folder(tmp_path, reward_service):
     check_protocol(ev)
     assert [e["step"] for e in by_type(ev, "checkpoint")] == [1]
     assert by_type(ev, "done")[0]["reason"] == "budget"
+
+
+def test_ranks_die_when_the_launcher_is_killed_while_they_start(tmp_path):
+    # The supervisor's stall watchdog can SIGKILL the launcher's group while the ranks (own sessions, torchrun's
+    # choice) still import torch: they used to be left forever (found by `npm run chaos`).
+    job = H.write_job(str(tmp_path), H.config(trainer={"numProcesses": 2}), stop=3)
+    p = H.start_trainer(job, "http://127.0.0.1:9")
+    try:
+        deadline = time.time() + 60
+        while len(H.processes_with(job)) < 4:  # launcher, torchrun, 2 ranks
+            assert time.time() < deadline, "the ranks never started"
+            time.sleep(0.02)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+    try:
+        H.wait_gone(H.processes_with(job), timeout=20)
+    finally:
+        for pid in H.processes_with(job):  # a failed check leaves nothing behind either
+            os.kill(pid, signal.SIGKILL)

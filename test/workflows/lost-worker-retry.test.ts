@@ -1,0 +1,121 @@
+/**
+ * A segment whose GPU worker is killed again and again is retried within seconds every time: a lost worker (heartbeat
+ * timeout) is retried at a constant short interval, while the supervisor's own failures carry an exponential
+ * nextRetryDelay. Before, the policy's backoff (2 s, 4 s, 8 s, 16 s …) also applied to lost workers, so the fourth
+ * kill of a segment waited 10 s + 16 s for its retry (found by `npm run chaos`). Real stack; the GPU worker is a
+ * separate process with the fixture trainer.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { stageWorkflowId } from '../../contracts/ids';
+import { createWorker } from '../../workers/create-workers';
+import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { testConfigFile } from '../helpers/stack';
+import { testClient } from '../helpers/temporal';
+
+const repo = path.resolve(__dirname, '..', '..');
+let configFile: string;
+let ctx: WorkerContext;
+let client: Client;
+let cpu: Worker;
+let cpuRunning: Promise<void>;
+const gpuWorkers: ChildProcess[] = [];
+
+function startGpuWorker(): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
+      path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'),
+      '--config',
+      configFile,
+    ],
+    {
+      stdio: ['ignore', 'ignore', process.env.REALGEN_TEST_VERBOSE ? 'inherit' : 'ignore'],
+      env: { ...process.env, FIXTURE_STEP_MS: '300' },
+    },
+  );
+  gpuWorkers.push(child);
+  return child;
+}
+
+async function killed(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** The running segment's attempt once a worker holds it (describe). */
+async function startedAttempt(handle: WorkflowHandle): Promise<number | null> {
+  const desc = await handle.describe();
+  const a = desc.raw.pendingActivities?.find((p) => p.activityType?.name === 'runTrainerSegment');
+  return a && Number(a.state ?? 0) === 2 ? (a.attempt ?? 1) : null;
+}
+
+describe('segment retries after lost workers (real stack)', () => {
+  before(async () => {
+    configFile = await testConfigFile({
+      mutate: (doc) => {
+        doc.setIn(['stages', 0, 'budget'], doc.createNode({ maxSteps: 200, segmentSteps: 200, segmentMinutes: 10 }));
+        doc.setIn(['stages', 0, 'saveEvery'], 2);
+        doc.setIn(['stages', 0, 'evalEvery'], 1000);
+      },
+    });
+    ctx = await createWorkerContext(configFile);
+    client = await testClient();
+    cpu = await createWorker(ctx, 'cpu');
+    cpuRunning = cpu.run();
+  });
+
+  after(async () => {
+    for (const w of gpuWorkers) await killed(w);
+    cpu.shutdown();
+    await cpuRunning;
+    await ctx.close();
+    await client.connection.close();
+  });
+
+  it('starts each retry within the heartbeat timeout plus a few seconds, kill after kill', async () => {
+    const runId = `lost-${process.pid}`;
+    const handle = await client.workflow.start('trainStage', {
+      workflowId: stageWorkflowId(runId, 1),
+      taskQueue: ctx.config.taskQueues.cpu,
+      args: [
+        { runId, stage: 1, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, initFrom: {} },
+      ],
+    });
+    const heartbeatTimeoutSeconds = ctx.config.workers.gpu.heartbeatTimeoutSeconds;
+    // Heartbeat timeout + a 2 s retry interval + slack for a busy 2-core machine; the old backoff needed 10 + 16 s.
+    const limitMs = (heartbeatTimeoutSeconds + 8) * 1000;
+    let worker = startGpuWorker();
+    let attempt = 0;
+    for (let kill = 1; kill <= 4; kill++) {
+      const deadline = Date.now() + 120_000;
+      let held: number | null = null;
+      while (held === null || held <= attempt) {
+        assert.ok(Date.now() < deadline, `attempt ${attempt + 1} never started`);
+        await delay(100);
+        held = await startedAttempt(handle).catch(() => null);
+      }
+      attempt = held;
+      await killed(worker);
+      const killedAt = Date.now();
+      worker = startGpuWorker();
+      for (;;) {
+        const now = await startedAttempt(handle).catch(() => null);
+        if (now !== null && now > attempt) break;
+        const waited = Date.now() - killedAt;
+        assert.ok(waited < limitMs, `kill ${kill} (attempt ${attempt}): no retry started within ${limitMs / 1000} s`);
+        await delay(100);
+      }
+    }
+    await handle.terminate('test done');
+  });
+});
