@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -16,6 +17,6 @@ import helpers  # noqa: E402
 @pytest.fixture(scope="session")
 def reward_service():
     """The real reward service (bin/realgen serve reward), shared by the tests of a session."""
-    svc = helpers.RewardService()
+    svc = helpers.RewardService(helpers.reward_service_config(tempfile.mkdtemp(prefix="realgen-torch-reward-")))
     yield svc
     svc.stop()

@@ -199,25 +199,35 @@ def wait_gone(pids: list[int], timeout: float = 15) -> None:
     raise AssertionError(f"processes still alive: {alive}")
 
 
-def mini_yaml_with_token(dir_: str, token: str) -> str:
-    """configs/mini.yaml with absolute paths and `reward.service.tokenFile` set, written into `dir_`."""
+def reward_service_config(dir_: str, token: str | None = None) -> str:
+    """configs/mini.yaml with absolute paths, serving the reward keys of BASE_CONFIG (so the tests do not follow the
+    preset's choice of reward detectors), and `reward.service.tokenFile` set when `token` is given; written into
+    `dir_`."""
     import yaml
 
     with open(os.path.join(CONFIGS, "mini.yaml")) as f:
         cfg = yaml.safe_load(f)
     absolute = lambda p: os.path.normpath(os.path.join(CONFIGS, p))  # noqa: E731
+    cfg["reward"]["detectors"] = [dict(d) for d in BASE_CONFIG["reward"]["detectors"]]
+    cfg["reward"]["alignment"] = dict(BASE_CONFIG["reward"]["alignment"])
     for d in cfg["reward"]["detectors"] + cfg["evaluation"]["detectors"]:
         d["manifest"] = absolute(d["manifest"])
     cfg["reward"]["alignment"]["manifest"] = absolute(cfg["reward"]["alignment"]["manifest"])
-    cfg["models"] = {k: absolute(v) for k, v in cfg["models"].items()}
+    cfg["models"] = {k: (absolute(v) if isinstance(v, str) else v) for k, v in cfg["models"].items()}
     cfg["realbench"]["source"]["dir"] = absolute(cfg["realbench"]["source"]["dir"])
     for k in ("accessKeyId", "secretAccessKey"):
         cfg["storage"]["credentials"][k] = {"env": "REALGEN_TEST_UNUSED"}
-    token_file = os.path.join(dir_, "reward-token")
-    with open(token_file, "w") as f:
-        f.write(token + "\n")
-    cfg["reward"]["service"]["tokenFile"] = token_file
-    path = os.path.join(dir_, "mini-token.yaml")
+    if token is not None:
+        token_file = os.path.join(dir_, "reward-token")
+        with open(token_file, "w") as f:
+            f.write(token + "\n")
+        cfg["reward"]["service"]["tokenFile"] = token_file
+    path = os.path.join(dir_, "reward-service.yaml" if token is None else "mini-token.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
     return path
+
+
+def mini_yaml_with_token(dir_: str, token: str) -> str:
+    """The reward-service config of the tests with `reward.service.tokenFile` set, written into `dir_`."""
+    return reward_service_config(dir_, token)
