@@ -1,7 +1,8 @@
 /**
  * `realgen retry RUN`: resume a failed, cancelled or terminated run under the same run id. The pipeline starts again
  * with the input it was started with; every stage resumes from its newest valid checkpoint (a finished stage returns
- * at once), finished evaluations are not started again, and the new execution's memo names the one it retries.
+ * at once), evaluations that failed or never finished start again while finished ones are skipped, and the new
+ * execution's memo names the one it retries.
  */
 import type { Command } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -9,6 +10,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { applyEnvOverrides } from '../configs/load';
 import { runWorkflowId, stageKey } from '../contracts/ids';
 import { RUN_ID } from '../contracts/search-attributes';
+import { createEvaluationBacklog } from '../activities/evaluation/evaluation-backlog';
 import { CheckpointStore } from '../infra/s3/checkpoint-store';
 import { createS3Client, resolveS3Credentials } from '../infra/s3/s3-client';
 import type { PipelineInput } from '../workflows/realgen-pipeline';
@@ -54,11 +56,21 @@ async function retry(client: Client, runId: string): Promise<void> {
   const s3 = createS3Client(config.storage, resolveS3Credentials(config, input.configBaseDir));
   const store = new CheckpointStore({ client: s3, bucket: config.storage.bucket });
   const resumeAt: string[] = [];
+  const finished: string[] = [];
+  const fresh: string[] = [];
+  const evaluations: string[] = [];
+  const backlog = createEvaluationBacklog({ store });
   for (const stage of config.stages.filter((s) => s.enabled)) {
-    const { ref } = await store.latestValidCheckpoint(runId, stageKey(stage.stage), { mode: 'shallow' });
-    if (ref) resumeAt.push(`${stageKey(stage.stage)} from step ${ref.step}`);
+    const key = stageKey(stage.stage);
+    const { ref } = await store.latestValidCheckpoint(runId, key, { mode: 'shallow' });
+    if (ref && ref.step >= stage.budget.maxSteps) finished.push(`${key} (step ${ref.step})`);
+    else if (ref) resumeAt.push(`${key} from step ${ref.step}`);
+    else fresh.push(key);
+    // What the stage will start again first: its due checkpoints without a finished evaluation report.
+    const due = await backlog({ runId, stage: key, evalEvery: stage.evalEvery, suite: config.realbench.suite });
+    evaluations.push(...due.map((r) => `${key}@${r.step}`));
   }
-  if (resumeAt.length === 0) {
+  if (resumeAt.length === 0 && finished.length === 0) {
     throw new Error(
       `run ${runId} has no valid checkpoint to resume from (runs/${runId}/stage-*/checkpoints/ in bucket ${config.storage.bucket}); ` +
         `start it afresh with \`realgen run <config> --run-id ${runId}\``,
@@ -76,7 +88,14 @@ async function retry(client: Client, runId: string): Promise<void> {
   console.log(
     `retrying run ${runId} (${status.toLowerCase()} execution ${desc.runId} → new execution ${handle.firstExecutionRunId})`,
   );
-  console.log(`resuming ${resumeAt.join(', ')}; finished stages and evaluations are skipped`);
+  if (finished.length > 0) console.log(`finished, not trained again: ${finished.join(', ')}`);
+  if (resumeAt.length > 0) console.log(`resuming ${resumeAt.join(', ')}`);
+  if (fresh.length > 0) console.log(`not started yet: ${fresh.join(', ')}`);
+  console.log(
+    evaluations.length > 0
+      ? `evaluations that did not finish, started again: ${evaluations.join(', ')} (finished ones are skipped)`
+      : 'every due evaluation has finished; none is started again',
+  );
   console.log(`watch it with: realgen status ${runId}`);
 }
 

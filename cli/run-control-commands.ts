@@ -54,13 +54,20 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   // A segment whose attempt failed and whose retry waits is not "running" with an ETA (issue 12 item 7).
   const retryWaiting = open && p.segment !== null && p.segment.state === 'scheduled' && p.segment.lastFailure !== null;
   if (p.stage) {
-    const r = p.stage.recentRewards.at(-1);
+    // The stage learns steps and rewards when a segment ends; the running segment's heartbeat is newer.
+    const beat = open ? (p.segment?.heartbeat ?? null) : null;
+    const step = Math.max(p.stage.step, beat?.step ?? 0);
+    const finishedReward = p.stage.recentRewards.at(-1);
+    const r =
+      beat?.reward && (finishedReward === undefined || beat.reward.step >= finishedReward.step)
+        ? { step: beat.reward.step, reward: beat.reward.value }
+        : finishedReward;
     table.push([
       stageKey(p.stage.stage),
       !open ? desc.status.name.toLowerCase() : retryWaiting ? 'retry waiting' : p.stage.state,
-      `${p.stage.step}/${p.stage.maxSteps}`,
+      `${step}/${p.stage.maxSteps}`,
       p.stage.lastCheckpoint?.prefix ?? '-',
-      r ? r.reward.toFixed(4) : '-',
+      r ? `${r.reward.toFixed(4)} @${r.step}` : '-',
       !open || retryWaiting || p.stage.etaSeconds === null || p.stage.state === 'paused' ? '-' : `${p.stage.etaSeconds}s`,
     ]);
   }

@@ -45,4 +45,9 @@ export interface SegmentHeartbeat {
   phase: 'resolving' | 'running' | 'committing' | 'stopping';
   /** The GPU ids of the slot the trainer holds (`[]`: a CPU-only slot); absent until it holds one. */
   gpus?: number[];
+  /**
+   * The newest `reward` the trainer reported in this segment and its step: `realgen status` shows it while the
+   * segment runs (the stage's own progress only learns rewards when a segment ends). Absent before the first one.
+   */
+  reward?: { step: number; value: number };
 }

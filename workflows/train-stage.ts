@@ -9,6 +9,9 @@
  *
  * Pause holds the whole stage: no segment starts, no evaluation starts, and the stage does not finish (even when the
  * stopped segment reached maxSteps) until it is resumed, so the next stage of the run cannot start either.
+ *
+ * A stage started afresh under an existing run id (`realgen retry`) resumes from its newest checkpoint (the
+ * supervisor finds it) and first starts the evaluations its committed checkpoints are due but never finished.
  */
 import {
   ActivityCancellationType,
@@ -134,7 +137,8 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     // Waiting segments get a GPU slot in the run's priority order, round-robin between runs of equal priority.
     priority: gpuPriority(input.config, input.runId),
   });
-  // CPU queue: after a segment stopped for a pause, which checkpoint it committed (a manifest read, no data).
+  // CPU queue: after a segment stopped for a pause, which checkpoint it committed; when a stage (re)starts, which of
+  // its checkpoints still lack a finished evaluation (manifest and report reads, no data).
   const cpu = proxyActivities<CpuQueueActivities>({
     taskQueue: input.config.taskQueues.cpu,
     startToCloseTimeout: '5 minutes', // lists one stage's checkpoints and reads their manifests
@@ -274,6 +278,18 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
   const endSegment = () => {
     state = state.name === 'stopping' ? { name: 'paused', since: state.since } : { name: 'idle' };
   };
+
+  // --- a retried (or re-run) stage first catches up on evaluations an earlier execution did not finish ---
+  if (input.state === undefined && patched('evaluate-missed-checkpoints')) {
+    await condition(notPaused);
+    const due = await cpu.checkpointsAwaitingEvaluation({
+      runId: input.runId,
+      stage: stageKey(input.stage),
+      evalEvery: stageCfg.evalEvery,
+      suite: input.config.realbench.suite,
+    });
+    await startEvaluations(due);
+  }
 
   // --- the loop ---
   while (carry.step < carry.maxSteps) {

@@ -7,6 +7,7 @@
  *   score.ts      scoreShard          every evaluation detector → scores.json
  *   judge.ts      judgeShard          arena judge backends in judges/ (local detector, OpenAI-compatible model)
  *   aggregate.ts  aggregateEvaluation statistics, history, charts, grid, report and leaderboard entry
+ *   evaluation-backlog.ts  checkpointsAwaitingEvaluation  a stage's due checkpoints without a finished report
  *
  * Every shard step first looks for its output object and returns at once when it exists, so a retried activity or a
  * restarted evaluation never recomputes a finished shard; within a shard, generation also skips images already
@@ -14,6 +15,7 @@
  */
 import { withKeepAlive } from '../heartbeat';
 import { createAggregateEvaluation } from './aggregate';
+import { createEvaluationBacklog } from './evaluation-backlog';
 import { createEvaluationContext, type EvaluationActivityDeps } from './evaluation-context';
 import { createGenerateShard } from './generate';
 import { createJudgeShard } from './judge';
@@ -44,5 +46,6 @@ export function evaluationCpuActivities(deps: EvaluationActivityDeps) {
     planEvaluation: keptAlive(createPlanEvaluation(ctx)),
     judgeShard: keptAlive(createJudgeShard(ctx)),
     aggregateEvaluation: keptAlive(createAggregateEvaluation(ctx)),
+    checkpointsAwaitingEvaluation: keptAlive(createEvaluationBacklog(ctx)),
   };
 }

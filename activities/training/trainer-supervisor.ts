@@ -359,7 +359,11 @@ async function superviseProcess(a: SuperviseArgs): Promise<TrainerSegmentResult>
           if (metrics.length > 200) metrics.shift();
         }
         armWatchdog();
-        a.beat({ step, phase: stopping ? 'stopping' : 'running' });
+        a.beat({
+          step,
+          phase: stopping ? 'stopping' : 'running',
+          ...(typeof event.metrics?.reward === 'number' ? { reward: { step, value: event.metrics.reward } } : {}),
+        });
         break;
       case 'heartbeat':
         armWatchdog();

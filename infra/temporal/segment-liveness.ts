@@ -3,6 +3,8 @@
  * (describe), so a killed worker shows up at once instead of as a frozen progress bar until its retry starts.
  */
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { SegmentHeartbeat } from '../../contracts/trainer-segment';
 
 /** The running segment as Temporal sees it. */
 export interface SegmentLiveness {
@@ -18,6 +20,20 @@ export interface SegmentLiveness {
   lastFailure: SegmentFailure | null;
   /** Seconds until the waiting retry starts (null unless a retry is scheduled after a failure). */
   nextAttemptInSeconds: number | null;
+  /** What the segment's last heartbeat said (step, newest reward); null before the first or when unreadable. */
+  heartbeat: Partial<SegmentHeartbeat> | null;
+}
+
+/** The details of the last heartbeat (the supervisor sends one `SegmentHeartbeat`), best effort. */
+function heartbeatOf(details: { payloads?: Payload[] | null } | null | undefined): Partial<SegmentHeartbeat> | null {
+  const payload = details?.payloads?.[0];
+  if (!payload) return null;
+  try {
+    const value: unknown = defaultPayloadConverter.fromPayload(payload);
+    return typeof value === 'object' && value !== null ? (value as Partial<SegmentHeartbeat>) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The failure of an earlier attempt of the running segment, as describe() reports it. */
@@ -82,7 +98,8 @@ export async function segmentLiveness(
     (state === 'started' && age !== null && age > heartbeatTimeoutSeconds) || (state === 'scheduled' && timedOut);
   const next = state === 'scheduled' && raw ? msOf(pending.nextAttemptScheduleTime) : null;
   const nextAttemptInSeconds = next === null ? null : Math.max(0, Math.round((next - now) / 1000));
-  return { attempt, state, lastHeartbeatAgeSeconds: age, workerLost, lastFailure, nextAttemptInSeconds };
+  const heartbeat = heartbeatOf(pending.heartbeatDetails as { payloads?: Payload[] | null } | null | undefined);
+  return { attempt, state, lastHeartbeatAgeSeconds: age, workerLost, lastFailure, nextAttemptInSeconds, heartbeat };
 }
 
 /** One line for `realgen status`: `heartbeat 2s ago` or `worker lost, waiting for retry (last heartbeat 41s ago)`. */
