@@ -49,8 +49,10 @@ async function printStatus(client: Client, runId: string, json: boolean, costPer
   const p = progress;
   console.log(`run ${runId}: ${p.status}, phase ${p.pipeline.phase}`);
   const table = makeTable(['stage', 'state', 'step', 'last checkpoint', 'reward (last)', 'eta']);
-  for (const [k, ref] of Object.entries(p.pipeline.completed))
-    table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', '-', '-']);
+  for (const [k, ref] of Object.entries(p.pipeline.completed)) {
+    const r = p.pipeline.rewards?.[k];
+    table.push([k, 'done', ref?.step ?? '-', ref?.prefix ?? '-', r ? `${r.reward.toFixed(4)} @${r.step}` : '-', '-']);
+  }
   // A segment whose attempt failed and whose retry waits is not "running" with an ETA (issue 12 item 7).
   const retryWaiting = open && p.segment !== null && p.segment.state === 'scheduled' && p.segment.lastFailure !== null;
   if (p.stage) {

@@ -42,6 +42,8 @@ export interface PipelineProgress {
   evaluations: string[];
   /** GPU-seconds of the run's finished stages, by stage key (absent from older workers). */
   gpuSeconds?: Record<string, number>;
+  /** The last reward each finished stage reported and its step, by stage key (absent from older workers). */
+  rewards?: Record<string, { step: number; reward: number } | null>;
 }
 
 /** The pipeline's answer to `pause` / `resume`: the run as a whole holds, whatever stage it is in. */

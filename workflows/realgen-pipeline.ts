@@ -119,6 +119,7 @@ async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProg
     pausedSince: null,
     evaluations: [],
     gpuSeconds: {},
+    rewards: {},
   };
   seen.progress = progress;
   /** The stage child now running, to forward pause/resume to. */
@@ -189,6 +190,11 @@ async function runPipeline(input: PipelineInput, seen: { progress?: PipelineProg
     progress.completed = { ...completed };
     progress.evaluations = [...new Set([...progress.evaluations, ...result.evaluations])];
     progress.gpuSeconds = { ...progress.gpuSeconds, [key]: result.gpuSeconds ?? 0 };
+    const reward = result.reward ?? null;
+    progress.rewards = {
+      ...progress.rewards,
+      [key]: reward === null ? null : { step: result.rewardStep ?? result.step, reward },
+    };
     if (recordsUsage)
       upsertMemo({ gpuSeconds: Object.values(progress.gpuSeconds).reduce((a, b) => a + b, 0) } satisfies PipelineMemo);
     await notifyEvent(input, `${input.runId}/${key}`, {

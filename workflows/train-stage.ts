@@ -81,6 +81,8 @@ export interface TrainStageResult {
   gpuSeconds?: number;
   /** The last reported mean reward (absent in results of older code). */
   reward?: number | null;
+  /** The step of `reward` (absent in results of older code). */
+  rewardStep?: number | null;
 }
 
 /** A segment in flight: its scope (cancelled to stop it) and the step it was asked to reach. */
@@ -337,5 +339,6 @@ export async function trainStage(input: TrainStageInput): Promise<TrainStageResu
     evaluations: carry.evaluations,
     gpuSeconds: carry.gpuSeconds ?? 0,
     reward: carry.recentRewards.at(-1)?.reward ?? null,
+    rewardStep: carry.recentRewards.at(-1)?.step ?? null,
   };
 }

@@ -6,8 +6,7 @@
  * its last checkpoint. A retried run whose first stage had finished says so instead of "resuming" it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,7 +18,8 @@ import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import type { WorkerContext } from '../../workers/worker-context';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
-import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { realgenProcess, stepsTrained } from '../helpers/cli-process';
+import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 const repo = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-retry-evals-'));
@@ -32,22 +32,8 @@ let ctx: WorkerContext;
 let client: Client;
 let workers: TestWorkers;
 
-function realgen(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(repo, 'bin', 'realgen'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-const trainedSteps = (runId: string) =>
-  readFileSync(stepLog, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith(`${runId} `))
-    .map((l) => Number(l.split(' ')[1]));
+const realgen = (...args: string[]) => realgenProcess(args);
+const trainedSteps = (runId: string) => stepsTrained(stepLog, runId);
 
 /** Polls `check` until it is true (the condition itself, never a fixed sleep). */
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
@@ -64,15 +50,7 @@ async function evaluationOf(runId: string, step: number): Promise<string> {
   return evalWorkflowId(sha256, ctx.config.realbench.suite);
 }
 
-function startRun(runId: string) {
-  return client.workflow.start('realgenPipeline', {
-    workflowId: runWorkflowId(runId),
-    taskQueue: ctx.config.taskQueues.cpu,
-    args: [
-      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
-    ],
-  });
-}
+const startRun = (runId: string) => startPipeline(workers, runId);
 
 const statusOf = async (workflowId: string) =>
   (

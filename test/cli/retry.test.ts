@@ -4,8 +4,7 @@
  * trained twice; a running run and a run without checkpoints get a clear message instead.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,9 +16,9 @@ import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import type { WorkerContext } from '../../workers/worker-context';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
-import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { realgenProcess, stepsTrained } from '../helpers/cli-process';
+import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
 
-const repo = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-retry-'));
 const modelFile = path.join(dir, 'model.bin');
 const stepLog = path.join(dir, 'steps.log');
@@ -28,33 +27,9 @@ let ctx: WorkerContext;
 let client: Client;
 let workers: TestWorkers;
 
-/** Runs the CLI as a process (asynchronously: the workers of this test process must keep serving meanwhile). */
-function realgen(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(repo, 'bin', 'realgen'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-function startRun(runId: string) {
-  return client.workflow.start('realgenPipeline', {
-    workflowId: runWorkflowId(runId),
-    taskQueue: ctx.config.taskQueues.cpu,
-    args: [
-      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
-    ],
-  });
-}
-
-const trainedSteps = (runId: string) =>
-  readFileSync(stepLog, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith(`${runId} `))
-    .map((l) => Number(l.split(' ')[1]));
+const realgen = (...args: string[]) => realgenProcess(args);
+const startRun = (runId: string) => startPipeline(workers, runId);
+const trainedSteps = (runId: string) => stepsTrained(stepLog, runId);
 
 describe('realgen retry (real stack, fixture trainer)', () => {
   before(async () => {

@@ -1,7 +1,8 @@
 /**
  * `realgen status RUN` shows the last failure of the running segment (issue 12 item 7): while the retry of a crashed
  * trainer attempt waits, the stage reads "retry waiting" with no ETA, and a line names the failure type, its message
- * and the attempt that failed; once the cause is gone the retry finishes the run.
+ * and the attempt that failed; once the cause is gone the retry finishes the run, and the finished stage's row keeps
+ * its last reward with its step.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { runWorkflowId } from '../../contracts/ids';
 import type { PipelineResult } from '../../workflows/realgen-pipeline';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
-import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { cliEnv } from '../helpers/cli-process';
+import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 const run = promisify(execFile);
@@ -44,17 +45,9 @@ describe('realgen status shows the last failure of the running attempt', () => {
   });
 
   it('names the failure type, message and attempt while the retry waits; the retry then finishes', async () => {
-    const { ctx, client } = workers;
     const runId = `status-failure-${process.pid}`;
-    const handle = await client.workflow.start('realgenPipeline', {
-      workflowId: runWorkflowId(runId),
-      taskQueue: ctx.config.taskQueues.cpu,
-      args: [
-        { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
-      ],
-    });
-    const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: scratch };
-    for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
+    const handle = await startPipeline(workers, runId);
+    const env = cliEnv(scratch);
     // Retries back off (2 s, 4 s, 8 s, …): the CLI is asked until one answer falls inside a waiting retry.
     const deadline = Date.now() + 120_000;
     let out = '';
@@ -79,5 +72,8 @@ describe('realgen status shows the last failure of the running attempt', () => {
     writeFileSync(healed, '');
     const result = (await handle.result()) as PipelineResult;
     assert.equal(result.stages['stage-1']?.step, 4);
+    // A finished stage's row keeps its last reward and the step it belongs to (the fixture reports step / 10).
+    const done = (await run(bin, ['status', runId, '-c', configFile], { env, encoding: 'utf8' })).stdout;
+    assert.match(done, /│ stage-1\s*│ done\s*│ 4\s*│[^│]+│ 0\.4000 @4\s*│/, done);
   });
 });

@@ -12,10 +12,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
-import { runWorkflowId } from '../../contracts/ids';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
-import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { cliEnv } from '../helpers/cli-process';
+import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 const run = promisify(execFile);
@@ -46,22 +46,14 @@ describe('realgen status during a running segment', () => {
   });
 
   it("shows the segment's step and newest reward with its step, not the last finished segment's", async () => {
-    const { ctx, client } = workers;
     const runId = `status-live-${process.pid}`;
-    const handle = await client.workflow.start('realgenPipeline', {
-      workflowId: runWorkflowId(runId),
-      taskQueue: ctx.config.taskQueues.cpu,
-      args: [
-        { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
-      ],
-    });
+    const handle = await startPipeline(workers, runId);
     const deadline = Date.now() + 60_000;
     while (readFileSync(stepLog, 'utf8').split('\n').filter(Boolean).length < 3) {
       assert.ok(Date.now() < deadline, 'the trainer never reached step 3');
       await delay(20);
     }
-    const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: scratch };
-    for (const k of ['REALGEN_TEMPORAL_ADDRESS', 'REALGEN_S3_ENDPOINT', 'REALGEN_CONFIG']) delete env[k];
+    const env = cliEnv(scratch);
     const out = (await run(bin, ['status', runId, '-c', configFile], { env, encoding: 'utf8' })).stdout;
     // The fixture trainer reports reward = step / 10; the heartbeat carries the newest one.
     const row = /│ stage-1\s*│ running\s*│ (\d+)\/500\s*│[^│]+│ (\d+\.\d{4}) @(\d+)\s*│/.exec(out);

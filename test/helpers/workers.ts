@@ -1,5 +1,6 @@
 /** Both worker classes in the test process, on a config file, with a client; `stop()` shuts everything down. */
 import type { Client } from '@temporalio/client';
+import { runWorkflowId } from '../../contracts/ids';
 import { startWorkers } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext, type WorkerContextOptions } from '../../workers/worker-context';
 import { testClient } from './temporal';
@@ -23,4 +24,14 @@ export async function startTestWorkers(configFile: string, options: WorkerContex
       await client.connection.close();
     },
   };
+}
+
+/** Starts the pipeline of `runId` on the workers' own config (no final evaluation unless asked for). */
+export function startPipeline(workers: Pick<TestWorkers, 'ctx' | 'client'>, runId: string, evaluateFinal = false) {
+  const { ctx, client } = workers;
+  return client.workflow.start('realgenPipeline', {
+    workflowId: runWorkflowId(runId),
+    taskQueue: ctx.config.taskQueues.cpu,
+    args: [{ runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal }],
+  });
 }

@@ -24,7 +24,7 @@ import type { WorkerContext } from '../../workers/worker-context';
 import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
 import { maybeRecordHistory } from '../helpers/temporal';
-import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let ctx: WorkerContext;
 let client: Client;
@@ -67,15 +67,7 @@ function trainerPid(runId: string): number | undefined {
   return undefined;
 }
 
-function startRun(runId: string) {
-  return client.workflow.start('realgenPipeline', {
-    workflowId: runWorkflowId(runId),
-    taskQueue: ctx.config.taskQueues.cpu,
-    args: [
-      { runId, config: ctx.config, configBaseDir: ctx.loaded.baseDir, configDigest: ctx.loaded.digest, evaluateFinal: false },
-    ],
-  });
-}
+const startRun = (runId: string) => startPipeline({ ctx, client }, runId);
 
 describe('notifications (real stack, local webhook receivers)', () => {
   before(async () => {
