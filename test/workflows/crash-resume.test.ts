@@ -4,7 +4,7 @@
  * must finish with a final checkpoint whose files are byte-identical to an uninterrupted run with the same seed.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,9 +23,9 @@ import { stageProgressQuery } from '../../contracts/training-messages';
 import { createWorker } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
 import { describeLiveness, segmentLiveness } from '../../infra/temporal/segment-liveness';
+import { killWorker, spawnGpuWorker } from '../helpers/gpu-worker-process';
 import { testConfigFile } from '../helpers/stack';
 
-const repo = path.resolve(__dirname, '..', '..');
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-crash-stack-'));
 let state: StackState;
 let configFile: string;
@@ -37,20 +37,10 @@ let gpu: { child: ChildProcess; lines: string[]; waiters: Array<{ re: RegExp; re
 
 /** Starts the GPU worker process; its log lines are scanned for the points where the test kills it. */
 function startGpuWorker(): void {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
-      path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'),
-      '--config',
-      configFile,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, REALGEN_LOG_LEVEL: 'INFO', FIXTURE_STEP_MS: '400', FIXTURE_WEIGHT_KB: '24576' },
-    },
-  );
+  const child = spawnGpuWorker(configFile, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { REALGEN_LOG_LEVEL: 'INFO', FIXTURE_STEP_MS: '400', FIXTURE_WEIGHT_KB: '24576' },
+  });
   const g = { child, lines: [] as string[], waiters: [] as Array<{ re: RegExp; resolve: () => void }> };
   const onLine = (line: string) => {
     if (process.env.REALGEN_TEST_VERBOSE) console.error(`[gpu ${child.pid}] ${line.slice(0, 200)}`);
@@ -67,10 +57,7 @@ function waitForLine(re: RegExp): Promise<void> {
 }
 
 async function killGpuWorker(): Promise<void> {
-  const child = gpu!.child;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
+  await killWorker(gpu!.child);
   gpu = null;
 }
 

@@ -4,9 +4,8 @@
  * (10 s by default) instead of 5 minutes. Real stack, the realgen-mini models, the GPU worker a separate process.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -16,10 +15,10 @@ import { evalBaseWorkflowId, evalKeyOfWorkflowId } from '../../contracts/ids';
 import type { EvaluateCheckpointInput } from '../../workflows/evaluate-checkpoint';
 import { createWorker } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { killWorker, spawnGpuWorker } from '../helpers/gpu-worker-process';
 import { testConfigFile } from '../helpers/stack';
 import { testClient } from '../helpers/temporal';
 
-const repo = path.resolve(__dirname, '..', '..');
 let configFile: string;
 let ctx: WorkerContext;
 let client: Client;
@@ -28,29 +27,12 @@ let cpuRunning: Promise<void>;
 const gpuWorkers: ChildProcess[] = [];
 
 function startGpuWorker(): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
-      path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'),
-      '--config',
-      configFile,
-    ],
-    {
-      stdio: ['ignore', 'ignore', process.env.REALGEN_TEST_VERBOSE ? 'inherit' : 'ignore'],
-    },
-  );
+  const child = spawnGpuWorker(configFile);
   gpuWorkers.push(child);
   return child;
 }
 
-async function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+const killed = killWorker;
 
 /** The evaluation's pending generateShard activities (describe), started ones first. */
 async function generating(handle: WorkflowHandle): Promise<Array<{ id: string; attempt: number; started: boolean }>> {

@@ -6,8 +6,7 @@
  * separate process with the fixture trainer.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -15,10 +14,10 @@ import type { Worker } from '@temporalio/worker';
 import { stageWorkflowId } from '../../contracts/ids';
 import { createWorker } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import { killWorker, spawnGpuWorker } from '../helpers/gpu-worker-process';
 import { testConfigFile } from '../helpers/stack';
 import { testClient } from '../helpers/temporal';
 
-const repo = path.resolve(__dirname, '..', '..');
 let configFile: string;
 let ctx: WorkerContext;
 let client: Client;
@@ -27,30 +26,12 @@ let cpuRunning: Promise<void>;
 const gpuWorkers: ChildProcess[] = [];
 
 function startGpuWorker(): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      path.join(repo, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
-      path.join(repo, 'test', 'fixtures', 'workers', 'gpu-worker.ts'),
-      '--config',
-      configFile,
-    ],
-    {
-      stdio: ['ignore', 'ignore', process.env.REALGEN_TEST_VERBOSE ? 'inherit' : 'ignore'],
-      env: { ...process.env, FIXTURE_STEP_MS: '300' },
-    },
-  );
+  const child = spawnGpuWorker(configFile, { env: { FIXTURE_STEP_MS: '300' } });
   gpuWorkers.push(child);
   return child;
 }
 
-async function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+const killed = killWorker;
 
 /** The running segment's attempt once a worker holds it (describe). */
 async function startedAttempt(handle: WorkflowHandle): Promise<number | null> {
