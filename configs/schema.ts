@@ -214,6 +214,11 @@ export const GrpoSchema = strict({
     alpha: positive(),
     /** peft `init_lora_weights` (torch trainer): `gaussian` (the official scripts') or peft's `default`. @default gaussian */
     init: oneOf(['gaussian', 'default']).optional(),
+    /**
+     * Torch trainer, stage 1 only: the LM LoRA's peft `target_modules` (elsewhere an error: the diffusion LoRA's are
+     * `trainer.loraTargets`). @default q/k/v/o/gate/up/down_proj (Qwen2/Qwen3 projections)
+     */
+    targets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
   }).optional(),
   /**
    * Built-in trainer, stages 2/3: the adapter trained. `per-pixel` = VelocityAdapter (A ψ, 589,824 parameters);
@@ -262,6 +267,85 @@ export const GrpoSchema = strict({
   advantage: AdvantageSchema.prefault({}),
 });
 
+/** lm_settings.py's defaults of the well-formed length, for the minWords ≤ maxWords check. */
+const LM_DEFAULT_MIN_WORDS = 3;
+const LM_DEFAULT_MAX_WORDS = 220;
+/**
+ * The prompt-optimizer LM of the torch trainer's stages 1 and 3 (trainers/torch/realgen_torch/lm_settings.py reads
+ * it; the field names and defaults are that file's). No schema defaults: the trainer applies the documented ones, so
+ * there is one authority for them and a config keeps its digest whatever they become.
+ */
+export const LmSchema = strict({
+  /**
+   * Local causal-LM folder in the Hugging Face layout (config.json, safetensors, tokenizer), relative to the config
+   * file's folder; nothing is downloaded (paper: Qwen3-4B-Instruct-2507).
+   */
+  pretrained: str('a folder path'),
+  /** The rewriting instruction (the system turn). @default realgen_torch/rewrite.py DEFAULT_SYSTEM_PROMPT */
+  systemPrompt: str('a non-empty string')
+    .refine((v) => v.trim().length > 0, { error: 'expected a non-empty string, got only spaces' })
+    .optional(),
+  /** The user prompt is cut to this many tokens. @default 256 */
+  maxPromptTokens: int(1).optional(),
+  /** Rewrite budget in tokens; a rewrite with no end of turn within it is malformed (`truncated`). @default 320 */
+  maxNewTokens: int(1).optional(),
+  /** Sampling temperature, also used in the GRPO log-probs. @default 1 */
+  temperature: positive().optional(),
+  /** Top-k sampling; 0 is off. @default 0 */
+  topK: int(0).optional(),
+  /** Fewest whitespace-separated words of a well-formed rewrite. @default 3 */
+  minWords: int(0).optional(),
+  /** Most words of a well-formed rewrite. @default 220 */
+  maxWords: int(1).optional(),
+  /**
+   * Text sent with the image to the reward service for the alignment term: the `original` prompt (a rewrite cannot
+   * raise alignment by describing whatever the generator drew) or the `rewrite`. @default original
+   */
+  alignTo: oneOf(['original', 'rewrite']).optional(),
+  /** Reward on every key of a malformed rewrite (not rendered, not scored). @default -1 */
+  malformedReward: num().optional(),
+}).refine((lm) => (lm.minWords ?? LM_DEFAULT_MIN_WORDS) <= (lm.maxWords ?? LM_DEFAULT_MAX_WORDS), {
+  error: (iss) => {
+    const lm = iss.input as { minWords?: number; maxWords?: number };
+    return `expected minWords ≤ maxWords, got ${lm.minWords ?? LM_DEFAULT_MIN_WORDS} > ${lm.maxWords ?? LM_DEFAULT_MAX_WORDS}`;
+  },
+});
+export type LmConfig = z.output<typeof LmSchema>;
+
+/**
+ * The LM's optimisation in the torch trainer's stage 3 (stage 1 reads the same fields from its `grpo`; stage 3's
+ * `grpo` is the diffusion model's). No schema defaults (lm_settings.py applies them).
+ */
+export const LmGrpoSchema = strict({
+  /** AdamW learning rate of the LM LoRA. */
+  learningRate: positive(0, 1),
+  /** Linear warm-up, in optimizer steps. @default 0 */
+  lrWarmupSteps: int(0).optional(),
+  /** ε of the clipped ratio. @default 0.2 */
+  clipRange: positive().optional(),
+  /** β of the per-token KL to the frozen LM. @default 0.04 */
+  klBeta: num(0).optional(),
+  /** Rewrites per forward/backward micro-batch. @default 4 */
+  batchSize: int(1).optional(),
+  /** Passes (one optimizer step each) over a step's rewrites. @default 1 */
+  innerEpochs: int(1).optional(),
+  /** The LM LoRA. @default rank 16, alpha 2·rank, targets q/k/v/o/gate/up/down_proj (Qwen2/Qwen3 projections) */
+  lora: strict({
+    rank: int(1).optional(),
+    alpha: positive().optional(),
+    targets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
+  }).optional(),
+  /** @default beta1 0.9, beta2 0.999, eps 1e-8, weightDecay 0 */
+  adam: strict({
+    beta1: num(0, 0.999999).optional(),
+    beta2: num(0, 0.999999).optional(),
+    eps: positive().optional(),
+    weightDecay: num(0).optional(),
+  }).optional(),
+  /** Gradient-norm clip. @default 1 */
+  gradClipNorm: positive().optional(),
+});
+
 const BuiltinTrainerSchema = strict({ backend: z.literal('builtin') });
 const ExternalTrainerSchema = strict({
   backend: z.literal('external'),
@@ -300,7 +384,10 @@ const TorchTrainerSchema = strict({
   pretrained: str('a folder path').optional(),
   /** flux only: a tiny random-weight FLUX-architecture model (tests, CPU). @default false */
   tiny: bool().default(false),
-  /** Ranks launched with torchrun on this node (paper: 7); promptsPerEpoch × groupSize must be a multiple. @default 1 */
+  /**
+   * Ranks launched with torchrun on this node (paper: 7); promptsPerEpoch × groupSize must be a multiple. Stages 1 and
+   * 3 (prompt optimizer) run in one process: 1 there. @default 1
+   */
   numProcesses: int(1).default(1),
   /** `auto`/`bf16`: bf16 autocast where the GPU supports it, fp32 otherwise; `fp32`: always fp32. @default auto */
   precision: oneOf(['auto', 'bf16', 'fp32']).default('auto'),
@@ -320,6 +407,11 @@ const TorchTrainerSchema = strict({
   loraTargets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
   /** torch.distributed collective timeout in seconds. @default 1800 */
   distTimeoutSeconds: positive().default(1800),
+  /**
+   * The prompt-optimizer LM: required in stages 1 and 3, refused in stage 2 (which trains on the RealBench text and
+   * never runs the LM, so a block there would only look as if it did something).
+   */
+  lm: LmSchema.optional(),
   /** How the ranks reach the reward service (`realgen serve reward`). */
   reward: strict({
     /** Service URL. Default: `http://` + reward.service.listen; env REALGEN_REWARD_URL overrides. */
@@ -353,7 +445,15 @@ export const StageSchema = strict({
         ? `expected backend to be one of builtin | external | torch`
         : `expected a mapping, got ${describeValue(iss.input)}`,
   }),
+  /**
+   * Torch stage 1: the LM's optimisation (learningRate, clipRange, klBeta, batchSize, innerEpochs, lrWarmupSteps,
+   * lora, adam, gradClipNorm) besides the rollout (groupSize, promptsPerEpoch, samplingSteps = render steps,
+   * sigmaShift, guidance, advantage); `sdeWindow` is not needed (the frozen generator renders with the ODE).
+   * Otherwise the diffusion model's.
+   */
   grpo: GrpoSchema,
+  /** Torch stage 3 only (required there): the LM's optimisation; `grpo` stays the diffusion model's. */
+  lmGrpo: LmGrpoSchema.optional(),
   budget: strict({
     /** Total steps (one step = one GRPO epoch: promptsPerEpoch × groupSize samples, then updates). */
     maxSteps: int(1),
@@ -375,17 +475,70 @@ export const StageSchema = strict({
   })
   .superRefine(torchStageProblems);
 
-/** What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid). */
-function torchStageProblems(s: { trainer: { backend: string }; grpo: z.output<typeof GrpoSchema> }, ctx: z.RefinementCtx): void {
+/**
+ * What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid), and
+ * the prompt-optimizer fields where nothing would read them (refused rather than silently ignored).
+ */
+function torchStageProblems(
+  s: { stage: number; trainer: { backend: string }; grpo: z.output<typeof GrpoSchema>; lmGrpo?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  const promptOptimizer = s.trainer.backend === 'torch' && (s.stage === 1 || s.stage === 3);
+  if (s.lmGrpo !== undefined && !(s.trainer.backend === 'torch' && s.stage === 3)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lmGrpo'],
+      message: `only the torch trainer's stage 3 reads lmGrpo (stage 1's LM optimisation is in grpo); got it on a ${s.trainer.backend} stage ${s.stage}`,
+    });
+  }
+  if (s.grpo.lora?.targets !== undefined && !(s.trainer.backend === 'torch' && s.stage === 1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['grpo', 'lora', 'targets'],
+      message: `only the torch trainer's stage 1 reads grpo.lora.targets (the LM LoRA's; stage 3: lmGrpo.lora.targets, the diffusion LoRA's: trainer.loraTargets)`,
+    });
+  }
   if (s.trainer.backend !== 'torch') return;
   const t = s.trainer as z.output<typeof TorchTrainerSchema>;
   const g = s.grpo;
-  if (g.sdeWindow === undefined) {
+  if (promptOptimizer && t.lm === undefined) {
     ctx.addIssue({
       code: 'custom',
-      path: ['grpo', 'sdeWindow'],
-      message: 'expected {size, startMin, startMax}: the torch trainer trains an SDE window',
+      path: ['trainer', 'lm'],
+      message: `expected {pretrained: <local causal-LM folder>, …}: the torch trainer's stage ${s.stage} trains the prompt-optimizer LM`,
     });
+  }
+  if (!promptOptimizer && t.lm !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'lm'],
+      message: 'stage 2 does not run the prompt-optimizer LM (it trains on the RealBench text): remove trainer.lm',
+    });
+  }
+  if (s.stage === 3 && s.lmGrpo === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lmGrpo'],
+      message:
+        "expected {learningRate, …}: the torch trainer's stage 3 optimises the LM with lmGrpo (grpo is the diffusion model's)",
+    });
+  }
+  if (promptOptimizer && t.numProcesses !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'numProcesses'],
+      message: `expected 1: the torch trainer runs stage ${s.stage} (prompt optimizer) in one process, got ${t.numProcesses}`,
+    });
+  }
+  if (g.sdeWindow === undefined) {
+    // Stage 1 renders the frozen generator with the ODE: no SDE window is trained there.
+    if (s.stage !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grpo', 'sdeWindow'],
+        message: `expected {size, startMin, startMax}: the torch trainer's stage ${s.stage} trains an SDE window`,
+      });
+    }
   } else if (g.sdeWindow.startMax + g.sdeWindow.size > g.samplingSteps) {
     ctx.addIssue({
       code: 'custom',
