@@ -570,6 +570,62 @@ function torchStageProblems(
   }
 }
 
+/** lm_settings.py's LM LoRA defaults (rank, and the Qwen2/Qwen3 projections it targets). */
+const LM_DEFAULT_LORA_RANK = 16;
+const LM_DEFAULT_LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+/** The torch trainer's diffusion LoRA rank when `grpo.lora` is absent, per family (settings.py). */
+const DIFFUSION_DEFAULT_LORA_RANK = { mini: 8, flux: 64 } as const;
+
+/**
+ * A torch stage 3 starts its LoRAs from the earlier stages' checkpoints (the pipeline passes them as initDirs):
+ * the LM LoRA from stage 1's, the diffusion LoRA from stage 2's, loaded weight by weight. A different rank fails
+ * there (a size mismatch) and different LM targets load only partly, after the earlier stages have trained; so the
+ * shapes are checked here, between enabled torch stages.
+ */
+function jointWarmStartProblems(
+  stages: ReadonlyArray<z.output<typeof StageSchema>>,
+): Array<{ path: Array<string | number>; message: string }> {
+  const [s1, s2, s3] = stages;
+  if (s3?.trainer.backend !== 'torch' || !s3.enabled) return [];
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  if (s1?.trainer.backend === 'torch' && s1.enabled && s3.lmGrpo !== undefined) {
+    const rank1 = s1.grpo.lora?.rank ?? LM_DEFAULT_LORA_RANK;
+    const rank3 = s3.lmGrpo.lora?.rank ?? LM_DEFAULT_LORA_RANK;
+    if (rank1 !== rank3) {
+      problems.push({
+        path: ['stages', 2, 'lmGrpo', 'lora', 'rank'],
+        message: `expected ${rank1} (stage 1's grpo.lora.rank: stage 3 starts from stage 1's LM LoRA), got ${rank3}`,
+      });
+    }
+    const targets1 = [...(s1.grpo.lora?.targets ?? LM_DEFAULT_LORA_TARGETS)].sort().join(', ');
+    const targets3 = [...(s3.lmGrpo.lora?.targets ?? LM_DEFAULT_LORA_TARGETS)].sort().join(', ');
+    if (targets1 !== targets3) {
+      problems.push({
+        path: ['stages', 2, 'lmGrpo', 'lora', 'targets'],
+        message: `expected stage 1's LM LoRA targets (${targets1}): stage 3 starts from its LoRA, got ${targets3}`,
+      });
+    }
+  }
+  if (s2?.trainer.backend === 'torch' && s2.enabled) {
+    if (s2.trainer.family !== s3.trainer.family) {
+      problems.push({
+        path: ['stages', 2, 'trainer', 'family'],
+        message: `expected ${s2.trainer.family} (stage 2's: stage 3 starts from its diffusion LoRA), got ${s3.trainer.family}`,
+      });
+    } else {
+      const rank2 = s2.grpo.lora?.rank ?? DIFFUSION_DEFAULT_LORA_RANK[s2.trainer.family];
+      const rank3 = s3.grpo.lora?.rank ?? DIFFUSION_DEFAULT_LORA_RANK[s3.trainer.family];
+      if (rank2 !== rank3) {
+        problems.push({
+          path: ['stages', 2, 'grpo', 'lora', 'rank'],
+          message: `expected ${rank2} (stage 2's grpo.lora.rank: stage 3 starts from its diffusion LoRA), got ${rank3}`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
 export const RealBenchSchema = strict({
   /** Folder with realbench.jsonl and images/, or an S3 prefix holding the same. */
   source: strict({ dir: str('a folder path').optional(), s3Prefix: str('an S3 prefix').optional() }).refine(
@@ -732,6 +788,7 @@ export const RunConfigSchema = strict({
       });
     }
   });
+  for (const issue of jointWarmStartProblems(cfg.stages)) ctx.addIssue({ code: 'custom', ...issue });
   const gpu = cfg.workers.gpu;
   if (gpu.gpuIds.length > 0 && gpu.gpuIds.length < gpu.gpusPerTrainer) {
     ctx.addIssue({

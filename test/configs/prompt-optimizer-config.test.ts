@@ -210,13 +210,57 @@ describe('config: torch stages 1 and 3 (prompt optimizer)', () => {
       edit: (d) => d.setIn(['stages', 2, 'lmGrpo', 'groupSize'], 4),
       expect: /^stages\[2\]\.lmGrpo\.groupSize: unknown key/,
     },
+    {
+      name: "stage 3's LM LoRA rank differs from stage 1's",
+      edit: (d) => d.setIn(['stages', 2, 'lmGrpo', 'lora', 'rank'], 8),
+      expect:
+        /^stages\[2\]\.lmGrpo\.lora\.rank: expected 4 \(stage 1's grpo\.lora\.rank: stage 3 starts from stage 1's LM LoRA\), got 8$/,
+    },
+    {
+      name: "stage 3's LM LoRA rank left to the default (16), stage 1's is 4",
+      edit: (d) => d.deleteIn(['stages', 2, 'lmGrpo', 'lora']),
+      expect: /^stages\[2\]\.lmGrpo\.lora\.rank: expected 4 .*got 16$/,
+    },
+    {
+      name: "stage 3's LM LoRA targets differ from stage 1's (defaults)",
+      edit: (d) => d.setIn(['stages', 2, 'lmGrpo', 'lora', 'targets'], d.createNode(['q_proj', 'v_proj'])),
+      expect:
+        /^stages\[2\]\.lmGrpo\.lora\.targets: expected stage 1's LM LoRA targets \(down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj\): stage 3 starts from its LoRA, got q_proj, v_proj$/,
+    },
+    {
+      name: "stage 3's diffusion LoRA rank differs from stage 2's",
+      edit: (d) => d.setIn(['stages', 2, 'grpo', 'lora', 'rank'], 8),
+      expect:
+        /^stages\[2\]\.grpo\.lora\.rank: expected 4 \(stage 2's grpo\.lora\.rank: stage 3 starts from its diffusion LoRA\), got 8$/,
+    },
+    {
+      name: "stage 3's family differs from stage 2's",
+      edit: (d) => {
+        d.setIn(['stages', 2, 'trainer', 'family'], 'flux');
+        d.setIn(['stages', 2, 'trainer', 'tiny'], true);
+      },
+      expect: /^stages\[2\]\.trainer\.family: expected mini \(stage 2's: stage 3 starts from its diffusion LoRA\), got flux$/,
+    },
   ];
   for (const v of refused) {
     it(`refuses, naming the field: ${v.name}`, () => assertProblem(v.edit, v.expect));
   }
 
+  it('checks LoRA shapes only between enabled stages (a disabled stage passes no checkpoint to stage 3)', () => {
+    const r = check((d) => {
+      d.setIn(['stages', 0, 'enabled'], false);
+      d.setIn(['stages', 1, 'enabled'], false);
+      d.setIn(['stages', 2, 'lmGrpo', 'lora', 'rank'], 8);
+      d.setIn(['stages', 2, 'grpo', 'lora', 'rank'], 8);
+    });
+    assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.problems));
+  });
+
   it('accepts the LM LoRA targets in stage 1', () => {
-    const r = check((d) => d.setIn(['stages', 0, 'grpo', 'lora', 'targets'], d.createNode(['q_proj', 'v_proj'])));
+    const r = check((d) => {
+      d.setIn(['stages', 0, 'grpo', 'lora', 'targets'], d.createNode(['q_proj', 'v_proj']));
+      d.setIn(['stages', 2, 'lmGrpo', 'lora', 'targets'], d.createNode(['v_proj', 'q_proj']));
+    });
     assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.problems));
     assert.deepEqual(r.config.stages[0]?.grpo.lora?.targets, ['q_proj', 'v_proj']);
   });
