@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { torchVenvPython, TORCH_PACKAGE_DIR } from '../../activities/training/torch-launcher';
 import { loadConfig, parseConfigText } from '../../configs/load';
+import { modelPathProblems } from '../../configs/model-paths';
 
 const repo = path.resolve(__dirname, '..', '..');
 /** All three stages on the torch trainer, stages 1 and 3 with the realgen-mini LM. */
@@ -254,6 +255,21 @@ describe('config: torch stages 1 and 3 (prompt optimizer)', () => {
       d.setIn(['stages', 2, 'grpo', 'lora', 'rank'], 8);
     });
     assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.problems));
+  });
+
+  it('refuses an LM folder outside the allowed model roots, naming the field', () => {
+    const r = check((d) => d.setIn(['stages', 2, 'trainer', 'lm', 'pretrained'], '/etc'));
+    assert.ok(r.ok);
+    const problems = modelPathProblems(r.config, path.join(repo, 'configs'));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['stages[2].trainer.lm.pretrained'],
+    );
+    assert.match(problems[0]?.message ?? '', /^\/etc is outside the allowed model folders/);
+    assert.deepEqual(
+      modelPathProblems(loadConfig(path.join(repo, 'configs', 'paper-8xh200.yaml')).config, path.join(repo, 'configs')),
+      [],
+    );
   });
 
   it('accepts the LM LoRA targets in stage 1', () => {
