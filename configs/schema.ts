@@ -185,7 +185,7 @@ export const GrpoSchema = strict({
   groupSize: int(2),
   /** Prompts sampled per epoch (paper: 24). */
   promptsPerEpoch: int(1),
-  /** Samples per optimizer micro-batch (paper: stage 1 32, stage 2 12). */
+  /** Samples per optimizer micro-batch, per rank (paper stage 2: 3); torch stage 1: rewrites per LM micro-batch (also the render batch). */
   batchSize: int(1),
   /** Adam learning rate (paper: 1e-4). */
   learningRate: positive(0, 1),
