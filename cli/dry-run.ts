@@ -105,9 +105,11 @@ function diffusionArithmetic(trainer: TorchTrainerConfig, g: StageConfig['grpo']
   const perRank = (g.promptsPerEpoch * g.groupSize) / ranks;
   const accum = g.gradientAccumulationSteps ?? 1;
   return (
-    `${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
+    `${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; ` +
+    `per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
     `${perRank} per rank in micro-batches of ${g.batchSize}, ${accum} micro-batch(es) per optimizer step ` +
-    `(${g.batchSize * accum * ranks} samples per optimizer step, ${perRank / (g.batchSize * accum)} optimizer step(s) per step per inner epoch)`
+    `(${g.batchSize * accum * ranks} samples per optimizer step, ` +
+    `${perRank / (g.batchSize * accum)} optimizer step(s) per step per inner epoch)`
   );
 }
 
@@ -133,7 +135,8 @@ function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: reado
   let header: string[];
   if (stage.stage === 1) {
     header = [
-      `# ${stageKey(stage.stage)} (torch trainer realgen_torch, prompt optimizer: LM from ${lm}; frozen ${trainer.family}: ${torchModel(trainer)}; ${budget})`,
+      `# ${stageKey(stage.stage)} (torch trainer realgen_torch, prompt optimizer: LM from ${lm}; ` +
+        `frozen ${trainer.family}: ${torchModel(trainer)}; ${budget})`,
       `#   1 rank; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} rewrites = ${g.promptsPerEpoch * g.groupSize}, each rendered ` +
         `with ${g.samplingSteps} ODE steps (one initial noise per prompt) and scored; ${lmArithmetic(g)}`,
     ];

@@ -1,8 +1,8 @@
 /**
  * Where model files may come from. Every model path of a config (generator, tokenizer, descriptors, detector and
- * alignment manifests, the torch trainer's FLUX and LM folders) must lie, after resolving `..` and symlinks, inside an allowed root: the config file's
- * folder, this repository's `models/` folder, or a folder listed in `models.roots`. A config cannot make a worker
- * read `/etc/passwd` as a "manifest".
+ * alignment manifests, the torch trainer's FLUX and LM folders) must lie, after resolving `..` and symlinks, inside
+ * an allowed root: the config file's folder, this repository's `models/` folder, or a folder listed in
+ * `models.roots`. A config cannot make a worker read `/etc/passwd` as a "manifest".
  */
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';

@@ -488,14 +488,18 @@ function torchStageProblems(
     ctx.addIssue({
       code: 'custom',
       path: ['lmGrpo'],
-      message: `only the torch trainer's stage 3 reads lmGrpo (stage 1's LM optimisation is in grpo); got it on a ${s.trainer.backend} stage ${s.stage}`,
+      message:
+        `only the torch trainer's stage 3 reads lmGrpo (stage 1's LM optimisation is in grpo); ` +
+        `got it on a ${s.trainer.backend} stage ${s.stage}`,
     });
   }
   if (s.grpo.lora?.targets !== undefined && !(s.trainer.backend === 'torch' && s.stage === 1)) {
     ctx.addIssue({
       code: 'custom',
       path: ['grpo', 'lora', 'targets'],
-      message: `only the torch trainer's stage 1 reads grpo.lora.targets (the LM LoRA's; stage 3: lmGrpo.lora.targets, the diffusion LoRA's: trainer.loraTargets)`,
+      message:
+        "only the torch trainer's stage 1 reads grpo.lora.targets (the LM LoRA's; stage 3: lmGrpo.lora.targets, " +
+        "the diffusion LoRA's: trainer.loraTargets)",
     });
   }
   if (s.trainer.backend !== 'torch') return;

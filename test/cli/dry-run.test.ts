@@ -69,9 +69,10 @@ describe('realgen run --dry-run', () => {
         '100 steps in segments of 25)',
     );
     assert.ok(s3 >= 0, r.stdout);
-    assert.match(
-      lines[s3 + 1] ?? '',
-      /^# {3}diffusion: 1 rank\(s\); per step 16 prompts × 8 = 128 samples, 128 per rank in micro-batches of 4, 16 micro-batch\(es\) per optimizer step \(64 samples per optimizer step, 2 optimizer step\(s\) per step/,
+    assert.equal(
+      lines[s3 + 1],
+      '#   diffusion: 1 rank(s); per step 16 prompts × 8 = 128 samples, 128 per rank in micro-batches of 4, ' +
+        '16 micro-batch(es) per optimizer step (64 samples per optimizer step, 2 optimizer step(s) per step per inner epoch)',
     );
     assert.match(lines[s3 + 2] ?? '', /^# {3}LM: the same 128 rewrites; LM micro-batches of 8 rewrites, LoRA rank 16/);
     assert.equal(lines[s3 + 4], launch(3));
