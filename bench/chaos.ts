@@ -1,6 +1,6 @@
 /**
  * `npm run chaos`: a bounded chaos soak on a private embedded stack (loopback only). For each config (the mini preset
- * with the built-in trainer, then mini-torch with the PyTorch stage-2 trainer and its reward service), a reference
+ * with the built-in trainer, then mini-torch with the PyTorch trainer in every stage and its reward service), a reference
  * pipeline runs undisturbed, then the same pipeline under another run id runs while seeded faults are injected:
  * SIGKILL of the GPU and CPU worker processes (some while a checkpoint uploads, some while an evaluation shard runs,
  * both phases read from describe()), Temporal and MinIO restarts, and a trainer stall (SIGSTOP of a verified trainer
@@ -191,6 +191,9 @@ function writeConfig(soak: Pick<Soak, 'stateDir' | 'state'>, name: string): stri
   // reference and the chaos run share this file, so their checkpoints must still be byte-identical.
   const stages = (doc.getIn(['stages']) as { items: unknown[] }).items.length;
   for (let i = 0; i < stages; i++) {
+    // The prompt-optimizer LM of torch stages 1 and 3 (mini-torch: the realgen-mini LM) is a folder relative to the preset.
+    const lm = ['stages', i, 'trainer', 'lm', 'pretrained'];
+    if (doc.hasIn(lm)) doc.setIn(lm, abs(doc.getIn(lm)));
     doc.setIn(['stages', i, 'saveEvery'], 2);
     // The built-in trainer reports a step every second or so; a torch trainer is silent while torch, gloo and the
     // model load (tens of seconds on a busy 2-core machine), so its stages keep the preset's watchdog.

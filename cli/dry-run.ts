@@ -93,7 +93,31 @@ function externalLines(
   ];
 }
 
-/** The torch trainer's launch line (the same for a fresh start and a resume: the job spec carries resumeDir). */
+/** What a torch stage's generator is, for the header line. */
+function torchModel(trainer: TorchTrainerConfig): string {
+  if (trainer.family !== 'flux') return 'realgen-mini UNet';
+  return trainer.tiny ? 'tiny random FLUX' : `FLUX from ${trainer.pretrained ?? '<pretrained>'}`;
+}
+
+/** The diffusion LoRA's batch arithmetic of a stage-2/3 step (GRPO over the samples, SDE window per sample). */
+function diffusionArithmetic(trainer: TorchTrainerConfig, g: StageConfig['grpo']): string {
+  const ranks = trainer.numProcesses;
+  const perRank = (g.promptsPerEpoch * g.groupSize) / ranks;
+  const accum = g.gradientAccumulationSteps ?? 1;
+  return (
+    `${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; ` +
+    `per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
+    `${perRank} per rank in micro-batches of ${g.batchSize}, ${accum} micro-batch(es) per optimizer step ` +
+    `(${g.batchSize * accum * ranks} samples per optimizer step, ` +
+    `${perRank / (g.batchSize * accum)} optimizer step(s) per step per inner epoch)`
+  );
+}
+
+/**
+ * The torch trainer's launch line (the same for a fresh start and a resume: the job spec carries resumeDir). Stage 1
+ * trains the prompt-optimizer LM over a frozen generator, stage 2 the diffusion LoRA, stage 3 both (realgen_torch
+ * train.py dispatches on the job's stage); the LM's defaults are the trainer's (lm_settings.py), shown as such.
+ */
 function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: readonly number[], jobSpec: string): string[] {
   const launch = torchLaunchCommand(jobSpec);
   const env = [
@@ -102,20 +126,34 @@ function torchLines(trainer: TorchTrainerConfig, stage: StageConfig, slot: reado
     ...Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${displayQuote(v)}`),
   ];
   const g = stage.grpo;
-  const ranks = trainer.numProcesses;
-  const perRank = (g.promptsPerEpoch * g.groupSize) / ranks;
-  const accum = g.gradientAccumulationSteps ?? 1;
-  const model =
-    trainer.family === 'flux'
-      ? trainer.tiny
-        ? 'tiny random FLUX'
-        : `FLUX from ${trainer.pretrained ?? '<pretrained>'}`
-      : 'realgen-mini UNet';
+  const budget = `${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps}`;
+  const lm = trainer.lm?.pretrained ?? '<lm.pretrained>';
+  /** The LM half: its micro-batch, LoRA and one optimizer step per inner epoch (stage1.py, joint.py). */
+  const lmArithmetic = (o: { batchSize?: number; innerEpochs?: number; lora?: { rank?: number } }) =>
+    `LM micro-batches of ${o.batchSize ?? '4 (default)'} rewrites, LoRA rank ${o.lora?.rank ?? '16 (default)'}, ` +
+    `${o.innerEpochs ?? 1} optimizer step(s) per step (one per inner epoch)`;
+  let header: string[];
+  if (stage.stage === 1) {
+    header = [
+      `# ${stageKey(stage.stage)} (torch trainer realgen_torch, prompt optimizer: LM from ${lm}; ` +
+        `frozen ${trainer.family}: ${torchModel(trainer)}; ${budget})`,
+      `#   1 rank; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} rewrites = ${g.promptsPerEpoch * g.groupSize}, each rendered ` +
+        `with ${g.samplingSteps} ODE steps (one initial noise per prompt) and scored; ${lmArithmetic(g)}`,
+    ];
+  } else if (stage.stage === 3) {
+    header = [
+      `# ${stageKey(stage.stage)} (torch trainer realgen_torch, joint: LM from ${lm} and ${trainer.family}: ${torchModel(trainer)}; ${budget})`,
+      `#   diffusion: ${diffusionArithmetic(trainer, g)}`,
+      `#   LM: the same ${g.promptsPerEpoch * g.groupSize} rewrites; ${lmArithmetic(stage.lmGrpo ?? {})}`,
+    ];
+  } else {
+    header = [
+      `# ${stageKey(stage.stage)} (torch trainer realgen_torch, ${trainer.family}: ${torchModel(trainer)}; ${budget})`,
+      `#   ${diffusionArithmetic(trainer, g)}`,
+    ];
+  }
   return [
-    `# ${stageKey(stage.stage)} (torch trainer realgen_torch, ${trainer.family}: ${model}; ${stage.budget.maxSteps} steps in segments of ${stage.budget.segmentSteps})`,
-    `#   ${ranks} rank(s)${ranks > 1 ? ' via torch.distributed.run' : ''}; per step ${g.promptsPerEpoch} prompts × ${g.groupSize} = ${g.promptsPerEpoch * g.groupSize} samples, ` +
-      `${perRank} per rank in micro-batches of ${g.batchSize}, ${accum} micro-batch(es) per optimizer step ` +
-      `(${g.batchSize * accum * ranks} samples per optimizer step, ${perRank / (g.batchSize * accum)} optimizer step(s) per step per inner epoch)`,
+    ...header,
     `#   fresh start and resume (full state from the job spec's resumeDir):`,
     `${env.join(' ')} ${[launch.command, ...launch.args].map(displayQuote).join(' ')}`,
   ];

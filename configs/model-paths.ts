@@ -1,8 +1,8 @@
 /**
  * Where model files may come from. Every model path of a config (generator, tokenizer, descriptors, detector and
- * alignment manifests) must lie, after resolving `..` and symlinks, inside an allowed root: the config file's
- * folder, this repository's `models/` folder, or a folder listed in `models.roots`. A config cannot make a worker
- * read `/etc/passwd` as a "manifest".
+ * alignment manifests, the torch trainer's FLUX and LM folders) must lie, after resolving `..` and symlinks, inside
+ * an allowed root: the config file's folder, this repository's `models/` folder, or a folder listed in
+ * `models.roots`. A config cannot make a worker read `/etc/passwd` as a "manifest".
  */
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -42,6 +42,15 @@ export function modelPathProblems(config: RunConfig, baseDir: string): Array<{ p
     ...config.reward.detectors.map((d, i): [string, string] => [`reward.detectors[${i}].manifest`, d.manifest]),
     ['reward.alignment.manifest', config.reward.alignment?.manifest],
     ...config.evaluation.detectors.map((d, i): [string, string] => [`evaluation.detectors[${i}].manifest`, d.manifest]),
+    // The torch trainer's model folders: the FLUX weights and the prompt-optimizer LM (stages 1 and 3).
+    ...config.stages.flatMap((s, i): Array<[string, string | undefined]> =>
+      s.trainer.backend === 'torch'
+        ? [
+            [`stages[${i}].trainer.pretrained`, s.trainer.pretrained],
+            [`stages[${i}].trainer.lm.pretrained`, s.trainer.lm?.pretrained],
+          ]
+        : [],
+    ),
   ];
   const problems: Array<{ path: string; message: string }> = [];
   for (const [field, p] of fields) {

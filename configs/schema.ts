@@ -185,7 +185,7 @@ export const GrpoSchema = strict({
   groupSize: int(2),
   /** Prompts sampled per epoch (paper: 24). */
   promptsPerEpoch: int(1),
-  /** Samples per optimizer micro-batch (paper: stage 1 32, stage 2 12). */
+  /** Samples per optimizer micro-batch, per rank (paper stage 2: 3); torch stage 1: rewrites per LM micro-batch (also the render batch). */
   batchSize: int(1),
   /** Adam learning rate (paper: 1e-4). */
   learningRate: positive(0, 1),
@@ -214,6 +214,11 @@ export const GrpoSchema = strict({
     alpha: positive(),
     /** peft `init_lora_weights` (torch trainer): `gaussian` (the official scripts') or peft's `default`. @default gaussian */
     init: oneOf(['gaussian', 'default']).optional(),
+    /**
+     * Torch trainer, stage 1 only: the LM LoRA's peft `target_modules` (elsewhere an error: the diffusion LoRA's are
+     * `trainer.loraTargets`). @default q/k/v/o/gate/up/down_proj (Qwen2/Qwen3 projections)
+     */
+    targets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
   }).optional(),
   /**
    * Built-in trainer, stages 2/3: the adapter trained. `per-pixel` = VelocityAdapter (A ψ, 589,824 parameters);
@@ -262,6 +267,85 @@ export const GrpoSchema = strict({
   advantage: AdvantageSchema.prefault({}),
 });
 
+/** lm_settings.py's defaults of the well-formed length, for the minWords ≤ maxWords check. */
+const LM_DEFAULT_MIN_WORDS = 3;
+const LM_DEFAULT_MAX_WORDS = 220;
+/**
+ * The prompt-optimizer LM of the torch trainer's stages 1 and 3 (trainers/torch/realgen_torch/lm_settings.py reads
+ * it; the field names and defaults are that file's). No schema defaults: the trainer applies the documented ones, so
+ * there is one authority for them and a config keeps its digest whatever they become.
+ */
+export const LmSchema = strict({
+  /**
+   * Local causal-LM folder in the Hugging Face layout (config.json, safetensors, tokenizer), relative to the config
+   * file's folder; nothing is downloaded (paper: Qwen3-4B-Instruct-2507).
+   */
+  pretrained: str('a folder path'),
+  /** The rewriting instruction (the system turn). @default realgen_torch/rewrite.py DEFAULT_SYSTEM_PROMPT */
+  systemPrompt: str('a non-empty string')
+    .refine((v) => v.trim().length > 0, { error: 'expected a non-empty string, got only spaces' })
+    .optional(),
+  /** The user prompt is cut to this many tokens. @default 256 */
+  maxPromptTokens: int(1).optional(),
+  /** Rewrite budget in tokens; a rewrite with no end of turn within it is malformed (`truncated`). @default 320 */
+  maxNewTokens: int(1).optional(),
+  /** Sampling temperature, also used in the GRPO log-probs. @default 1 */
+  temperature: positive().optional(),
+  /** Top-k sampling; 0 is off. @default 0 */
+  topK: int(0).optional(),
+  /** Fewest whitespace-separated words of a well-formed rewrite. @default 3 */
+  minWords: int(0).optional(),
+  /** Most words of a well-formed rewrite. @default 220 */
+  maxWords: int(1).optional(),
+  /**
+   * Text sent with the image to the reward service for the alignment term: the `original` prompt (a rewrite cannot
+   * raise alignment by describing whatever the generator drew) or the `rewrite`. @default original
+   */
+  alignTo: oneOf(['original', 'rewrite']).optional(),
+  /** Reward on every key of a malformed rewrite (not rendered, not scored). @default -1 */
+  malformedReward: num().optional(),
+}).refine((lm) => (lm.minWords ?? LM_DEFAULT_MIN_WORDS) <= (lm.maxWords ?? LM_DEFAULT_MAX_WORDS), {
+  error: (iss) => {
+    const lm = iss.input as { minWords?: number; maxWords?: number };
+    return `expected minWords ≤ maxWords, got ${lm.minWords ?? LM_DEFAULT_MIN_WORDS} > ${lm.maxWords ?? LM_DEFAULT_MAX_WORDS}`;
+  },
+});
+export type LmConfig = z.output<typeof LmSchema>;
+
+/**
+ * The LM's optimisation in the torch trainer's stage 3 (stage 1 reads the same fields from its `grpo`; stage 3's
+ * `grpo` is the diffusion model's). No schema defaults (lm_settings.py applies them).
+ */
+export const LmGrpoSchema = strict({
+  /** AdamW learning rate of the LM LoRA. */
+  learningRate: positive(0, 1),
+  /** Linear warm-up, in optimizer steps. @default 0 */
+  lrWarmupSteps: int(0).optional(),
+  /** ε of the clipped ratio. @default 0.2 */
+  clipRange: positive().optional(),
+  /** β of the per-token KL to the frozen LM. @default 0.04 */
+  klBeta: num(0).optional(),
+  /** Rewrites per forward/backward micro-batch. @default 4 */
+  batchSize: int(1).optional(),
+  /** Passes (one optimizer step each) over a step's rewrites. @default 1 */
+  innerEpochs: int(1).optional(),
+  /** The LM LoRA. @default rank 16, alpha 2·rank, targets q/k/v/o/gate/up/down_proj (Qwen2/Qwen3 projections) */
+  lora: strict({
+    rank: int(1).optional(),
+    alpha: positive().optional(),
+    targets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
+  }).optional(),
+  /** @default beta1 0.9, beta2 0.999, eps 1e-8, weightDecay 0 */
+  adam: strict({
+    beta1: num(0, 0.999999).optional(),
+    beta2: num(0, 0.999999).optional(),
+    eps: positive().optional(),
+    weightDecay: num(0).optional(),
+  }).optional(),
+  /** Gradient-norm clip. @default 1 */
+  gradClipNorm: positive().optional(),
+});
+
 const BuiltinTrainerSchema = strict({ backend: z.literal('builtin') });
 const ExternalTrainerSchema = strict({
   backend: z.literal('external'),
@@ -300,7 +384,10 @@ const TorchTrainerSchema = strict({
   pretrained: str('a folder path').optional(),
   /** flux only: a tiny random-weight FLUX-architecture model (tests, CPU). @default false */
   tiny: bool().default(false),
-  /** Ranks launched with torchrun on this node (paper: 7); promptsPerEpoch × groupSize must be a multiple. @default 1 */
+  /**
+   * Ranks launched with torchrun on this node (paper: 7); promptsPerEpoch × groupSize must be a multiple. Stages 1 and
+   * 3 (prompt optimizer) run in one process: 1 there. @default 1
+   */
   numProcesses: int(1).default(1),
   /** `auto`/`bf16`: bf16 autocast where the GPU supports it, fp32 otherwise; `fp32`: always fp32. @default auto */
   precision: oneOf(['auto', 'bf16', 'fp32']).default('auto'),
@@ -320,6 +407,11 @@ const TorchTrainerSchema = strict({
   loraTargets: z.array(str('a module name')).min(1, { error: 'expected at least one module name' }).optional(),
   /** torch.distributed collective timeout in seconds. @default 1800 */
   distTimeoutSeconds: positive().default(1800),
+  /**
+   * The prompt-optimizer LM: required in stages 1 and 3, refused in stage 2 (which trains on the RealBench text and
+   * never runs the LM, so a block there would only look as if it did something).
+   */
+  lm: LmSchema.optional(),
   /** How the ranks reach the reward service (`realgen serve reward`). */
   reward: strict({
     /** Service URL. Default: `http://` + reward.service.listen; env REALGEN_REWARD_URL overrides. */
@@ -353,7 +445,15 @@ export const StageSchema = strict({
         ? `expected backend to be one of builtin | external | torch`
         : `expected a mapping, got ${describeValue(iss.input)}`,
   }),
+  /**
+   * Torch stage 1: the LM's optimisation (learningRate, clipRange, klBeta, batchSize, innerEpochs, lrWarmupSteps,
+   * lora, adam, gradClipNorm) besides the rollout (groupSize, promptsPerEpoch, samplingSteps = render steps,
+   * sigmaShift, guidance, advantage); `sdeWindow` is not needed (the frozen generator renders with the ODE).
+   * Otherwise the diffusion model's.
+   */
   grpo: GrpoSchema,
+  /** Torch stage 3 only (required there): the LM's optimisation; `grpo` stays the diffusion model's. */
+  lmGrpo: LmGrpoSchema.optional(),
   budget: strict({
     /** Total steps (one step = one GRPO epoch: promptsPerEpoch × groupSize samples, then updates). */
     maxSteps: int(1),
@@ -375,17 +475,74 @@ export const StageSchema = strict({
   })
   .superRefine(torchStageProblems);
 
-/** What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid). */
-function torchStageProblems(s: { trainer: { backend: string }; grpo: z.output<typeof GrpoSchema> }, ctx: z.RefinementCtx): void {
+/**
+ * What the torch trainer needs of a stage beyond the field types (it would refuse the job with ConfigInvalid), and
+ * the prompt-optimizer fields where nothing would read them (refused rather than silently ignored).
+ */
+function torchStageProblems(
+  s: { stage: number; trainer: { backend: string }; grpo: z.output<typeof GrpoSchema>; lmGrpo?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  const promptOptimizer = s.trainer.backend === 'torch' && (s.stage === 1 || s.stage === 3);
+  if (s.lmGrpo !== undefined && !(s.trainer.backend === 'torch' && s.stage === 3)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lmGrpo'],
+      message:
+        `only the torch trainer's stage 3 reads lmGrpo (stage 1's LM optimisation is in grpo); ` +
+        `got it on a ${s.trainer.backend} stage ${s.stage}`,
+    });
+  }
+  if (s.grpo.lora?.targets !== undefined && !(s.trainer.backend === 'torch' && s.stage === 1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['grpo', 'lora', 'targets'],
+      message:
+        "only the torch trainer's stage 1 reads grpo.lora.targets (the LM LoRA's; stage 3: lmGrpo.lora.targets, " +
+        "the diffusion LoRA's: trainer.loraTargets)",
+    });
+  }
   if (s.trainer.backend !== 'torch') return;
   const t = s.trainer as z.output<typeof TorchTrainerSchema>;
   const g = s.grpo;
-  if (g.sdeWindow === undefined) {
+  if (promptOptimizer && t.lm === undefined) {
     ctx.addIssue({
       code: 'custom',
-      path: ['grpo', 'sdeWindow'],
-      message: 'expected {size, startMin, startMax}: the torch trainer trains an SDE window',
+      path: ['trainer', 'lm'],
+      message: `expected {pretrained: <local causal-LM folder>, …}: the torch trainer's stage ${s.stage} trains the prompt-optimizer LM`,
     });
+  }
+  if (!promptOptimizer && t.lm !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'lm'],
+      message: 'stage 2 does not run the prompt-optimizer LM (it trains on the RealBench text): remove trainer.lm',
+    });
+  }
+  if (s.stage === 3 && s.lmGrpo === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lmGrpo'],
+      message:
+        "expected {learningRate, …}: the torch trainer's stage 3 optimises the LM with lmGrpo (grpo is the diffusion model's)",
+    });
+  }
+  if (promptOptimizer && t.numProcesses !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['trainer', 'numProcesses'],
+      message: `expected 1: the torch trainer runs stage ${s.stage} (prompt optimizer) in one process, got ${t.numProcesses}`,
+    });
+  }
+  if (g.sdeWindow === undefined) {
+    // Stage 1 renders the frozen generator with the ODE: no SDE window is trained there.
+    if (s.stage !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grpo', 'sdeWindow'],
+        message: `expected {size, startMin, startMax}: the torch trainer's stage ${s.stage} trains an SDE window`,
+      });
+    }
   } else if (g.sdeWindow.startMax + g.sdeWindow.size > g.samplingSteps) {
     ctx.addIssue({
       code: 'custom',
@@ -415,6 +572,62 @@ function torchStageProblems(s: { trainer: { backend: string }; grpo: z.output<ty
       message: 'tiny, pretrained and resolution are flux-only (mini is fixed at 64 px)',
     });
   }
+}
+
+/** lm_settings.py's LM LoRA defaults (rank, and the Qwen2/Qwen3 projections it targets). */
+const LM_DEFAULT_LORA_RANK = 16;
+const LM_DEFAULT_LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+/** The torch trainer's diffusion LoRA rank when `grpo.lora` is absent, per family (settings.py). */
+const DIFFUSION_DEFAULT_LORA_RANK = { mini: 8, flux: 64 } as const;
+
+/**
+ * A torch stage 3 starts its LoRAs from the earlier stages' checkpoints (the pipeline passes them as initDirs):
+ * the LM LoRA from stage 1's, the diffusion LoRA from stage 2's, loaded weight by weight. A different rank fails
+ * there (a size mismatch) and different LM targets load only partly, after the earlier stages have trained; so the
+ * shapes are checked here, between enabled torch stages.
+ */
+function jointWarmStartProblems(
+  stages: ReadonlyArray<z.output<typeof StageSchema>>,
+): Array<{ path: Array<string | number>; message: string }> {
+  const [s1, s2, s3] = stages;
+  if (s3?.trainer.backend !== 'torch' || !s3.enabled) return [];
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  if (s1?.trainer.backend === 'torch' && s1.enabled && s3.lmGrpo !== undefined) {
+    const rank1 = s1.grpo.lora?.rank ?? LM_DEFAULT_LORA_RANK;
+    const rank3 = s3.lmGrpo.lora?.rank ?? LM_DEFAULT_LORA_RANK;
+    if (rank1 !== rank3) {
+      problems.push({
+        path: ['stages', 2, 'lmGrpo', 'lora', 'rank'],
+        message: `expected ${rank1} (stage 1's grpo.lora.rank: stage 3 starts from stage 1's LM LoRA), got ${rank3}`,
+      });
+    }
+    const targets1 = [...(s1.grpo.lora?.targets ?? LM_DEFAULT_LORA_TARGETS)].sort().join(', ');
+    const targets3 = [...(s3.lmGrpo.lora?.targets ?? LM_DEFAULT_LORA_TARGETS)].sort().join(', ');
+    if (targets1 !== targets3) {
+      problems.push({
+        path: ['stages', 2, 'lmGrpo', 'lora', 'targets'],
+        message: `expected stage 1's LM LoRA targets (${targets1}): stage 3 starts from its LoRA, got ${targets3}`,
+      });
+    }
+  }
+  if (s2?.trainer.backend === 'torch' && s2.enabled) {
+    if (s2.trainer.family !== s3.trainer.family) {
+      problems.push({
+        path: ['stages', 2, 'trainer', 'family'],
+        message: `expected ${s2.trainer.family} (stage 2's: stage 3 starts from its diffusion LoRA), got ${s3.trainer.family}`,
+      });
+    } else {
+      const rank2 = s2.grpo.lora?.rank ?? DIFFUSION_DEFAULT_LORA_RANK[s2.trainer.family];
+      const rank3 = s3.grpo.lora?.rank ?? DIFFUSION_DEFAULT_LORA_RANK[s3.trainer.family];
+      if (rank2 !== rank3) {
+        problems.push({
+          path: ['stages', 2, 'grpo', 'lora', 'rank'],
+          message: `expected ${rank2} (stage 2's grpo.lora.rank: stage 3 starts from its diffusion LoRA), got ${rank3}`,
+        });
+      }
+    }
+  }
+  return problems;
 }
 
 export const RealBenchSchema = strict({
@@ -579,6 +792,7 @@ export const RunConfigSchema = strict({
       });
     }
   });
+  for (const issue of jointWarmStartProblems(cfg.stages)) ctx.addIssue({ code: 'custom', ...issue });
   const gpu = cfg.workers.gpu;
   if (gpu.gpuIds.length > 0 && gpu.gpuIds.length < gpu.gpusPerTrainer) {
     ctx.addIssue({

@@ -39,7 +39,44 @@ describe('realgen run --dry-run', () => {
       `CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 REALGEN_JOB_SPEC=${job} PYTHONPATH=${path.join(repo, 'trainers', 'torch')} PYTHONUNBUFFERED=1 ` +
         `${path.join(process.env.REALGEN_TOOLS_DIR ?? path.join(repo, '.tools'), 'torch-venv', 'bin', 'python')} -m realgen_torch.train --job ${job}`,
     );
-    assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
+  });
+
+  it('prints the prompt-optimizer stage-1 and joint stage-3 lines of paper-8xh200.yaml (one process each)', () => {
+    const r = dryRun(path.join(repo, 'configs', 'paper-8xh200.yaml'));
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const python = path.join(process.env.REALGEN_TOOLS_DIR ?? path.join(repo, '.tools'), 'torch-venv', 'bin', 'python');
+    const launch = (stage: number) => {
+      const job = `<workDir>/paper-dry/stage-${stage}/segment-<n>-attempt-<k>/job.json`;
+      return (
+        `CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 REALGEN_JOB_SPEC=${job} PYTHONPATH=${path.join(repo, 'trainers', 'torch')} PYTHONUNBUFFERED=1 ` +
+        `${python} -m realgen_torch.train --job ${job}`
+      );
+    };
+    const s1 = lines.indexOf(
+      '# stage-1 (torch trainer realgen_torch, prompt optimizer: LM from /models/Qwen3-4B-Instruct-2507; ' +
+        'frozen flux: FLUX from /models/FLUX.1-dev; 200 steps in segments of 25)',
+    );
+    assert.ok(s1 >= 0, r.stdout);
+    assert.equal(
+      lines[s1 + 1],
+      '#   1 rank; per step 16 prompts × 8 rewrites = 128, each rendered with 28 ODE steps (one initial noise per prompt) and scored; ' +
+        'LM micro-batches of 8 rewrites, LoRA rank 16, 1 optimizer step(s) per step (one per inner epoch)',
+    );
+    assert.equal(lines[s1 + 3], launch(1));
+    const s3 = lines.indexOf(
+      '# stage-3 (torch trainer realgen_torch, joint: LM from /models/Qwen3-4B-Instruct-2507 and flux: FLUX from /models/FLUX.1-dev; ' +
+        '100 steps in segments of 25)',
+    );
+    assert.ok(s3 >= 0, r.stdout);
+    assert.equal(
+      lines[s3 + 1],
+      '#   diffusion: 1 rank(s); per step 16 prompts × 8 = 128 samples, 128 per rank in micro-batches of 4, ' +
+        '16 micro-batch(es) per optimizer step (64 samples per optimizer step, 2 optimizer step(s) per step per inner epoch)',
+    );
+    assert.match(lines[s3 + 2] ?? '', /^# {3}LM: the same 128 rewrites; LM micro-batches of 8 rewrites, LoRA rank 16/);
+    assert.equal(lines[s3 + 4], launch(3));
+    assert.ok(!r.stdout.includes('stage1_grpo_trl.py'));
   });
 
   it('prints the stage-2 accelerate line of paper-8xh200-upstream.yaml, fresh and resumed, without contacting any server', () => {
@@ -61,7 +98,9 @@ describe('realgen run --dry-run', () => {
       `${fresh.replace(' accelerate launch', ` REALGEN_RESUME_DIR=${resume} accelerate launch`)} --config.train.lora_path=${resume}/lora`,
     );
     assert.ok(lines.some((l) => l.startsWith('# stage-3: disabled')));
-    assert.ok(lines.some((l) => l.includes('stage1_grpo_trl.py') && l.includes('--max_steps=50')));
+    assert.ok(
+      lines.some((l) => l.startsWith('# stage-1 (torch trainer realgen_torch, prompt optimizer: LM from /models/Qwen3-4B')),
+    );
   });
 
   it('fails with the placeholder named when a template is wrong', () => {

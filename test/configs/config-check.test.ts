@@ -86,7 +86,7 @@ describe('config check', () => {
     );
     // grpo additions have no schema default, so configs without them keep their digest.
     assert.equal(mini.config.stages[1]?.grpo.gradientAccumulationSteps, undefined);
-    assert.equal(paper.config.stages[0]?.grpo.batchSize, 32);
+    assert.equal(paper.config.stages[0]?.grpo.batchSize, 8); // the LM's micro-batch (torch stage 1)
     assert.equal(s2.saveEvery, 10);
     assert.equal(s2.evalEvery, 10);
     assert.deepEqual(paper.config.workers.gpu.gpuIds, [0, 1, 2, 3, 4, 5, 6]);

@@ -11,10 +11,8 @@
  * The pytest suite (bash scripts/test-python.sh) covers the trainer itself.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -26,14 +24,12 @@ import { stageWorkflowId } from '../../contracts/ids';
 import { stageProgressQuery } from '../../contracts/training-messages';
 import { digestOf } from '../../lib/canonical-json';
 import type { TrainStageResult } from '../../workflows/train-stage';
+import { startRewardService, type TestRewardService } from '../helpers/reward-service';
 import { testConfigFile } from '../helpers/stack';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
-import { freePort } from '../../infra/net/free-port';
 
-const repo = path.resolve(__dirname, '..', '..');
 let workers: TestWorkers;
-let reward: ChildProcess | null = null;
-const savedRewardUrl = process.env.REALGEN_REWARD_URL;
+let reward: TestRewardService | null = null;
 
 /** Polls `probe` until it returns a value (not undefined), with a deadline. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
@@ -135,40 +131,13 @@ describe('torch trainer (mini family, 2 gloo ranks) through trainStage on the re
       },
     });
     // The real reward service; one image per inference batch, so scores do not depend on timing.
-    const listen = `127.0.0.1:${await freePort()}`;
-    const svc = spawn(
-      path.join(repo, 'bin', 'realgen'),
-      ['serve', 'reward', '--config', file, '--listen', listen, '--max-batch', '1'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    reward = svc;
-    const stderr: string[] = [];
-    createInterface({ input: svc.stderr! }).on('line', (l) => stderr.push(l));
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (svc.exitCode !== null) throw new Error(`reward service exited ${svc.exitCode}: ${stderr.slice(-5).join('\n')}`);
-      const up = await fetch(`http://${listen}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      if (Date.now() > deadline) throw new Error(`reward service not healthy in 120 s: ${stderr.slice(-5).join('\n')}`);
-      await delay(250);
-    }
-    // The GPU worker's trainers inherit this process's environment.
-    process.env.REALGEN_REWARD_URL = `http://${listen}`;
+    reward = await startRewardService(file);
     workers = await startTestWorkers(file);
   });
 
   after(async () => {
     await workers?.stop();
-    if (reward?.exitCode === null) {
-      const exited = new Promise((r) => reward!.once('exit', r));
-      reward.kill('SIGTERM');
-      await exited;
-    }
-    if (savedRewardUrl === undefined) delete process.env.REALGEN_REWARD_URL;
-    else process.env.REALGEN_REWARD_URL = savedRewardUrl;
+    await reward?.stop();
   });
 
   let reference: Awaited<ReturnType<typeof loraFiles>>;
