@@ -1,0 +1,210 @@
+"""The evaluation sampler (`python -m realgen_torch.sample`): the base model equals the ONNX generator the TypeScript
+evaluation runs (same initial noise, same Euler ODE), a checkpoint's diffusion LoRA changes the image, and a
+checkpoint's `lm-lora/` rewrites the prompt (greedy), with a malformed rewrite falling back to the original."""
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import helpers as H
+from realgen_torch import sample
+from realgen_torch.ts_rng import TsRng, eval_noise
+
+LM_DIR = os.path.join(H.REPO, "models", "realgen-mini-lm")  # the committed demo LM (trained from scratch here)
+GEN_JSON = os.path.join(H.REPO, "models", "realgen-mini", "generator.json")
+STEPS = 6
+
+
+def job_file(tmp, cfg):
+    path = os.path.join(tmp, "job.json")
+    with open(path, "w") as f:
+        json.dump({"config": cfg, "configBaseDir": H.CONFIGS}, f)
+    return path
+
+
+def items_file(tmp, n=3):
+    with open(os.path.join(H.realbench_dir(), "realbench.jsonl")) as f:
+        rows = [json.loads(line) for line in f if line.strip()][1:1 + n]
+    items = [{"id": f"{r['index']:05d}", "prompt": r["prompt"], "category": r.get("category")} for r in rows]
+    path = os.path.join(tmp, "items.jsonl")
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(it) + "\n" for it in items))
+    return path, items
+
+
+def stage1_config(**lm):
+    cfg = copy.deepcopy(H.BASE_CONFIG)
+    cfg["stages"][0] = {"stage": 1, "trainer": {"backend": "torch", "family": "mini", "lm": {
+        "pretrained": LM_DIR, "systemPrompt": "Rewrite the image prompt.", "maxNewTokens": 64, "minWords": 3, "maxWords": 60, **lm}},
+        "grpo": {"groupSize": 2, "promptsPerEpoch": 1, "batchSize": 2, "learningRate": 0.01, "clipRange": 0.2, "samplingSteps": 4},
+        "budget": {"maxSteps": 1, "segmentSteps": 1}, "saveEvery": 1, "evalEvery": 1}
+    return cfg
+
+
+def run_sampler(tmp, name, job, items, checkpoint=None, extra=()):
+    out = os.path.join(tmp, name)
+    argv = ["--job", job, "--items", items, "--out", out, "--seed", "42", "--steps", str(STEPS), "--device", "cpu", "--threads", "1", *extra]
+    if checkpoint:
+        argv += ["--checkpoint", checkpoint]
+    assert sample.main(argv) == 0
+    with open(os.path.join(out, "prompts.json")) as f:
+        return out, json.load(f)
+
+
+def pixels(out, item_id):
+    return np.asarray(Image.open(os.path.join(out, f"{item_id}.png")).convert("RGB")).astype(np.int16)
+
+
+def write_state(ck, stage, kind):
+    with open(os.path.join(ck, "state.json"), "w") as f:
+        json.dump({"format": "realgen-torch-trainer/1", "kind": kind, "stage": stage, "family": "mini", "step": 1}, f)
+
+
+def diffusion_checkpoint(ck, scale):
+    """A stage-2 checkpoint folder whose LoRA (peft layout, as checkpoint.py writes it) has B = scale·N(0, 1)."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from realgen_torch.families.mini import MiniFamily
+    from realgen_torch.settings import MINI_LORA_TARGETS, read_settings
+
+    s = read_settings({"config": H.config(), "configBaseDir": H.CONFIGS, "stage": 2})
+    fam = MiniFamily(s, torch.device("cpu"), torch.float32)
+    torch.manual_seed(0)
+    model = get_peft_model(fam.net, LoraConfig(r=4, lora_alpha=8, target_modules=MINI_LORA_TARGETS, lora_dropout=0.0,
+                                               init_lora_weights="gaussian"))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn_like(p) * scale)
+    os.makedirs(os.path.join(ck, "lora"))
+    save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, os.path.join(ck, "lora", "adapter_model.safetensors"))
+    cfg = model.peft_config["default"].to_dict()
+    with open(os.path.join(ck, "lora", "adapter_config.json"), "w") as f:
+        json.dump(cfg, f, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+    write_state(ck, 2, "flow-grpo")
+    return ck
+
+
+def onnx_images(items, steps):
+    """The TypeScript evaluation's base generator, reproduced with onnxruntime: generator.onnx, the tokenizer, the
+    per-id initial noise, Euler ODE on generator.json's schedule, uint8 as domain/mini/flow-sampler.ts toRgb."""
+    import onnxruntime as ort
+
+    from realgen_torch.data import MiniTokenizer
+    from realgen_torch.sde import sigma_schedule
+
+    meta = json.load(open(GEN_JSON))
+    sess = ort.InferenceSession(os.path.join(os.path.dirname(GEN_JSON), meta["onnx"]), providers=["CPUExecutionProvider"])
+    tok = MiniTokenizer(os.path.join(H.REPO, "models", "realgen-mini", "tokenizer.json"))
+    tokens = np.array([tok.encode(it["prompt"], it["category"]) for it in items], dtype=np.int64)
+    x = np.stack([eval_noise(42, it["id"], 3 * 64 * 64) for it in items]).reshape(len(items), 3, 64, 64)
+    sig = sigma_schedule(steps, float(meta.get("shift") or 1.0))
+    for i in range(steps):
+        v = sess.run(None, {"x": x, "sigma": np.full((len(items),), sig[i], np.float32), "tokens": tokens})[0]
+        x = (x + v * np.float32(sig[i + 1] - sig[i])).astype(np.float32)
+    return np.round((np.clip(x, -1, 1) + 1) / 2 * 255).astype(np.int16).transpose(0, 2, 3, 1)
+
+
+def test_noise_is_the_typescript_rng():
+    # Values printed by lib/random.ts: Rng.fromSeed(42, 'realbench-eval', '00001') and (7, …, '00123').
+    assert TsRng.from_seed(42, "realbench-eval", "00001").s == [1288007556, 2287599123, 1439203455, 1996687584]
+    assert eval_noise(42, "00001", 5).tolist() == pytest.approx(
+        [0.3173254132270813, 0.29838827252388, 3.1195180416107178, 0.433743417263031, 0.15308696031570435], abs=0)
+    b = eval_noise(7, "00123", 12289)
+    assert [b[0], b[1], b[12287], b[12288]] == pytest.approx([0.4213007986545563, -0.5765883922576904, -0.5362781286239624, 1.2548627853393555], abs=0)
+
+
+def test_base_model_equals_the_onnx_generator(tmp_path):
+    job = job_file(str(tmp_path), H.config())
+    items_path, items = items_file(str(tmp_path))
+    out, summary = run_sampler(str(tmp_path), "base", job, items_path)
+    assert summary["lora"] is False and summary["lmLora"] is False and summary["steps"] == STEPS
+    expected = onnx_images(items, STEPS)
+    for i, it in enumerate(items):
+        got = pixels(out, it["id"])
+        assert np.abs(got - expected[i]).max() <= 1, f"{it['id']}: torch sampler vs ONNX"
+        assert summary["items"][i]["usedPrompt"] == it["prompt"]
+
+
+def test_diffusion_lora_changes_the_image_and_a_zero_lora_does_not(tmp_path):
+    job = job_file(str(tmp_path), H.config())
+    items_path, items = items_file(str(tmp_path), 2)
+    base, _ = run_sampler(str(tmp_path), "base", job, items_path)
+    zero, _ = run_sampler(str(tmp_path), "zero", job, items_path, diffusion_checkpoint(str(tmp_path / "ck-zero"), 0.0))
+    lora, summary = run_sampler(str(tmp_path), "lora", job, items_path, diffusion_checkpoint(str(tmp_path / "ck-lora"), 0.05))
+    assert summary["lora"] is True and summary["stage"] == 2
+    for it in items:
+        assert np.abs(pixels(zero, it["id"]) - pixels(base, it["id"])).max() <= 1
+        assert np.abs(pixels(lora, it["id"]) - pixels(base, it["id"])).mean() > 2.0, f"{it['id']}: the LoRA changed nothing"
+
+
+def lm_checkpoint(ck, scale):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(LM_DIR, local_files_only=True),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn_like(p) * scale)
+    model.save_pretrained(os.path.join(ck, "lm-lora"))
+    write_state(ck, 1, "prompt-optimizer")
+    return ck, model
+
+
+def greedy_reference(model, prompt):
+    """An independent greedy decode (transformers' generate) of the ChatML prompt the trainer uses."""
+    from transformers import AutoTokenizer
+
+    from realgen_torch.rewrite import chatml
+
+    tok = AutoTokenizer.from_pretrained(LM_DIR, local_files_only=True)
+    ids = torch.tensor([tok.encode(chatml("Rewrite the image prompt.", prompt), add_special_tokens=False)])
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=64,
+                         eos_token_id=[end, tok.eos_token_id], pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+    return " ".join(tok.decode([t for t in out if t not in (end, tok.eos_token_id)]).split())
+
+
+def test_lm_lora_rewrites_greedily_and_a_malformed_rewrite_falls_back(tmp_path):
+    items_path, items = items_file(str(tmp_path), 2)
+    ck, model = lm_checkpoint(str(tmp_path / "ck"), 0.02)
+    model.eval()
+    base, _ = run_sampler(str(tmp_path), "base", job_file(str(tmp_path), H.config()), items_path)
+    out, summary = run_sampler(str(tmp_path), "lm", job_file(str(tmp_path), stage1_config()), items_path, ck)
+    assert summary["lmLora"] is True and summary["lora"] is False and summary["malformed"] == 0
+    for i, it in enumerate(items):
+        rec = summary["items"][i]
+        assert rec["usedPrompt"] == greedy_reference(model, it["prompt"]) == rec["rewrite"]
+        assert rec["usedPrompt"] != it["prompt"]
+        assert np.abs(pixels(out, it["id"]) - pixels(base, it["id"])).max() > 0, "the rewrite is what was rendered"
+    # two new tokens cannot end a rewrite: truncated, so the original prompt is rendered and the failure reported
+    os.remove(os.path.join(str(tmp_path), "job.json"))
+    out2, summary2 = run_sampler(str(tmp_path), "lm-trunc", job_file(str(tmp_path), stage1_config(maxNewTokens=2)), items_path, ck)
+    assert summary2["malformed"] == 2
+    for i, it in enumerate(items):
+        assert summary2["items"][i]["malformed"] == "truncated" and summary2["items"][i]["usedPrompt"] == it["prompt"]
+        assert np.array_equal(pixels(out2, it["id"]), pixels(base, it["id"]))
+
+
+def test_cli_reports_a_bad_checkpoint_as_an_error_event(tmp_path):
+    items_path, _ = items_file(str(tmp_path), 1)
+    ck = tmp_path / "not-a-checkpoint"
+    ck.mkdir()
+    (ck / "state.json").write_text('{"format": "something-else"}')
+    env = dict(os.environ, PYTHONPATH=os.path.join(H.REPO, "trainers", "torch"))
+    p = subprocess.run([sys.executable, "-m", "realgen_torch.sample", "--job", job_file(str(tmp_path), H.config()), "--items", items_path,
+                        "--out", str(tmp_path / "out"), "--seed", "1", "--checkpoint", str(ck)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 1
+    ev = json.loads(p.stdout.strip().splitlines()[-1])
+    assert ev["type"] == "error" and ev["kind"] == "CheckpointCorrupt" and "not a torch trainer checkpoint" in ev["message"]
