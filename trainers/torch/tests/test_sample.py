@@ -9,14 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import helpers as H
+from eval_checkpoints import LM_CONFIG, diffusion_checkpoint, greedy_reference, lm_checkpoint
 from realgen_torch import sample
 from realgen_torch.ts_rng import TsRng, eval_noise
 
-LM_DIR = os.path.join(H.REPO, "models", "realgen-mini-lm")  # the committed demo LM (trained from scratch here)
 GEN_JSON = os.path.join(H.REPO, "models", "realgen-mini", "generator.json")
 STEPS = 6
 
@@ -40,8 +39,7 @@ def items_file(tmp, n=3):
 
 def stage1_config(**lm):
     cfg = copy.deepcopy(H.BASE_CONFIG)
-    cfg["stages"][0] = {"stage": 1, "trainer": {"backend": "torch", "family": "mini", "lm": {
-        "pretrained": LM_DIR, "systemPrompt": "Rewrite the image prompt.", "maxNewTokens": 64, "minWords": 3, "maxWords": 60, **lm}},
+    cfg["stages"][0] = {"stage": 1, "trainer": {"backend": "torch", "family": "mini", "lm": {**LM_CONFIG, **lm}},
         "grpo": {"groupSize": 2, "promptsPerEpoch": 1, "batchSize": 2, "learningRate": 0.01, "clipRange": 0.2, "samplingSteps": 4},
         "budget": {"maxSteps": 1, "segmentSteps": 1}, "saveEvery": 1, "evalEvery": 1}
     return cfg
@@ -49,7 +47,8 @@ def stage1_config(**lm):
 
 def run_sampler(tmp, name, job, items, checkpoint=None, extra=()):
     out = os.path.join(tmp, name)
-    argv = ["--job", job, "--items", items, "--out", out, "--seed", "42", "--steps", str(STEPS), "--device", "cpu", "--threads", "1", *extra]
+    argv = ["--job", job, "--items", items, "--out", out, "--seed", "42", "--steps", str(STEPS), "--device", "cpu", "--threads", "1",
+            *extra]
     if checkpoint:
         argv += ["--checkpoint", checkpoint]
     assert sample.main(argv) == 0
@@ -59,37 +58,6 @@ def run_sampler(tmp, name, job, items, checkpoint=None, extra=()):
 
 def pixels(out, item_id):
     return np.asarray(Image.open(os.path.join(out, f"{item_id}.png")).convert("RGB")).astype(np.int16)
-
-
-def write_state(ck, stage, kind):
-    with open(os.path.join(ck, "state.json"), "w") as f:
-        json.dump({"format": "realgen-torch-trainer/1", "kind": kind, "stage": stage, "family": "mini", "step": 1}, f)
-
-
-def diffusion_checkpoint(ck, scale):
-    """A stage-2 checkpoint folder whose LoRA (peft layout, as checkpoint.py writes it) has B = scale·N(0, 1)."""
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    from realgen_torch.families.mini import MiniFamily
-    from realgen_torch.settings import MINI_LORA_TARGETS, read_settings
-
-    s = read_settings({"config": H.config(), "configBaseDir": H.CONFIGS, "stage": 2})
-    fam = MiniFamily(s, torch.device("cpu"), torch.float32)
-    torch.manual_seed(0)
-    model = get_peft_model(fam.net, LoraConfig(r=4, lora_alpha=8, target_modules=MINI_LORA_TARGETS, lora_dropout=0.0,
-                                               init_lora_weights="gaussian"))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn_like(p) * scale)
-    os.makedirs(os.path.join(ck, "lora"))
-    save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, os.path.join(ck, "lora", "adapter_model.safetensors"))
-    cfg = model.peft_config["default"].to_dict()
-    with open(os.path.join(ck, "lora", "adapter_config.json"), "w") as f:
-        json.dump(cfg, f, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
-    write_state(ck, 2, "flow-grpo")
-    return ck
 
 
 def onnx_images(items, steps):
@@ -118,7 +86,8 @@ def test_noise_is_the_typescript_rng():
     assert eval_noise(42, "00001", 5).tolist() == pytest.approx(
         [0.3173254132270813, 0.29838827252388, 3.1195180416107178, 0.433743417263031, 0.15308696031570435], abs=0)
     b = eval_noise(7, "00123", 12289)
-    assert [b[0], b[1], b[12287], b[12288]] == pytest.approx([0.4213007986545563, -0.5765883922576904, -0.5362781286239624, 1.2548627853393555], abs=0)
+    expected = [0.4213007986545563, -0.5765883922576904, -0.5362781286239624, 1.2548627853393555]
+    assert [b[0], b[1], b[12287], b[12288]] == pytest.approx(expected, abs=0)
 
 
 def test_base_model_equals_the_onnx_generator(tmp_path):
@@ -143,36 +112,6 @@ def test_diffusion_lora_changes_the_image_and_a_zero_lora_does_not(tmp_path):
     for it in items:
         assert np.abs(pixels(zero, it["id"]) - pixels(base, it["id"])).max() <= 1
         assert np.abs(pixels(lora, it["id"]) - pixels(base, it["id"])).mean() > 2.0, f"{it['id']}: the LoRA changed nothing"
-
-
-def lm_checkpoint(ck, scale):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(LM_DIR, local_files_only=True),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn_like(p) * scale)
-    model.save_pretrained(os.path.join(ck, "lm-lora"))
-    write_state(ck, 1, "prompt-optimizer")
-    return ck, model
-
-
-def greedy_reference(model, prompt):
-    """An independent greedy decode (transformers' generate) of the ChatML prompt the trainer uses."""
-    from transformers import AutoTokenizer
-
-    from realgen_torch.rewrite import chatml
-
-    tok = AutoTokenizer.from_pretrained(LM_DIR, local_files_only=True)
-    ids = torch.tensor([tok.encode(chatml("Rewrite the image prompt.", prompt), add_special_tokens=False)])
-    end = tok.convert_tokens_to_ids("<|im_end|>")
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=64,
-                         eos_token_id=[end, tok.eos_token_id], pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
-    return " ".join(tok.decode([t for t in out if t not in (end, tok.eos_token_id)]).split())
 
 
 def test_lm_lora_rewrites_greedily_and_a_malformed_rewrite_falls_back(tmp_path):
