@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import helpers as H
@@ -147,3 +148,49 @@ def test_cli_reports_a_bad_checkpoint_as_an_error_event(tmp_path):
     assert p.returncode == 1
     ev = json.loads(p.stdout.strip().splitlines()[-1])
     assert ev["type"] == "error" and ev["kind"] == "CheckpointCorrupt" and "not a torch trainer checkpoint" in ev["message"]
+
+
+def flux_checkpoint(ck, cfg, scale):
+    """A stage-2 `flux` (tiny) checkpoint: peft LoRA on the paper's FLUX targets of the same seeded tiny model."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from realgen_torch.families import load_family
+    from realgen_torch.settings import read_settings
+    from realgen_torch.train import _derive_seed
+
+    s = read_settings({"config": cfg, "configBaseDir": H.CONFIGS, "stage": 2})
+    fam = load_family(s, torch.device("cpu"), torch.float32, _derive_seed(cfg["seed"], "base-model"))
+    torch.manual_seed(0)
+    model = get_peft_model(fam.net, LoraConfig(r=4, lora_alpha=8, target_modules=s.lora_targets, lora_dropout=0.0,
+                                               init_lora_weights="gaussian"))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn_like(p) * scale)
+    os.makedirs(os.path.join(ck, "lora"))
+    save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, os.path.join(ck, "lora", "adapter_model.safetensors"))
+    with open(os.path.join(ck, "lora", "adapter_config.json"), "w") as f:
+        json.dump(model.peft_config["default"].to_dict(), f, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+    with open(os.path.join(ck, "state.json"), "w") as f:
+        json.dump({"format": "realgen-torch-trainer/1", "stage": 2, "family": "flux", "step": 1}, f)
+    return ck
+
+
+def test_flux_tiny_lora_changes_the_image_and_the_noise_is_per_id(tmp_path):
+    cfg = H.flux_config()
+    job = job_file(str(tmp_path), cfg)
+    items_path, items = items_file(str(tmp_path), 2)
+    base, summary = run_sampler(str(tmp_path), "base", job, items_path, extra=("--stage", "2"))
+    assert summary["family"] == "flux" and summary["lora"] is False
+    # one item alone (another batch) gives the same image: the noise depends on (seed, id) only
+    alone_items = os.path.join(str(tmp_path), "alone.jsonl")
+    with open(alone_items, "w") as f:
+        f.write(json.dumps(items[1]) + "\n")
+    alone, _ = run_sampler(str(tmp_path), "alone", job, alone_items, extra=("--stage", "2"))
+    assert np.abs(pixels(alone, items[1]["id"]) - pixels(base, items[1]["id"])).max() <= 1
+    lora, summary = run_sampler(str(tmp_path), "lora", job, items_path, flux_checkpoint(str(tmp_path / "ck"), cfg, 0.5))
+    assert summary["lora"] is True and summary["family"] == "flux"
+    assert pixels(lora, items[0]["id"]).shape == (32, 32, 3)
+    for it in items:
+        assert np.abs(pixels(lora, it["id"]) - pixels(base, it["id"])).max() > 0, f"{it['id']}: the LoRA changed nothing"
