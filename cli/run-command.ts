@@ -9,7 +9,7 @@ import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
 import { withContext, type CliContext } from './context';
 import { describeLaunches } from './dry-run';
-import { withEmbeddedRewardService } from './embedded-reward-service';
+import { withEmbeddedRewardService } from '../services/reward/embedded-service';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { followRun } from './run-progress';
 import { makeTable } from './terminal';

@@ -8,8 +8,8 @@
  * GPU worker passes its environment on to the trainer processes). A stage with `trainer.reward.url`, or an
  * environment that already sets `REALGEN_REWARD_URL`, names a service of its own: then none is started.
  */
-import type { LoadedConfig } from '../configs/load';
-import { parseListen, startRewardService, type RunningRewardService } from '../services/reward/server';
+import type { LoadedConfig } from '../../configs/load';
+import { parseListen, startRewardService, type RunningRewardService } from './server';
 
 /** The environment variable through which the trainers get the service's URL. */
 export const REWARD_URL_ENV = 'REALGEN_REWARD_URL';
