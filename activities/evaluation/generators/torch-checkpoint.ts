@@ -49,7 +49,14 @@ function samplerFailure(event: SamplerEvent, tail: string): Error {
 }
 
 /** Runs the sampler to completion with heartbeats; cancellation stops its process group (and only that). */
-async function runSampler(args: string[], cwd: string, shard: number, of: number, graceMs: number): Promise<void> {
+async function runSampler(
+  args: string[],
+  cwd: string,
+  shard: number,
+  of: number,
+  graceMs: number,
+  extraEnv: NodeJS.ProcessEnv,
+): Promise<void> {
   const python = torchVenvPython();
   if (!existsSync(python)) {
     throw realgenFailure(
@@ -65,6 +72,7 @@ async function runSampler(args: string[], cwd: string, shard: number, of: number
       ...process.env,
       PYTHONPATH: inherited ? `${TORCH_PACKAGE_DIR}${path.delimiter}${inherited}` : TORCH_PACKAGE_DIR,
       PYTHONUNBUFFERED: '1',
+      ...extraEnv,
     },
   });
   let tail = '';
@@ -149,10 +157,17 @@ export function torchCheckpointGenerator({ store, deps }: EvaluationContext) {
         const args = ['--job', jobFile, '--items', itemsFile, '--out', outDir, '--seed', String(config.seed)];
         args.push('--checkpoint', checkpoint.dir, '--stage', String(checkpoint.stage));
         args.push('--batch', String(deps.generateBatch ?? 8));
-        if (config.workers.gpu.gpuIds.length === 0) args.push('--device', 'cpu');
         // The same share of the GPU worker's shutdown grace as the external generator command gets.
         const graceMs = Math.max(1, Math.floor(config.workers.gpu.shutdownGraceSeconds * 0.6)) * 1000;
-        await runSampler(args, dir, input.shard, todo.length, graceMs);
+        // On the worker, a slot of its pool (as a trainer): its GPUs, or the CPU for a CPU slot.
+        const gpuIds = deps.gpuPool === undefined ? config.workers.gpu.gpuIds : await deps.gpuPool.acquire();
+        try {
+          args.push('--device', gpuIds.length === 0 ? 'cpu' : 'cuda');
+          const env: NodeJS.ProcessEnv = deps.gpuPool === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpuIds.join(',') };
+          await runSampler(args, dir, input.shard, todo.length, graceMs, env);
+        } finally {
+          if (deps.gpuPool !== undefined) deps.gpuPool.release(gpuIds);
+        }
         deps.onGeneratorCall?.(todo.length);
         const report = JSON.parse(await readFile(path.join(outDir, 'prompts.json'), 'utf8')) as { items: UsedPrompt[] };
         const byId = new Map(report.items.map((r) => [r.id, r]));

@@ -16,6 +16,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { evaluationGpuActivities } from '../../../activities/evaluation';
 import { getBytes, getJson, listKeys, putJson, shardKeys, shardsPrefixOf } from '../../../activities/evaluation/layout';
 import type { GeneratedShard } from '../../../activities/evaluation/shard-records';
+import { GpuPool } from '../../../activities/training/gpu-pool';
 import { TORCH_PACKAGE_DIR, torchVenvPython } from '../../../activities/training/torch-launcher';
 import { loadConfig } from '../../../configs/load';
 import type { CheckpointRef } from '../../../contracts/checkpoint-manifest';
@@ -209,11 +210,12 @@ describe('generateShard for torch-trainer checkpoints (real MinIO, real Python s
     }
   });
 
-  it('cancelling the shard ends the sampler it started', async () => {
+  it('cancelling the shard ends the sampler it started and frees its worker slot', async () => {
     const input = await shardInput('torch-cancel/smoke', { kind: 'mini-checkpoint', ref: refs.identity });
     const workDir = mkdtempSync(path.join(os.tmpdir(), 'realgen-evaltorch-cancel-'));
     const env = new MockActivityEnvironment();
-    const acts = evaluationGpuActivities({ store, workDir });
+    const pool = new GpuPool([], 1, 1); // the worker's one CPU slot, shared with trainers
+    const acts = evaluationGpuActivities({ store, workDir, gpuPool: pool });
     const running = env.run(acts.generateShard, input);
     const deadline = Date.now() + 60_000;
     while (processesWith(workDir).length === 0) {
@@ -223,5 +225,7 @@ describe('generateShard for torch-trainer checkpoints (real MinIO, real Python s
     env.cancel();
     await assert.rejects(running, CancelledFailure);
     assert.deepEqual(processesWith(workDir), [], 'the sampler is gone');
+    const slot = await Promise.race([pool.acquire(), delay(1000).then(() => 'held')]);
+    assert.deepEqual(slot, [], 'the slot went back to the pool');
   });
 });
