@@ -191,6 +191,19 @@ describe('generateShard for torch-trainer checkpoints (real MinIO, real Python s
       expected,
     );
     for (const [i, it] of ITEMS.entries()) assert.notEqual(expected[i], it.prompt, `${it.id}: the LM rewrote the prompt`);
+    // A retried shard (no generated.json, one image lost) draws only the lost image and keeps every used prompt.
+    const input = await shardInput('torch-lm/smoke', { kind: 'mini-checkpoint', ref: refs.lm });
+    const keys = shardKeys(input.plan.shardsPrefix, 0);
+    await store.client.removeObject(store.bucket, keys.generated);
+    await store.client.removeObject(store.bucket, `${keys.images}00002.png`);
+    calls = 0;
+    const again = await generate('torch-lm/smoke', refs.lm);
+    assert.equal(calls, 1, 'only the lost image was drawn again');
+    assert.deepEqual(
+      again.items.map((it) => it.usedPrompt),
+      expected,
+    );
+    assert.ok(again.pixels.get('00002')?.equals(lm.pixels.get('00002') as Buffer), 'the same image again');
   });
 
   it('without the torch venv the shard fails with ConfigInvalid naming it', async () => {
