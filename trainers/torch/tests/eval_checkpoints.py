@@ -96,7 +96,8 @@ def main(argv):
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(LM_DIR, local_files_only=True, dtype=torch.float32), os.path.join(d, "lm-lora"))
+        base = AutoModelForCausalLM.from_pretrained(LM_DIR, local_files_only=True, dtype=torch.float32)
+        model = PeftModel.from_pretrained(base, os.path.join(d, "lm-lora"))
         model.eval()
         print(json.dumps([greedy_reference(model, p) for p in argv[2:]]))
     else:
