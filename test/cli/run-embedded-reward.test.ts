@@ -1,7 +1,8 @@
 /**
  * `realgen run --embedded-workers` with a torch-trainer stage serves the rewards itself: no reward service started by
  * hand, and `reward.service.listen` taken by another process is no obstacle (a free port, handed to the trainer
- * through REALGEN_REWARD_URL). The stage completes with rewards, and the service is stopped with the run.
+ * through REALGEN_REWARD_URL). The stage completes with rewards, the service is stopped with the run, and the stage's
+ * evaluation draws its images through the torch sampler (the checkpoint's LoRA) up to a report and a leaderboard row.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,8 +11,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { listKeys } from '../../activities/evaluation/layout';
 import { torchVenvPython } from '../../activities/training/torch-launcher';
-import { testConfigFile } from '../helpers/stack';
+import { CheckpointStore } from '../../infra/s3/checkpoint-store';
+import { testConfigFile, testS3 } from '../helpers/stack';
 
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'realgen');
 let squatter: net.Server;
@@ -43,8 +46,10 @@ describe('realgen run --embedded-workers with a torch stage', { timeout: 300_000
   });
   after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
 
-  it('starts the reward service itself (on a free port when listen is taken) and the stage gets its rewards', async () => {
+  it('serves the rewards itself (a free port when listen is taken); the evaluation runs the torch sampler', async () => {
+    const bucket = `rwd-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const config = await testConfigFile({
+      bucket,
       mutate: (doc) => {
         const n = (doc.getIn(['stages']) as { items: unknown[] }).items.length;
         for (let i = 0; i < n; i++) doc.setIn(['stages', i, 'enabled'], i === 1);
@@ -64,7 +69,7 @@ describe('realgen run --embedded-workers with a torch stage', { timeout: 300_000
         );
         doc.setIn(['stages', 1, 'budget'], doc.createNode({ maxSteps: 1, segmentSteps: 1, segmentMinutes: 10 }));
         doc.setIn(['stages', 1, 'saveEvery'], 1);
-        doc.setIn(['stages', 1, 'evalEvery'], 1000);
+        doc.setIn(['stages', 1, 'evalEvery'], 1);
       },
     });
     const env: NodeJS.ProcessEnv = { ...process.env, REALGEN_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'realgen-rwd-')) };
@@ -86,5 +91,14 @@ describe('realgen run --embedded-workers with a torch stage', { timeout: 300_000
       s.once('error', () => resolve(true));
     });
     assert.ok(refused, 'the embedded reward service stopped with the run');
+    // The stage's evaluation drew its images with the checkpoint's LoRA (the torch sampler keeps used prompts).
+    const store = new CheckpointStore({ client: await testS3(), bucket });
+    const evals = await listKeys(store, 'evals/');
+    assert.equal(evals.filter((k) => k.includes('/used-prompts/')).length, 14, 'every smoke item through the torch sampler');
+    assert.ok(
+      evals.some((k) => k.endsWith('/report.json')),
+      'the evaluation reported',
+    );
+    assert.equal((await listKeys(store, 'leaderboard/entries/')).length, 1, 'a leaderboard row');
   });
 });
