@@ -177,8 +177,17 @@ def flux_checkpoint(ck, cfg, scale):
     return ck
 
 
-def test_flux_tiny_lora_changes_the_image_and_the_noise_is_per_id(tmp_path):
+@pytest.mark.parametrize("source", ["tiny", "pretrained"])
+def test_flux_lora_changes_the_image_and_the_noise_is_per_id(tmp_path, source):
+    """`tiny`: the seeded random model; `pretrained`: the production loading path (from_pretrained of transformer,
+    VAE, CLIP + T5 and tokenizers) on a FLUX-shaped folder with tiny weights."""
     cfg = H.flux_config()
+    if source == "pretrained":
+        from tiny_flux_folder import make_tiny_flux_folder
+
+        tr = cfg["stages"][1]["trainer"]
+        tr.pop("tiny")
+        tr["pretrained"] = make_tiny_flux_folder(str(tmp_path / "FLUX.1-tiny"))
     job = job_file(str(tmp_path), cfg)
     items_path, items = items_file(str(tmp_path), 2)
     base, summary = run_sampler(str(tmp_path), "base", job, items_path, extra=("--stage", "2"))
