@@ -30,10 +30,12 @@ export interface ActivityDeps {
 export function gpuQueueActivities(deps: Pick<ActivityDeps, 'config' | 'store' | 'workDir' | 'launcher'>) {
   const checkpoints = createCheckpointActivities({ store: deps.store, workDir: deps.workDir, producer: PRODUCER });
   const gpu = deps.config.workers.gpu;
+  // One pool for trainers and the torch evaluation sampler: each runs on its slot's GPUs (CUDA_VISIBLE_DEVICES).
+  const gpuPool = new GpuPool(gpu.gpuIds, gpu.gpusPerTrainer, gpu.cpuSlots);
   const supervisor = createTrainerSupervisor({
     store: deps.store,
     workDir: deps.workDir,
-    gpuPool: new GpuPool(gpu.gpuIds, gpu.gpusPerTrainer, gpu.cpuSlots),
+    gpuPool,
     launcher: deps.launcher,
     producer: PRODUCER,
     graceSeconds: gpu.shutdownGraceSeconds,
@@ -41,7 +43,7 @@ export function gpuQueueActivities(deps: Pick<ActivityDeps, 'config' | 'store' |
   return {
     writeSmokeCheckpoint: checkpoints.writeSmokeCheckpoint,
     runTrainerSegment: supervisor.runTrainerSegment,
-    ...evaluationGpuActivities({ store: deps.store, workDir: deps.workDir }),
+    ...evaluationGpuActivities({ store: deps.store, workDir: deps.workDir, gpuPool }),
   };
 }
 

@@ -9,6 +9,7 @@ import type { CheckpointStore } from '../infra/s3/checkpoint-store';
 import type { PipelineInput, PipelineResult } from '../workflows/realgen-pipeline';
 import { withContext, type CliContext } from './context';
 import { describeLaunches } from './dry-run';
+import { withEmbeddedRewardService } from '../services/reward/embedded-service';
 import { addConfigOption, configFileOf, intOption } from './options';
 import { followRun } from './run-progress';
 import { makeTable } from './terminal';
@@ -144,7 +145,11 @@ export function registerRunCommand(program: Command): void {
   )
     .option('--run-id <id>', 'run id (default: <config name>-<time>)')
     .option('--watch', 'show per-stage progress until the run ends')
-    .option('--embedded-workers', 'run the CPU and GPU workers inside this process (the one-machine mini world)')
+    .option(
+      '--embedded-workers',
+      'run the CPU and GPU workers inside this process (the one-machine mini world); with torch-trainer stages, ' +
+        'also the reward service (on reward.service.listen, or a free port when taken)',
+    )
     .option(
       '--start-from <stage=prefix...>',
       'warm-start a stage from a committed checkpoint, e.g. stage-2=runs/r1/stage-2/checkpoints/000000010/',
@@ -169,7 +174,10 @@ export function registerRunCommand(program: Command): void {
         if (opts.dryRun) {
           for (const line of describeLaunches(ctx.loaded, runId)) console.log(line);
         } else if (opts.embeddedWorkers) {
-          await ctx.withWorkers(['cpu', 'gpu'], () => startAndFollow(ctx, runId, opts));
+          // Torch-trainer stages score over HTTP: the one-machine run serves their rewards itself.
+          await withEmbeddedRewardService(ctx.loaded, () =>
+            ctx.withWorkers(['cpu', 'gpu'], () => startAndFollow(ctx, runId, opts)),
+          );
         } else {
           await startAndFollow(ctx, runId, opts);
         }

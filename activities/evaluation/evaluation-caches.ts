@@ -4,14 +4,17 @@
  * load is forgotten so that a retried activity tries again.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../../configs/load';
+import type { CheckpointRef } from '../../contracts/checkpoint-manifest';
 import type { EvalSpec } from '../../contracts/evaluation';
 import type { Tokenizer } from '../../domain/mini/tokenizer';
 import { OnnxDetector } from '../../infra/detectors/onnx-detector';
 import { BASE_PARTS, loadCheckpointParts, type CheckpointParts } from '../../infra/mini/checkpoint-generator';
 import type { MiniGenerator } from '../../infra/mini/generator';
+import { readTorchCheckpoint, type TorchCheckpoint } from '../../infra/mini/torch-checkpoint';
 import { configPath, loadGenerator as loadMiniGenerator } from '../../infra/mini/mini-world';
 import type { CheckpointStore } from '../../infra/s3/checkpoint-store';
 import { heartbeat } from '../heartbeat';
@@ -66,6 +69,11 @@ export interface EvaluationCaches {
   detector(spec: EvalSpec, manifest: string): Promise<OnnxDetector>;
   /** The checkpoint's policy and adapter (the base generator's parts without a checkpoint). */
   checkpointParts(spec: EvalSpec): Promise<CheckpointParts>;
+  /**
+   * The checkpoint when the torch trainer wrote it (null otherwise, and without a checkpoint), its folder present:
+   * one that the cache bound removed since is downloaded again.
+   */
+  torchCheckpoint(spec: EvalSpec): Promise<TorchCheckpoint | null>;
   /** The local RealBench folder (mirrored from S3 when the config says so). */
   benchDir(spec: EvalSpec): Promise<string>;
 }
@@ -75,10 +83,28 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
   const generators = memo<LoadedGenerator>();
   const digests = memo<string>();
   const detectors = memo<OnnxDetector>();
-  const checkpoints = memo<CheckpointParts>();
+  const checkpoints = memo<{ parts: CheckpointParts; torch: TorchCheckpoint | null }>();
   const benches = memo<string>();
   const loadDetector = deps.loadDetector ?? ((file: string) => OnnxDetector.load(file));
   const loadGenerator = deps.loadGenerator ?? loadMiniGenerator;
+  const download = async (ref: CheckpointRef, dir: string) => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await store.downloadCheckpoint(ref, dir);
+    // Evaluated checkpoints pile up in a long-lived worker: keep the newest within a size bound.
+    await boundCacheDir(path.join(deps.workDir, 'eval-checkpoints'), EVAL_CHECKPOINT_CACHE_BYTES, [dir]);
+  };
+  /** The source checkpoint's parts (null without one), downloaded once per manifest. */
+  const loadCheckpoint = (spec: EvalSpec) => {
+    const src = spec.source;
+    if (src.kind !== 'mini-checkpoint' || src.ref === null) return Promise.resolve(null);
+    const ref = src.ref;
+    return checkpoints(ref.manifestSha256, async () => {
+      const dir = path.join(deps.workDir, 'eval-checkpoints', ref.manifestSha256.slice(0, 16));
+      await download(ref, dir);
+      return { parts: await loadCheckpointParts(dir), torch: await readTorchCheckpoint(dir) };
+    });
+  };
   return {
     generator(spec) {
       const loaded = loadedOf(spec);
@@ -103,19 +129,20 @@ export function createEvaluationCaches(deps: EvaluationLoaders): EvaluationCache
       const file = configPath(loadedOf(spec), manifest);
       return detectors(file, () => loadDetector(file));
     },
-    checkpointParts(spec) {
-      const src = spec.source;
-      if (src.kind !== 'mini-checkpoint' || src.ref === null) return Promise.resolve(BASE_PARTS);
-      const ref = src.ref;
-      return checkpoints(ref.manifestSha256, async () => {
-        const dir = path.join(deps.workDir, 'eval-checkpoints', ref.manifestSha256.slice(0, 16));
-        await rm(dir, { recursive: true, force: true });
-        await mkdir(dir, { recursive: true });
-        await store.downloadCheckpoint(ref, dir);
-        // Evaluated checkpoints pile up in a long-lived worker: keep the newest within a size bound.
-        await boundCacheDir(path.join(deps.workDir, 'eval-checkpoints'), EVAL_CHECKPOINT_CACHE_BYTES, [dir]);
-        return await loadCheckpointParts(dir);
-      });
+    async checkpointParts(spec) {
+      return (await loadCheckpoint(spec))?.parts ?? BASE_PARTS;
+    },
+    async torchCheckpoint(spec) {
+      const torch = (await loadCheckpoint(spec))?.torch ?? null;
+      const ref = spec.source.kind === 'mini-checkpoint' ? spec.source.ref : null;
+      if (torch === null || ref === null) return torch;
+      if (existsSync(path.join(torch.dir, 'state.json'))) {
+        const now = new Date();
+        await utimes(torch.dir, now, now); // recency follows use (boundCacheDir)
+      } else {
+        await download(ref, torch.dir);
+      }
+      return torch;
     },
     benchDir(spec) {
       const s = spec.config.realbench.source;

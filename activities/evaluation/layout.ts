@@ -35,7 +35,14 @@ export function shardPrefix(shardsPrefix: string, shard: number): string {
 
 export const shardKeys = (shardsPrefix: string, shard: number) => {
   const p = shardPrefix(shardsPrefix, shard);
-  return { images: `${p}images/`, generated: `${p}generated.json`, scores: `${p}scores.json`, judgements: `${p}judgements.json` };
+  return {
+    images: `${p}images/`,
+    /** Per image, the prompt a sampler that rewrites prompts rendered (`<id>.json`), for a retried shard. */
+    usedPrompts: `${p}used-prompts/`,
+    generated: `${p}generated.json`,
+    scores: `${p}scores.json`,
+    judgements: `${p}judgements.json`,
+  };
 };
 
 export function reportKeys(evalKey: string) {
