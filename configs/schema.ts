@@ -646,6 +646,13 @@ const LocalJudgeSchema = strict({
   backend: z.literal('local'),
   /** Detector whose P(real) decides the local judge (must be an evaluation detector). */
   detector: str(),
+  /**
+   * Calibrated judge temperature T (dimensionless, > 0): each order prefers an image with probability
+   * sigmoid((logit P_A − logit P_B) / T), one seeded draw per pair and order, so the arena is not saturated by a
+   * detector that separates real from generated almost perfectly. Absent: the higher P(real) always wins.
+   * realgen-mini: 4.82 (base generator ≈ 25% against the real photos; docs/evaluation.md).
+   */
+  temperature: positive().optional(),
 });
 const OpenAiJudgeSchema = strict({
   backend: z.literal('openai'),

@@ -8,6 +8,8 @@
  * the win rate. Scores within `tolerance` of each other are an exact tie ('equal'), which is consistent when both
  * orders agree.
  */
+import { Rng } from '../../lib/random';
+import { preferProbability } from './calibrated-judge';
 import { combinePreferences, type PairVerdict, type Preference } from './verdict';
 
 /** P(real) in [0, 1] for each encoded image, in input order (the held-out detector). */
@@ -23,6 +25,12 @@ export interface LocalArenaPair {
 export interface LocalJudgeOptions {
   /** Score gap at or below which the two images tie. @default 1e-9 */
   tolerance?: number;
+  /**
+   * The calibrated judge (./calibrated-judge): each order prefers the first image with probability
+   * sigmoid((logit P_first − logit P_second) / temperature), one draw seeded by (seed, pairId, order), so the same
+   * pair always gets the same verdict. Absent: the higher P(real) wins, deterministically.
+   */
+  calibrated?: { temperature: number; pairId: string; seed?: number };
 }
 
 /** The P(real) scores the detector gave in one order. */
@@ -41,6 +49,18 @@ export type LocalPairResult = LocalJudgedPair | { error: string };
 
 /** Default tie tolerance on P(real). */
 export const DEFAULT_TIE_TOLERANCE = 1e-9;
+
+/** The calibrated judge's preference in one order (`first` is the image shown first). */
+function drawnPreference(
+  scores: OrderScores,
+  first: 'generated' | 'real',
+  c: NonNullable<LocalJudgeOptions['calibrated']>,
+): Preference {
+  const second = first === 'generated' ? 'real' : 'generated';
+  const pFirst = preferProbability(scores[first], scores[second], c.temperature);
+  const order = first === 'generated' ? 'ab' : 'ba';
+  return Rng.fromSeed(c.seed ?? 0, 'calibrated-judge', c.pairId, order).uniform() < pFirst ? first : second;
+}
 
 function preference(scores: OrderScores, tolerance: number): Preference {
   const gap = scores.generated - scores.real;
@@ -78,8 +98,13 @@ export async function judgePairLocally(
     const [r2, g2] = await scoreTwo(scorer, pair.real, pair.generated, 'real-first order');
     const generatedFirst = { generated: g1, real: r1 };
     const realFirst = { generated: g2, real: r2 };
+    const c = options.calibrated;
+    const prefs =
+      c === undefined
+        ? [preference(generatedFirst, tolerance), preference(realFirst, tolerance)]
+        : [drawnPreference(generatedFirst, 'generated', c), drawnPreference(realFirst, 'real', c)];
     return {
-      ...combinePreferences(preference(generatedFirst, tolerance), preference(realFirst, tolerance)),
+      ...combinePreferences(prefs[0] as Preference, prefs[1] as Preference),
       scores: { generatedFirst, realFirst },
     };
   } catch (err) {

@@ -22,7 +22,13 @@ export function localJudge(caches: EvaluationCaches, spec: EvalSpec, detectorNam
     const items: JudgedItem[] = [];
     for (const [i, p] of pairs.entries()) {
       throwIfCancelled();
-      const r = await judgePairLocally({ generated: p.generated, real: p.real }, scorer);
+      const judge = spec.config.evaluation.judge;
+      const temperature = judge.backend === 'local' ? judge.temperature : undefined;
+      const r = await judgePairLocally(
+        { generated: p.generated, real: p.real },
+        scorer,
+        temperature === undefined ? {} : { calibrated: { temperature, pairId: p.id, seed: spec.config.seed } },
+      );
       if ('error' in r) items.push({ id: p.id, category: p.category, error: r.error });
       else {
         items.push({
