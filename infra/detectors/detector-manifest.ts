@@ -4,9 +4,7 @@
  */
 import { readJsonFile, resolveBeside } from '../json-file';
 import { z } from 'zod';
-
-const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
-const triple = z.tuple([z.number(), z.number(), z.number()]);
+import { NormalisationShape, PixelSizeSchema, ResizeChainSchema } from '../image/preprocess-schema';
 
 export const DetectorManifestSchema = z.strictObject({
   /** Detector name (reward key, Detector-Scoring column). */
@@ -18,26 +16,12 @@ export const DetectorManifestSchema = z.strictObject({
   input: z.strictObject({
     name: z.string().min(1),
     /** [height, width] the graph takes. */
-    size: pair,
+    size: PixelSizeSchema,
     layout: z.literal('NCHW'),
     colorOrder: z.enum(['RGB', 'BGR']),
     /** Resize chain applied in order; the last step must produce `size`. */
-    resize: z
-      .array(
-        z.strictObject({
-          size: pair,
-          mode: z.enum(['squash', 'cover']),
-          kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional(),
-        }),
-      )
-      .min(1),
-    /** Multiplier from 0–255 to the model's range before mean/std. @default 1/255 */
-    scale: z
-      .number()
-      .positive()
-      .default(1 / 255),
-    mean: triple,
-    std: triple.refine((s) => s.every((v) => v > 0), { error: 'expected positive std values' }),
+    resize: ResizeChainSchema,
+    ...NormalisationShape,
   }),
   output: z.strictObject({
     name: z.string().min(1),

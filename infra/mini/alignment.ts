@@ -13,11 +13,10 @@ import { decodeToRgb, resizeRgb, type DecodeLimits, type ResizeStep, type RgbIma
 import { sessionOptions, type SessionTuning } from '../onnx/session-options';
 import { rgbToChw } from '../image/tensor';
 import { readJsonFile, resolveBeside } from '../json-file';
+import { NormalisationShape, ResizeChainSchema } from '../image/preprocess-schema';
 import type { Tokenizer } from '../../domain/mini/tokenizer';
 import { loadTokenizer } from './tokenizer-file';
 
-const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
-const triple = z.tuple([z.number(), z.number(), z.number()]);
 const dim = z.union([z.number().int(), z.string()]);
 
 /**
@@ -40,22 +39,8 @@ export const AlignManifestSchema = z.object({
     colorOrder: z.enum(['RGB', 'BGR']).default('RGB'),
     /** Centre-crop to a square before the first resize (the trainer's preprocessing). @default false */
     centerCropSquare: z.boolean().default(false),
-    resize: z
-      .array(
-        z.object({
-          size: pair,
-          mode: z.enum(['squash', 'cover']),
-          kernel: z.enum(['nearest', 'linear', 'cubic', 'lanczos3']).optional(),
-        }),
-      )
-      .min(1),
-    /** Multiplier from 0–255 before mean/std. @default 1/255 */
-    scale: z
-      .number()
-      .positive()
-      .default(1 / 255),
-    mean: triple,
-    std: triple.refine((s) => s.every((v) => v > 0), { error: 'expected positive std values' }),
+    resize: ResizeChainSchema,
+    ...NormalisationShape,
     /** Graph output name of the embedding. */
     output: z.string().min(1),
   }),
