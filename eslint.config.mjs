@@ -47,6 +47,20 @@ const ioPackages = [
  * Read it as the system diagram: workflows use contracts; activities compose domain logic and infrastructure
  * adapters; domain logic is pure; configs and lib are the floor. Nothing imports the CLI.
  */
+/** The product layers the top-level programs (CLI, benchmarks, tests) may all use: everything except the CLI. */
+const EVERYTHING_BUT_CLI = [
+  'lib',
+  'configs',
+  'contracts',
+  'domain',
+  'infra',
+  'activities',
+  'services',
+  'trainers',
+  'devstack',
+  'workers',
+  'workflows',
+];
 const LAYERS = {
   lib: { may: [], pure: true, why: 'generic utilities with no project knowledge' },
   configs: { may: ['lib'], why: 'the run-config schema and loader' },
@@ -68,58 +82,9 @@ const LAYERS = {
     why: 'deterministic workflow code',
   },
   tools: { may: ['lib', 'configs', 'contracts', 'domain', 'infra'], why: 'model-building tools' },
-  bench: {
-    may: [
-      'lib',
-      'configs',
-      'contracts',
-      'domain',
-      'infra',
-      'activities',
-      'services',
-      'trainers',
-      'devstack',
-      'workers',
-      'workflows',
-      'tools',
-      'test',
-    ],
-    why: 'benchmarks',
-  },
-  cli: {
-    may: [
-      'lib',
-      'configs',
-      'contracts',
-      'domain',
-      'infra',
-      'activities',
-      'services',
-      'trainers',
-      'devstack',
-      'workers',
-      'workflows',
-    ],
-    why: 'the realgen command',
-  },
-  test: {
-    may: [
-      'lib',
-      'configs',
-      'contracts',
-      'domain',
-      'infra',
-      'activities',
-      'services',
-      'trainers',
-      'devstack',
-      'workers',
-      'workflows',
-      'tools',
-      'bench',
-    ],
-    why: 'tests (the CLI is tested as a process)',
-  },
+  bench: { may: [...EVERYTHING_BUT_CLI, 'tools', 'test'], why: 'benchmarks' },
+  cli: { may: EVERYTHING_BUT_CLI, why: 'the realgen command' },
+  test: { may: [...EVERYTHING_BUT_CLI, 'tools', 'bench'], why: 'tests (the CLI is tested as a process)' },
 };
 const ALL = Object.keys(LAYERS);
 
