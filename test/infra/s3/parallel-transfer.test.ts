@@ -1,7 +1,7 @@
 /** Multipart transfers with parts in flight, against the real MinIO of the test stack. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -98,5 +98,71 @@ describe('parallel transfers (real MinIO)', () => {
     await assert.rejects(store.downloadCheckpoint(ref, dest2), /manifest says|does not match/);
     assert.equal(existsSync(path.join(dest2, 'weights.bin')), false);
     assert.equal(existsSync(path.join(dest2, 'weights.bin.partial')), false);
+  });
+
+  it('a corrupted middle part of the same size fails deep verify and download with parts in flight; nothing is left', async () => {
+    const { ref, manifest } = await store.commitCheckpoint({
+      runId: 'xfer',
+      stage: 'stage-2',
+      step: 2,
+      files: [{ path: 'weights.bin', localPath: bigFile }],
+      configDigest: 'd'.repeat(64),
+      parent: null,
+      producer: { name: 'test', version: '1' },
+    });
+    // One flipped byte inside part 2 of 3: sizes agree, so only the streamed hash can notice.
+    const corrupted = Buffer.from(big);
+    corrupted[PART + 1234] = (corrupted[PART + 1234] as number) ^ 0xff;
+    await store.client.putObject(store.bucket, `${ref.prefix}weights.bin`, corrupted);
+    const verdict = await store.verify(ref.prefix, manifest, 'deep');
+    assert.equal(verdict.ok, false);
+    assert.match((verdict as { reason: string }).reason, new RegExp(`sha256 ${sha(corrupted)}, manifest says ${sha(big)}`));
+    const dest = mkdtempSync(path.join(dir, 'dl-'));
+    await assert.rejects(store.downloadCheckpoint(ref, dest), (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'CheckpointCorrupt');
+      assert.match(err.message, /weights\.bin does not match its manifest/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dest), []);
+  });
+
+  it('a ranged read that fails mid-download fails the download after every started part settled; no partial file', async () => {
+    const { ref } = await store.commitCheckpoint({
+      runId: 'xfer',
+      stage: 'stage-2',
+      step: 3,
+      files: [{ path: 'weights.bin', localPath: bigFile }],
+      configDigest: 'd'.repeat(64),
+      parent: null,
+      producer: { name: 'test', version: '1' },
+    });
+    // The real client, except that the range of part 2 is refused as a server would refuse it.
+    const client = store.client;
+    const failing = Object.create(client) as typeof client;
+    let started = 0;
+    let settled = 0;
+    failing.getPartialObject = async (bucket, key, offset, length) => {
+      started++;
+      try {
+        if (offset === PART) throw Object.assign(new Error('range of part 2 refused'), { code: 'InternalError' });
+        return await client.getPartialObject(bucket, key, offset, length);
+      } finally {
+        settled++;
+      }
+    };
+    const failingStore = new CheckpointStore({
+      client: failing,
+      bucket: store.bucket,
+      transfer: { partSize: PART, concurrency: 3 },
+    });
+    const dest = mkdtempSync(path.join(dir, 'dl-'));
+    await assert.rejects(failingStore.downloadCheckpoint(ref, dest), (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'StorageUnavailable');
+      assert.match(err.message, /range of part 2 refused/);
+      return true;
+    });
+    assert.ok(started >= 2);
+    assert.equal(settled, started);
+    assert.deepEqual(readdirSync(dest), []);
   });
 });
