@@ -2,14 +2,19 @@
  * File transfers with several parts in flight. minio-js uploads a stream one part at a time and, over plain HTTP,
  * hashes every part again to sign it; reading, hashing and sending then take turns on one core. Here each part is
  * read into a shared slot, hashed once, in order, on a worker thread (part-hasher.ts), and sent or written from the
- * slot while later parts travel: the event loop only moves bytes. Downloads fetch ranges in parallel and write each
- * part with one positional write. Memory stays bounded by (concurrency + 2) × partSize, allocated once per file.
+ * slot while later parts travel: the event loop only moves bytes. Downloads fetch ranges in parallel (over plain
+ * HTTP straight into the slot, range-reader.ts) and write each part with one positional write. Memory stays bounded
+ * by (concurrency + 2) × partSize, allocated once per file.
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Client } from 'minio';
 import { PartHasher } from './part-hasher';
+import { readRangeInto } from './range-reader';
+
+/** Lifetime of the presigned URL of one part's GET (it is used at once). */
+const PRESIGN_SECONDS = 15 * 60;
 
 export interface TransferOptions {
   /** Bytes per part (S3 minimum 5 MiB except the last). */
@@ -178,7 +183,10 @@ export async function downloadFile(
     }
     const sha256 = await transferParts(size, partSize, concurrency, {
       fill: async (i, buf) => {
-        await readFully(await client.getPartialObject(bucket, key, i * partSize, buf.length), buf.length, buf);
+        // Presigned per part (a local HMAC, no request): a long download never outlives its signature.
+        const url = await client.presignedGetObject(bucket, key, PRESIGN_SECONDS);
+        if (url.startsWith('http:')) await readRangeInto(url, i * partSize, buf, `${bucket}/${key}`);
+        else await readFully(await client.getPartialObject(bucket, key, i * partSize, buf.length), buf.length, buf);
       },
       drain: async (i, buf) => {
         if (fh !== null) await writeAll(fh, buf, i * partSize);
