@@ -124,9 +124,11 @@ async function main(): Promise<void> {
       });
       const mcTarget = path.join(dir, `mc-down-${round}.bin`);
       const mcDown = await measured(async () => runMc('cp', `bench/bench/mc/weights-${round}.bin`, mcTarget));
-      rmSync(mcTarget);
       const downDir = path.join(dir, `down-${round}`);
       const oursDown = await measured(async () => store.downloadCheckpoint(ref, downDir));
+      // Both downloads deleted after both ran: deleting a gigabyte (this disk is mounted with `discard`) just before
+      // one of them would slow that one alone.
+      rmSync(mcTarget);
       rmSync(downDir, { recursive: true, force: true });
       t.copy += copy.seconds;
       t.mcUp += mcUp.seconds;
