@@ -4,7 +4,7 @@
  * Why not the S3 client's own GET: Node's HTTP client hands every 64 KiB read to JavaScript as a fresh Buffer through
  * a stream; on this 2-core machine that cost ~1.8 CPU-seconds per GiB received, and downloads ran at a fifth of
  * MinIO's own `mc` (bench:checkpoint). A socket in `onread` mode reads into one reused buffer (~0.25 CPU-s per GiB,
- * .diag measurements in docs/performance.md), and the body is copied once, into the part's slot.
+ * probes in docs/performance.md), and the body is copied once, into the part's slot.
  *
  * The request is authorised by a presigned URL the S3 client computes locally (SigV4 query signing; the Range header
  * is not part of the signature). The URL carries a signature: it is never put into an error message.
