@@ -6,7 +6,7 @@
  *
  * Env: REALGEN_BENCH_IMAGES (mini, default 256), REALGEN_BENCH_VIT_IMAGES (default 32), REALGEN_BENCH_BATCH (mini B,
  * default 32), REALGEN_BENCH_THREADS (mini ORT threads, default 1), REALGEN_BENCH_VIT_THREADS (default: all CPUs),
- * REALGEN_BENCH_VIT_PRESET (vit-b16-224 | vit-l14-336), REALGEN_BENCH_PASSES (default 2),
+ * REALGEN_BENCH_VIT_PRESET (vit-b16-224 | vit-l14-336), REALGEN_BENCH_VIT_ROUNDS (default 2), REALGEN_BENCH_PASSES (default 2),
  * REALGEN_BENCH_SERVICE_SECONDS (default 60), REALGEN_BENCH_IMAGES_DIR (default: the RealBench images beside the
  * checkout). The ViT graph (≈340 MB) is built once into bench/out/models/.
  */

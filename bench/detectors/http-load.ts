@@ -12,6 +12,8 @@ export interface HttpLoadResult {
   imagesPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** What the first failed request said (status and body, or the exception), for the log. */
+  firstError: string | null;
 }
 
 export interface HttpLoad {
@@ -29,6 +31,7 @@ export async function runHttpLoad(load: HttpLoad): Promise<HttpLoadResult> {
   const latencies: number[] = [];
   let started = 0;
   let errors = 0;
+  let firstError: string | null = null;
   let next = 0;
   const maxRequests = load.requests ?? Number.POSITIVE_INFINITY;
   const t0 = performance.now();
@@ -45,10 +48,16 @@ export async function runHttpLoad(load: HttpLoad): Promise<HttpLoadResult> {
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ images }),
           });
-          const body = (await res.json()) as { results?: Array<{ errors?: unknown }> };
-          if (res.status !== 200 || body.results?.some((r) => r.errors !== undefined)) errors++;
-        } catch {
+          const text = await res.text();
+          const body = (res.status === 200 ? JSON.parse(text) : {}) as { results?: Array<{ errors?: unknown }> };
+          if (res.status !== 200 || body.results?.some((r) => r.errors !== undefined)) {
+            errors++;
+            firstError ??= `${res.status} ${text.slice(0, 300)}`;
+          }
+        } catch (err) {
           errors++;
+          const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+          firstError ??= `${(err as Error).message}${cause === undefined ? '' : ` (${cause.code ?? ''} ${cause.message ?? ''})`}`;
         }
         latencies.push(performance.now() - start);
       }
@@ -63,9 +72,12 @@ export async function runHttpLoad(load: HttpLoad): Promise<HttpLoadResult> {
     imagesPerSecond: (latencies.length * load.perRequest) / seconds,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
+    firstError,
   };
 }
 
 export function describeLoad(label: string, r: HttpLoadResult): string {
-  return `${label}: requests=${r.requests} errors=${r.errors} in ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(2)} images/s, p50=${r.p50Ms.toFixed(0)}ms p99=${r.p99Ms.toFixed(0)}ms`;
+  return `${label}: requests=${r.requests} errors=${r.errors} in ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(2)} images/s, p50=${r.p50Ms.toFixed(0)}ms p99=${r.p99Ms.toFixed(0)}ms${
+    r.firstError === null ? '' : `; first error: ${r.firstError}`
+  }`;
 }

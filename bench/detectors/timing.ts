@@ -18,6 +18,24 @@ export async function timed(passes: number, fn: () => Promise<void>): Promise<nu
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * Wall and process CPU seconds (every thread: ORT, libuv, libvips) of `passes` runs of `fn`, after one warm-up run
+ * unless `warmUp` is false (the caller warmed up with something cheaper).
+ */
+export async function timedCpu(
+  passes: number,
+  fn: () => Promise<void>,
+  warmUp = true,
+): Promise<{ seconds: number; cpuSeconds: number }> {
+  if (warmUp) await fn();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let p = 0; p < passes; p++) await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
 /** The q-quantile of an ascending array (nearest rank). */
 export function quantile(sorted: number[], q: number): number {
   return sorted.length === 0

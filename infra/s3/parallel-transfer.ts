@@ -1,13 +1,20 @@
 /**
  * File transfers with several parts in flight. minio-js uploads a stream one part at a time and, over plain HTTP,
- * hashes every part again to sign it; reading, hashing and sending then take turns on one core. Here the file is
- * read and hashed once, in order, while up to `concurrency` parts travel; downloads fetch ranges in parallel and are
- * written and hashed in order. Memory stays bounded by (concurrency + 1) × partSize.
+ * hashes every part again to sign it; reading, hashing and sending then take turns on one core. Here each part is
+ * read into a shared slot, hashed once, in order, on a worker thread (part-hasher.ts), and sent or written from the
+ * slot while later parts travel: the event loop only moves bytes. Downloads fetch ranges in parallel (over plain
+ * HTTP straight into the slot, range-reader.ts) and append each part to the file with one write, in order. Memory
+ * stays bounded by (concurrency + 2) × partSize, allocated once per file.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Client } from 'minio';
+import { PartHasher } from './part-hasher';
+import { readRangeInto } from './range-reader';
+
+/** Lifetime of the presigned URL of one part's GET (it is used at once). */
+const PRESIGN_SECONDS = 15 * 60;
 
 export interface TransferOptions {
   /** Bytes per part (S3 minimum 5 MiB except the last). */
@@ -22,41 +29,82 @@ export interface TransferResult {
   sha256: string;
 }
 
-async function readFully(stream: Readable, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+/** Reads a whole stream of exactly `length` bytes into `into` (or a new buffer); more or fewer bytes are an error. */
+async function readFully(stream: Readable, length: number, into: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
   let at = 0;
   for await (const chunk of stream) {
     const c = chunk as Buffer;
-    if (at + c.length > length) throw new Error(`range returned more than ${length} bytes`);
-    c.copy(buf, at);
+    if (at + c.length > length) {
+      stream.destroy();
+      throw new Error(`range returned more than ${length} bytes`);
+    }
+    c.copy(into, at);
     at += c.length;
   }
   if (at !== length) throw new Error(`range returned ${at} of ${length} bytes`);
-  return buf;
+  return into.subarray(0, length);
 }
 
-/** Runs `task(i)` for i in [0, n) with at most `limit` in flight, starting them in order; the first error wins. */
-async function window<T>(
-  n: number,
-  limit: number,
-  task: (i: number) => Promise<T>,
-  onInOrder: (i: number, value: T) => Promise<void>,
-): Promise<void> {
-  const pending = new Map<number, Promise<T>>();
-  let next = 0;
+/** Writes all of `buf` at `position` (a positional write may write less than asked). */
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let at = 0; at < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, at, buf.length - at, position + at);
+    at += bytesWritten;
+  }
+}
+
+/** What to do with each part of a multi-part transfer. */
+interface PartSteps {
+  /** Puts part `i` (of `length` bytes) into `buf`. */
+  fill(i: number, buf: Buffer): Promise<void>;
+  /** Sends or writes the filled part; runs while the part is hashed. */
+  drain(i: number, buf: Buffer): Promise<void>;
+  /**
+   * Drain the parts one after the other, in order. For file writes: positional writes landing out of order in a
+   * fresh file cost ext4 far more kernel time than appending in order (1 GiB, 16 MiB parts, 4 in flight, two rounds:
+   * 164 → 365 and 233 → 283 MiB/s; kernel CPU 2.9 → 0.8 and 1.8 → 1.2 s). Uploads drain in parallel.
+   */
+  inOrder?: boolean;
+}
+
+/**
+ * Moves `size` bytes as parts of `partSize`: each part is filled into a free slot (at most `concurrency + 2` parts at
+ * once, started in order), then hashed in order on the worker while `drain` runs; the slot is reused when both are
+ * done. The first error wins, after every started part has settled (no write or send outlives the call).
+ * Returns the sha256 of all parts in order.
+ */
+async function transferParts(size: number, partSize: number, concurrency: number, steps: PartSteps): Promise<string> {
+  const parts = Math.ceil(size / partSize);
+  const hasher = new PartHasher(partSize, Math.min(parts, concurrency + 2));
   try {
-    for (let i = 0; i < n; i++) {
-      while (next < n && pending.size < limit) {
-        pending.set(next, task(next));
-        next++;
+    let failure: unknown = null;
+    let inOrder: Promise<void> = Promise.resolve();
+    let drainedInOrder: Promise<void> = Promise.resolve();
+    const settled: Array<Promise<void>> = [];
+    for (let i = 0; i < parts && failure === null; i++) {
+      const slot = await hasher.acquire();
+      if (failure !== null) {
+        hasher.release(slot);
+        break;
       }
-      const value = await (pending.get(i) as Promise<T>);
-      pending.delete(i);
-      await onInOrder(i, value);
+      const buf = hasher.buffer(slot).subarray(0, Math.min(partSize, size - i * partSize));
+      const filled = steps.fill(i, buf);
+      inOrder = Promise.all([inOrder, filled]).then(() => hasher.hash(slot, buf.length));
+      const drained = steps.inOrder
+        ? (drainedInOrder = Promise.all([drainedInOrder, filled]).then(() => steps.drain(i, buf)))
+        : filled.then(() => steps.drain(i, buf));
+      settled.push(
+        Promise.allSettled([inOrder, drained]).then((results) => {
+          for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
+          hasher.release(slot);
+        }),
+      );
     }
+    await Promise.all(settled);
+    if (failure !== null) throw failure;
+    return await hasher.digest();
   } finally {
-    // Let the stragglers settle so no rejection goes unhandled after a failure.
-    await Promise.allSettled(pending.values());
+    await hasher.close();
   }
 }
 
@@ -77,73 +125,42 @@ export async function uploadFile(
   const fh = await open(localPath, 'r');
   try {
     const size = (await fh.stat()).size;
-    const hash = createHash('sha256');
-    const readPart = async (i: number): Promise<Buffer> => {
-      const length = Math.min(partSize, size - i * partSize);
-      const buf = Buffer.allocUnsafe(length);
-      const { bytesRead } = await fh.read(buf, 0, length, i * partSize);
-      if (bytesRead !== length)
-        throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${length} bytes at ${i * partSize})`);
-      return buf;
-    };
     if (size <= partSize) {
-      const buf = size === 0 ? Buffer.alloc(0) : await readPart(0);
-      hash.update(buf);
+      // One part: hashed here (a few milliseconds at most), sent in one PUT.
+      const buf = Buffer.allocUnsafe(size);
+      const { bytesRead } = size === 0 ? { bytesRead: 0 } : await fh.read(buf, 0, size, 0);
+      if (bytesRead !== size) throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${size} bytes at 0)`);
       await client.putObject(bucket, key, buf, size);
-      return { size, sha256: hash.digest('hex') };
+      return { size, sha256: createHash('sha256').update(buf).digest('hex') };
     }
-    const parts = Math.ceil(size / partSize);
     const uploadId = await client.initiateNewMultipartUpload(bucket, key, {});
     const etags: Array<{ part: number; etag: string }> = [];
+    let sha256: string;
     try {
-      // Reads are issued in order and hashed in order; the uploads of earlier parts overlap later reads.
-      const uploads: Array<Promise<void>> = [];
-      let inFlight = 0;
-      let wake: (() => void) | null = null;
-      let failure: unknown = null;
-      for (let i = 0; i < parts; i++) {
-        while (inFlight >= concurrency && failure === null) await new Promise<void>((r) => (wake = r));
-        if (failure !== null) break;
-        const buf = await readPart(i);
-        hash.update(buf);
-        inFlight++;
-        uploads.push(
-          client
-            .uploadPart(
-              {
-                bucketName: bucket,
-                objectName: key,
-                uploadID: uploadId,
-                partNumber: i + 1,
-                headers: { 'Content-Length': buf.length },
-              },
-              buf,
-            )
-            .then(
-              (res) => {
-                etags.push({ part: i + 1, etag: res.etag });
-              },
-              (err: unknown) => {
-                failure ??= err;
-              },
-            )
-            .finally(() => {
-              inFlight--;
-              const w = wake as (() => void) | null;
-              wake = null;
-              w?.();
-            }),
-        );
-      }
-      await Promise.all(uploads);
-      if (failure !== null) throw failure;
+      sha256 = await transferParts(size, partSize, concurrency, {
+        fill: async (i, buf) => {
+          const { bytesRead } = await fh.read(buf, 0, buf.length, i * partSize);
+          if (bytesRead !== buf.length)
+            throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${buf.length} bytes at ${i * partSize})`);
+        },
+        drain: async (i, buf) => {
+          const part = {
+            bucketName: bucket,
+            objectName: key,
+            uploadID: uploadId,
+            partNumber: i + 1,
+            headers: { 'Content-Length': buf.length },
+          };
+          etags.push({ part: i + 1, etag: (await client.uploadPart(part, buf)).etag });
+        },
+      });
       etags.sort((a, b) => a.part - b.part);
       await client.completeMultipartUpload(bucket, key, uploadId, etags);
     } catch (err) {
       await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
       throw err;
     }
-    return { size, sha256: hash.digest('hex') };
+    return { size, sha256 };
   } finally {
     await fh.close();
   }
@@ -170,25 +187,22 @@ export async function downloadFile(
     if (size <= partSize) {
       const buf = await readFully(await client.getObject(bucket, key), size);
       hash.update(buf);
-      await fh?.write(buf, 0, buf.length, 0);
+      if (fh !== null) await writeAll(fh, buf, 0);
       return { size: buf.length, sha256: hash.digest('hex') };
     }
-    const parts = Math.ceil(size / partSize);
-    let written = 0;
-    await window(
-      parts,
-      concurrency,
-      async (i) => {
-        const length = Math.min(partSize, size - i * partSize);
-        return await readFully(await client.getPartialObject(bucket, key, i * partSize, length), length);
+    const sha256 = await transferParts(size, partSize, concurrency, {
+      fill: async (i, buf) => {
+        // Presigned per part (a local HMAC, no request): a long download never outlives its signature.
+        const url = await client.presignedGetObject(bucket, key, PRESIGN_SECONDS);
+        if (url.startsWith('http:')) await readRangeInto(url, i * partSize, buf, `${bucket}/${key}`);
+        else await readFully(await client.getPartialObject(bucket, key, i * partSize, buf.length), buf.length, buf);
       },
-      async (i, buf) => {
-        hash.update(buf);
-        await fh?.write(buf, 0, buf.length, i * partSize);
-        written += buf.length;
+      drain: async (i, buf) => {
+        if (fh !== null) await writeAll(fh, buf, i * partSize);
       },
-    );
-    return { size: written, sha256: hash.digest('hex') };
+      inOrder: true,
+    });
+    return { size, sha256 };
   } finally {
     await fh?.close();
   }

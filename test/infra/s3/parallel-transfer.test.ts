@@ -1,7 +1,7 @@
 /** Multipart transfers with parts in flight, against the real MinIO of the test stack. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -98,5 +98,64 @@ describe('parallel transfers (real MinIO)', () => {
     await assert.rejects(store.downloadCheckpoint(ref, dest2), /manifest says|does not match/);
     assert.equal(existsSync(path.join(dest2, 'weights.bin')), false);
     assert.equal(existsSync(path.join(dest2, 'weights.bin.partial')), false);
+  });
+
+  it('a corrupted middle part of the same size fails deep verify and download with parts in flight; nothing is left', async () => {
+    const { ref, manifest } = await store.commitCheckpoint({
+      runId: 'xfer',
+      stage: 'stage-2',
+      step: 2,
+      files: [{ path: 'weights.bin', localPath: bigFile }],
+      configDigest: 'd'.repeat(64),
+      parent: null,
+      producer: { name: 'test', version: '1' },
+    });
+    // One flipped byte inside part 2 of 3: sizes agree, so only the streamed hash can notice.
+    const corrupted = Buffer.from(big);
+    corrupted[PART + 1234] = (corrupted[PART + 1234] as number) ^ 0xff;
+    await store.client.putObject(store.bucket, `${ref.prefix}weights.bin`, corrupted);
+    const verdict = await store.verify(ref.prefix, manifest, 'deep');
+    assert.equal(verdict.ok, false);
+    assert.match((verdict as { reason: string }).reason, new RegExp(`sha256 ${sha(corrupted)}, manifest says ${sha(big)}`));
+    const dest = mkdtempSync(path.join(dir, 'dl-'));
+    await assert.rejects(store.downloadCheckpoint(ref, dest), (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'CheckpointCorrupt');
+      assert.match(err.message, /weights\.bin does not match its manifest/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dest), []);
+  });
+
+  it('a ranged read refused mid-download fails the download with the server error; no partial file is left', async () => {
+    const { ref } = await store.commitCheckpoint({
+      runId: 'xfer',
+      stage: 'stage-2',
+      step: 3,
+      files: [{ path: 'weights.bin', localPath: bigFile }],
+      configDigest: 'd'.repeat(64),
+      parent: null,
+      producer: { name: 'test', version: '1' },
+    });
+    // The real client, except that the GET of part 2 goes out with a broken signature: the real server refuses it.
+    const client = store.client;
+    const failing = Object.create(client) as typeof client;
+    let presigned = 0;
+    failing.presignedGetObject = async (bucket, key, expires) => {
+      const url = await client.presignedGetObject(bucket, key, expires);
+      return ++presigned === 2 ? url.replace(/X-Amz-Signature=[0-9a-f]/, 'X-Amz-Signature=x') : url;
+    };
+    const failingStore = new CheckpointStore({
+      client: failing,
+      bucket: store.bucket,
+      transfer: { partSize: PART, concurrency: 3 },
+    });
+    const dest = mkdtempSync(path.join(dir, 'dl-'));
+    await assert.rejects(failingStore.downloadCheckpoint(ref, dest), (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'StorageUnavailable');
+      assert.match(err.message, new RegExp(`bytes ${PART}-${2 * PART - 1}\\): 403 SignatureDoesNotMatch`));
+      assert.doesNotMatch(err.message, /X-Amz-Signature/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dest), []);
   });
 });
