@@ -402,8 +402,10 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   lines.push(
     `- Training (seeds ${SEEDS.join(', ')}): groups of 4, 4 prompts per epoch, one initial noise per group (common random numbers), 8 sampling steps;`,
     `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr ${LR2}, on the frozen stage-1 policy),`,
-    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr ${LR3}); stages 2 and 3 take SDE steps in a window of 2 starting at step ${WINDOW[0]}–${WINDOW[1]} of 8 (ODE after it), noise level ${NOISE2}.`,
-    "  Controls: stage 1's and stage 2's settings (stage 2's on base prompts) with advantages shuffled within each group (what the update does with noise alone).",
+    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr ${LR3}); stages 2 and 3 take SDE steps in a window of 2 ` +
+      `starting at step ${WINDOW[0]}–${WINDOW[1]} of 8 (ODE after it), noise level ${NOISE2}.`,
+    "  Controls: stage 1's and stage 2's settings (stage 2's on base prompts) with advantages shuffled within each group " +
+      '(what the update does with noise alone).',
   );
   lines.push(
     `- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
@@ -447,7 +449,8 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     `- Stages significant (Holm p < 0.05) on both training seeds: ${sig.length ? sig.join(', ') : 'none'}.`,
     ...[...pooledControls].map(
       ([n, c]) =>
-        `- ${n}, pooled over seeds: ${f1(c.delta)} [${f1(c.low)}, ${f1(c.high)}] — ${c.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
+        `- ${n}, pooled over seeds: ${f1(c.delta)} [${f1(c.low)}, ${f1(c.high)}] — ` +
+        `${c.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
     ),
     `- Best stage (pooled over seeds): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%; the summary's control_delta is ${ctlName}.`,
     "- Caveat: the reward detector shares the held-out detector's feature family (fixed noise-residual statistics) and differs only in its",
