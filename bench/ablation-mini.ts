@@ -218,16 +218,18 @@ async function main(): Promise<void> {
   // Order: per seed stage 1 and its control, stage 2 and its control; then stage 3 (which starts from both).
   const policies = new Map<number, PromptPolicy>();
   const adapters2 = new Map<number, FilterAdapter>();
+  const controlParts = new Map<number, { policy: PromptPolicy; adapter: FilterAdapter }>();
   const curves1 = new Map<number, number[]>();
   for (const seed of SEEDS) {
     const policy = PromptPolicy.create(descriptors, { init: 'zeros' });
     const p1: EpochParts = { policy, policyAdam: new Adam(policy.size, adamOf(cfg1)), adapter: null, adapterAdam: null };
     curves1.set(seed, await train('stage-1', 1, cfg1, p1, seed, EPOCHS.s1));
     policies.set(seed, policy);
+    let policyC: PromptPolicy | null = null;
     if (!STAGE2_ONLY) {
       await evaluate(STAGE1, seed, { policy, adapter: null }, curves1.get(seed));
       // Stage 1's own control: the same updates with advantages shuffled within each group.
-      const policyC = PromptPolicy.create(descriptors, { init: 'zeros' });
+      policyC = PromptPolicy.create(descriptors, { init: 'zeros' });
       const pc: EpochParts = {
         policy: policyC,
         policyAdam: new Adam(policyC.size, adamOf(cfg1)),
@@ -262,6 +264,7 @@ async function main(): Promise<void> {
       true,
     );
     await evaluate(CONTROL2, seed, { policy: null, adapter: adc }, cc);
+    if (policyC) controlParts.set(seed, { policy: policyC, adapter: adc });
   }
   for (const seed of SKIP_STAGE3 ? [] : SEEDS) {
     const policy = policies.get(seed)!;
@@ -281,6 +284,26 @@ async function main(): Promise<void> {
       EPOCHS.s3,
     );
     await evaluate('stage 3 (joint)', seed, { policy: pol3, adapter: ad3 }, c3);
+
+    // Stage 3's own control: stage 3's updates with shuffled advantages, from the stage-1 and stage-2 controls.
+    const ctl = controlParts.get(seed)!;
+    const polC3 = PromptPolicy.deserialize(ctl.policy.serialize());
+    const adC3 = FilterAdapter.deserialize(ctl.adapter.serialize());
+    const cc3 = await train(
+      'control-3',
+      3,
+      cfg3,
+      {
+        policy: polC3,
+        policyAdam: new Adam(polC3.size, adamOf(cfg3)),
+        adapter: adC3,
+        adapterAdam: new Adam(adC3.size, adamOf(cfg3)),
+      },
+      seed,
+      EPOCHS.s3,
+      true,
+    );
+    await evaluate(CONTROL3, seed, { policy: polC3, adapter: adC3 }, cc3);
   }
 
   await Promise.all([
@@ -296,6 +319,7 @@ const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.lengt
 const STAGE1 = 'stage 1 (prompt policy)';
 const CONTROL1 = 'control (stage 1, shuffled advantages)';
 const CONTROL2 = 'control (stage 2, shuffled advantages)';
+const CONTROL3 = 'control (stage 3, shuffled advantages)';
 
 /** Per-prompt differences ×100 (checkpoint − base), averaged over the noise seeds (and over rows when several). */
 function promptDiffs(rowsOf: Row[], base: Row, det: string, nPrompts: number): number[] {
@@ -326,9 +350,13 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
 
   const dets = Object.keys(base.scores);
   const stages = [STAGE1, 'stage 2 (filter adapter)', 'stage 3 (joint)'];
-  // Each stage's own control (same trainer, same settings, advantages shuffled within groups); stage 3 has none.
-  const controlOf: Record<string, string> = { [STAGE1]: CONTROL1, 'stage 2 (filter adapter)': CONTROL2 };
-  const controls = [CONTROL1, CONTROL2];
+  // Each stage's own control (same trainer, same settings, advantages shuffled within groups).
+  const controlOf: Record<string, string> = {
+    [STAGE1]: CONTROL1,
+    'stage 2 (filter adapter)': CONTROL2,
+    'stage 3 (joint)': CONTROL3,
+  };
+  const controls = [CONTROL1, CONTROL2, CONTROL3];
   type Test = { delta: number; low: number; high: number; p: number };
   const test = (d: number[]): Test => ({ delta: mean(d), ...bootstrapMeanCi(d, { seed: 7 }), p: signFlipP(d, { seed: 7 }) });
   const stats = new Map<Row, Test & { pHolm?: number; vsControl?: Test }>();
@@ -341,7 +369,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
       // What the stage's training added to its starting point minus what the shuffled control's training added to
       // its own, per prompt: stage 1 and its control both start from the base; stage 2 starts from the stage-1
       // prompts while its control adapts the base prompts, so stage 2's gain is counted over stage 1.
-      const from = r.name === STAGE1 ? null : rows.find((x) => x.name === STAGE1 && x.seed === seed);
+      const from = r.name !== 'stage 2 (filter adapter)' ? null : rows.find((x) => x.name === STAGE1 && x.seed === seed);
       const gain = promptDiffs([r], base, held, nPrompts);
       const start = from ? promptDiffs([from], base, held, nPrompts) : null;
       const vsControl =
@@ -374,7 +402,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   if (present.length === 0) throw new Error(`${ROWS_FILE}: no trained stage has been evaluated yet`);
   const pooledStages = present.map((n) => ({ n, ...pooled(n) }));
   const best = pooledStages.reduce((a, b) => (b.delta > a.delta ? b : a));
-  // The summary's control is the best stage's own control (stage 2's for stage 3, whose adapter starts from stage 2).
+  // The summary's control is the best stage's own control.
   const ctlName = controlOf[best.n] ?? CONTROL2;
   const presentControls = controls.filter((n) => rows.some((r) => r.name === n));
   const pooledControls = new Map(presentControls.map((n) => [n, pooled(n)]));
@@ -404,8 +432,8 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr ${LR2}, on the frozen stage-1 policy),`,
     `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr ${LR3}); stages 2 and 3 take SDE steps in a window of 2 ` +
       `starting at step ${WINDOW[0]}–${WINDOW[1]} of 8 (ODE after it), noise level ${NOISE2}.`,
-    "  Controls: stage 1's and stage 2's settings (stage 2's on base prompts) with advantages shuffled within each group " +
-      '(what the update does with noise alone).',
+    "  Controls: each stage's settings with advantages shuffled within each group (what the update does with noise alone);" +
+      " stage 2's on base prompts, stage 3's from the stage-1 and stage-2 controls.",
   );
   lines.push(
     `- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
@@ -413,7 +441,8 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     `- Statistics: per prompt, the mean over its images of (P(real) checkpoint − P(real) base) × 100 on **${held}**; 95% paired bootstrap CI over`,
     '  prompts (10k resamples), one-sided sign-flip permutation p (10k), Holm across the three stages per training seed;',
     '  beside it the same test of the stage against its own control (same seed): (stage − its start) − (control − base), per',
-    '  prompt, where stage 1 starts from the base and stage 2 from stage 1 (its control adapts the base prompts).',
+    '  prompt, where stage 1 starts from the base, stage 2 from stage 1 (its control adapts the base prompts), and stage 3',
+    '  and its control are compared as whole chains from the base (stages 1→2→3 vs controls 1→2→3).',
     `- Arena: each image against its prompt's real photo, asked in both orders; the judge prefers A with probability sigmoid((logit P_A − logit P_B)/T) of the held-out detector, ${ARENA_DRAWS} seeded draws per pair and order (averaged); T = ${T.toFixed(2)} calibrated so the base generator's expected win rate is 25% (real vs real is 50% by symmetry). See docs/evaluation.md.`,
     '',
   );
@@ -458,7 +487,10 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     '',
   );
   const summary = `heldout_delta=${best.delta.toFixed(2)} ci_low=${best.low.toFixed(2)} ci_high=${best.high.toFixed(2)} p=${best.p.toFixed(4)} control_delta=${ctl.delta.toFixed(2)} arena_base=${(100 * arena(base)).toFixed(1)} arena_best=${(100 * best.arena).toFixed(1)}`;
-  lines.push('Rows were trained in this order: per seed stage 1, its control, stage 2, its control; then per seed stage 3.', '');
+  lines.push(
+    'Rows were trained in this order: per seed stage 1, its control, stage 2, its control; then per seed stage 3, its control.',
+    '',
+  );
   // The file ends with the summary line (issue 15), as the last line of stdout does.
   lines.push(summary, '');
   mkdirSync(path.join(repo, 'docs'), { recursive: true });
@@ -471,7 +503,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     out.replace(/\.md$/, '.svg'),
     chart(
       [...stats.entries()].map(([r, s]) => ({
-        label: `${r.name === CONTROL1 ? 'control 1' : r.name === CONTROL2 ? 'control 2' : r.name.split(' (')[0]} s${r.seed}`,
+        label: `${controls.includes(r.name) ? `control ${controls.indexOf(r.name) + 1}` : r.name.split(' (')[0]} s${r.seed}`,
         ...s,
       })),
     ),
