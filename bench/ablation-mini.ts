@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../configs/load';
 import type { StageConfig } from '../configs/schema';
-import { calibrateTemperature, judgePair } from '../domain/arena/calibrated-judge';
+import { calibrateTemperature, judgePairDraws } from '../domain/arena/calibrated-judge';
 import { Adam, type AdamConfig } from '../domain/grpo/adam';
 import { FilterAdapter } from '../domain/grpo/filter-adapter';
 import { PromptPolicy, type Descriptors } from '../domain/grpo/prompt-policy';
@@ -43,11 +43,28 @@ const log = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(
 
 // --- the ablation's settings (larger groups and more epochs than the demo, common random numbers) ---
 // Exploration knobs (not the issue's protocol): ABLATION_SEEDS=1,2  ABLATION_LR=<stage-2 lr>  ABLATION_STAGE2_ONLY=1.
+// ABLATION_WINDOW=<startMin>-<startMax> (stage-2/3 SDE window starts)  ABLATION_NOISE=<SDE noise level a>  ABLATION_LR3=<lr>
+// ABLATION_SKIP_STAGE3=1
+// ABLATION_TAG=<name> (explore files .tools/ablation-mini-explore-<name>.*, so two explorations can run side by side).
 const SEEDS = (process.env.ABLATION_SEEDS ?? '1,2').split(',').map(Number);
-const LR2 = Number(process.env.ABLATION_LR ?? '0.02');
+// Stage-2/3 step: at lr 0.02 the shuffled control moved the held-out detector +40 points (Adam moves every coefficient
+// by ~lr whatever the gradient); at 0.005 it stays at 0. Stage 3 takes the same step, so stage 2's control covers it.
+const LR2 = Number(process.env.ABLATION_LR ?? '0.005');
+const LR3 = Number(process.env.ABLATION_LR3 ?? String(LR2));
+// SDE window starts 0–1 (ends by step 3 of 8; five ODE steps follow), so rewarded samples are closer to the ODE
+// samples the evaluation draws (with starts up to 3, seed 2's stage 2 raised its reward without moving the evaluation).
+const WINDOW = (process.env.ABLATION_WINDOW ?? '0-1').split('-').map(Number) as [number, number];
+const NOISE2 = Number(process.env.ABLATION_NOISE ?? '0.9');
 const STAGE2_ONLY = process.env.ABLATION_STAGE2_ONLY === '1';
-const EXPLORE = process.env.ABLATION_SEEDS !== undefined || process.env.ABLATION_LR !== undefined || STAGE2_ONLY;
+const SKIP_STAGE3 = STAGE2_ONLY || process.env.ABLATION_SKIP_STAGE3 === '1';
+const EXPLORE =
+  ['ABLATION_SEEDS', 'ABLATION_LR', 'ABLATION_LR3', 'ABLATION_WINDOW', 'ABLATION_NOISE', 'ABLATION_TAG'].some(
+    (k) => process.env[k] !== undefined,
+  ) || SKIP_STAGE3;
+const TAG = process.env.ABLATION_TAG ? `-${process.env.ABLATION_TAG}` : '';
 const NOISE_SEEDS = [101, 102];
+/** Seeded judge verdicts per (image, real photo) pair, each in both orders (domain/arena/calibrated-judge.ts). */
+const ARENA_DRAWS = 32;
 const EVAL_STEPS = 8; // = samplingSteps of training; the adapter is conditioned on these σ values
 const EPOCHS = QUICK ? { s1: 1, s2: 1, s3: 1 } : { s1: 6, s2: 12, s3: 6 };
 const REPORT_ONLY = process.argv.includes('--report-only');
@@ -55,7 +72,7 @@ const REPORT_ONLY = process.argv.includes('--report-only');
 const ROWS_FILE = path.join(
   repo,
   '.tools',
-  QUICK ? 'ablation-mini-rows-quick.json' : EXPLORE ? 'ablation-mini-rows-explore.json' : 'ablation-mini-rows.json',
+  QUICK ? 'ablation-mini-rows-quick.json' : EXPLORE ? `ablation-mini-rows-explore${TAG}.json` : 'ablation-mini-rows.json',
 );
 const EVAL_PROMPTS = QUICK ? 8 : 105;
 
@@ -117,8 +134,23 @@ async function main(): Promise<void> {
   if (!s1Base || !s2Base || !s3Base) throw new Error('configs/mini.yaml: expected three stages');
   const common = { groupSize: 4, promptsPerEpoch: 4, commonNoise: true } as const;
   const cfg1 = stageCfg(s1Base, { ...common, batchSize: 16 });
-  const cfg2 = stageCfg(s2Base, { ...common, adapter: 'filters', learningRate: LR2, batchSize: 16 });
-  const cfg3 = stageCfg(s3Base, { ...common, adapter: 'filters', learningRate: 0.01, batchSize: 16 });
+  const sdeWindow = { size: 2, startMin: WINDOW[0], startMax: WINDOW[1] };
+  const cfg2 = stageCfg(s2Base, {
+    ...common,
+    adapter: 'filters',
+    learningRate: LR2,
+    batchSize: 16,
+    sdeWindow,
+    noiseLevel: NOISE2,
+  });
+  const cfg3 = stageCfg(s3Base, {
+    ...common,
+    adapter: 'filters',
+    learningRate: LR3,
+    batchSize: 16,
+    sdeWindow,
+    noiseLevel: NOISE2,
+  });
   const adamOf = (cfg: StageConfig): AdamConfig => ({
     lr: cfg.grpo.learningRate,
     beta1: cfg.grpo.adam.beta1,
@@ -183,15 +215,30 @@ async function main(): Promise<void> {
   rows.push({ name: 'real photos', seed: null, scores: realScores });
   writeFileSync(ROWS_FILE, JSON.stringify({ rows, held: heldName, nPrompts: heldout.length }));
 
-  // Order: what the acceptance needs first (stage 2 and the control on both seeds), then stages 1 and 3.
+  // Order: per seed stage 1 and its control, stage 2 and its control; then stage 3 (which starts from both).
   const policies = new Map<number, PromptPolicy>();
   const adapters2 = new Map<number, FilterAdapter>();
+  const controlParts = new Map<number, { policy: PromptPolicy; adapter: FilterAdapter }>();
   const curves1 = new Map<number, number[]>();
   for (const seed of SEEDS) {
     const policy = PromptPolicy.create(descriptors, { init: 'zeros' });
     const p1: EpochParts = { policy, policyAdam: new Adam(policy.size, adamOf(cfg1)), adapter: null, adapterAdam: null };
     curves1.set(seed, await train('stage-1', 1, cfg1, p1, seed, EPOCHS.s1));
     policies.set(seed, policy);
+    let policyC: PromptPolicy | null = null;
+    if (!STAGE2_ONLY) {
+      await evaluate(STAGE1, seed, { policy, adapter: null }, curves1.get(seed));
+      // Stage 1's own control: the same updates with advantages shuffled within each group.
+      policyC = PromptPolicy.create(descriptors, { init: 'zeros' });
+      const pc: EpochParts = {
+        policy: policyC,
+        policyAdam: new Adam(policyC.size, adamOf(cfg1)),
+        adapter: null,
+        adapterAdam: null,
+      };
+      const c1 = await train('control-1', 1, cfg1, pc, seed, EPOCHS.s1, true);
+      await evaluate(CONTROL1, seed, { policy: policyC, adapter: null }, c1);
+    }
 
     const frozen = PromptPolicy.deserialize(policy.serialize());
     const ad2 = FilterAdapter.create({ side: generator.spec.size });
@@ -216,11 +263,11 @@ async function main(): Promise<void> {
       EPOCHS.s2,
       true,
     );
-    await evaluate('control (stage 2, shuffled advantages)', seed, { policy: null, adapter: adc }, cc);
+    await evaluate(CONTROL2, seed, { policy: null, adapter: adc }, cc);
+    if (policyC) controlParts.set(seed, { policy: policyC, adapter: adc });
   }
-  for (const seed of STAGE2_ONLY ? [] : SEEDS) {
+  for (const seed of SKIP_STAGE3 ? [] : SEEDS) {
     const policy = policies.get(seed)!;
-    await evaluate('stage 1 (prompt policy)', seed, { policy, adapter: null }, curves1.get(seed));
     const pol3 = PromptPolicy.deserialize(policy.serialize());
     const ad3 = FilterAdapter.deserialize(adapters2.get(seed)!.serialize());
     const c3 = await train(
@@ -237,6 +284,26 @@ async function main(): Promise<void> {
       EPOCHS.s3,
     );
     await evaluate('stage 3 (joint)', seed, { policy: pol3, adapter: ad3 }, c3);
+
+    // Stage 3's own control: stage 3's updates with shuffled advantages, from the stage-1 and stage-2 controls.
+    const ctl = controlParts.get(seed)!;
+    const polC3 = PromptPolicy.deserialize(ctl.policy.serialize());
+    const adC3 = FilterAdapter.deserialize(ctl.adapter.serialize());
+    const cc3 = await train(
+      'control-3',
+      3,
+      cfg3,
+      {
+        policy: polC3,
+        policyAdam: new Adam(polC3.size, adamOf(cfg3)),
+        adapter: adC3,
+        adapterAdam: new Adam(adC3.size, adamOf(cfg3)),
+      },
+      seed,
+      EPOCHS.s3,
+      true,
+    );
+    await evaluate(CONTROL3, seed, { policy: polC3, adapter: adC3 }, cc3);
   }
 
   await Promise.all([
@@ -249,6 +316,10 @@ async function main(): Promise<void> {
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const STAGE1 = 'stage 1 (prompt policy)';
+const CONTROL1 = 'control (stage 1, shuffled advantages)';
+const CONTROL2 = 'control (stage 2, shuffled advantages)';
+const CONTROL3 = 'control (stage 3, shuffled advantages)';
 
 /** Per-prompt differences ×100 (checkpoint − base), averaged over the noise seeds (and over rows when several). */
 function promptDiffs(rowsOf: Row[], base: Row, det: string, nPrompts: number): number[] {
@@ -274,49 +345,68 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   // Arena: each image against the real photo of its prompt, both orders, calibrated once on the base generator.
   const pairsOf = (r: Row) => r.scores[held]!.map((p, i) => ({ a: p, b: real.scores[held]![i] as number }));
   const T = calibrateTemperature(pairsOf(base), 0.25);
-  const arena = (r: Row) => mean(pairsOf(r).map((pr, i) => judgePair(`${r.name}:${r.seed}:${i}`, pr.a, pr.b, T)));
+  const arena = (r: Row) =>
+    mean(pairsOf(r).map((pr, i) => judgePairDraws(`${r.name}:${r.seed}:${i}`, pr.a, pr.b, T, ARENA_DRAWS)));
 
   const dets = Object.keys(base.scores);
-  const stages = ['stage 1 (prompt policy)', 'stage 2 (filter adapter)', 'stage 3 (joint)'];
-  const control = 'control (stage 2, shuffled advantages)';
-  const stats = new Map<Row, { delta: number; low: number; high: number; p: number; pHolm?: number }>();
+  const stages = [STAGE1, 'stage 2 (filter adapter)', 'stage 3 (joint)'];
+  // Each stage's own control (same trainer, same settings, advantages shuffled within groups).
+  const controlOf: Record<string, string> = {
+    [STAGE1]: CONTROL1,
+    'stage 2 (filter adapter)': CONTROL2,
+    'stage 3 (joint)': CONTROL3,
+  };
+  const controls = [CONTROL1, CONTROL2, CONTROL3];
+  type Test = { delta: number; low: number; high: number; p: number };
+  const test = (d: number[]): Test => ({ delta: mean(d), ...bootstrapMeanCi(d, { seed: 7 }), p: signFlipP(d, { seed: 7 }) });
+  const stats = new Map<Row, Test & { pHolm?: number; vsControl?: Test }>();
   for (const seed of SEEDS) {
     const rs = stages.map((n) => rows.find((r) => r.name === n && r.seed === seed)).filter((r): r is Row => r !== undefined);
-    const st = rs.map((r) => {
-      const d = promptDiffs([r], base, held, nPrompts);
-      const ci = bootstrapMeanCi(d, { seed: 7 });
-      return { delta: mean(d), low: ci.low, high: ci.high, p: signFlipP(d, { seed: 7 }) };
-    });
+    const st = rs.map((r) => test(promptDiffs([r], base, held, nPrompts)));
     const adj = holm(st.map((s) => s.p));
-    rs.forEach((r, i) => stats.set(r, { ...st[i]!, pHolm: adj[i]! }));
-    const c = rows.find((r) => r.name === control && r.seed === seed);
-    if (!c) continue;
-    const d = promptDiffs([c], base, held, nPrompts);
-    stats.set(c, { delta: mean(d), ...bootstrapMeanCi(d, { seed: 7 }), p: signFlipP(d, { seed: 7 }) });
+    rs.forEach((r, i) => {
+      const c = rows.find((x) => x.name === controlOf[r.name] && x.seed === seed);
+      // What the stage's training added to its starting point minus what the shuffled control's training added to
+      // its own, per prompt: stage 1 and its control both start from the base; stage 2 starts from the stage-1
+      // prompts while its control adapts the base prompts, so stage 2's gain is counted over stage 1.
+      const from = r.name !== 'stage 2 (filter adapter)' ? null : rows.find((x) => x.name === STAGE1 && x.seed === seed);
+      const gain = promptDiffs([r], base, held, nPrompts);
+      const start = from ? promptDiffs([from], base, held, nPrompts) : null;
+      const vsControl =
+        c && from !== undefined
+          ? test(gain.map((d, p) => d - (start?.[p] ?? 0) - promptDiffs([c], base, held, nPrompts)[p]!))
+          : undefined;
+      stats.set(r, { ...st[i]!, pHolm: adj[i]!, ...(vsControl ? { vsControl } : {}) });
+    });
+    for (const name of controls) {
+      const c = rows.find((r) => r.name === name && r.seed === seed);
+      if (c) stats.set(c, test(promptDiffs([c], base, held, nPrompts)));
+    }
   }
   // Pooled over both training seeds, for the summary line.
-  const pooled = (name: string) => {
-    const d = promptDiffs(
-      rows.filter((r) => r.name === name),
-      base,
-      held,
-      nPrompts,
-    );
-    return {
-      delta: mean(d),
-      ...bootstrapMeanCi(d, { seed: 7 }),
-      p: signFlipP(d, { seed: 7 }),
-      arena: mean(rows.filter((r) => r.name === name).map(arena)),
-    };
-  };
+  const pooled = (name: string) => ({
+    ...test(
+      promptDiffs(
+        rows.filter((r) => r.name === name),
+        base,
+        held,
+        nPrompts,
+      ),
+    ),
+    arena: mean(rows.filter((r) => r.name === name).map(arena)),
+  });
   const present = stages.filter((n) => rows.some((r) => r.name === n));
-  const missing = [...stages, control].flatMap((n) =>
+  const missing = [...stages, ...controls].flatMap((n) =>
     SEEDS.filter((sd) => !rows.some((r) => r.name === n && r.seed === sd)).map((sd) => `${n} seed ${sd}`),
   );
   if (present.length === 0) throw new Error(`${ROWS_FILE}: no trained stage has been evaluated yet`);
   const pooledStages = present.map((n) => ({ n, ...pooled(n) }));
   const best = pooledStages.reduce((a, b) => (b.delta > a.delta ? b : a));
-  const ctl = pooled(control);
+  // The summary's control is the best stage's own control.
+  const ctlName = controlOf[best.n] ?? CONTROL2;
+  const presentControls = controls.filter((n) => rows.some((r) => r.name === n));
+  const pooledControls = new Map(presentControls.map((n) => [n, pooled(n)]));
+  const ctl = pooledControls.get(ctlName) ?? { delta: NaN, low: NaN, high: NaN, p: NaN, arena: NaN };
 
   const f1 = (x: number) => x.toFixed(1);
   const lines: string[] = [];
@@ -340,26 +430,33 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   lines.push(
     `- Training (seeds ${SEEDS.join(', ')}): groups of 4, 4 prompts per epoch, one initial noise per group (common random numbers), 8 sampling steps;`,
     `  stage 1 ${EPOCHS.s1} epochs (prompt policy), stage 2 ${EPOCHS.s2} epochs (weight-shared filter adapter, lr ${LR2}, on the frozen stage-1 policy),`,
-    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr 0.01), control: stage 2's settings on base prompts with advantages shuffled within each group.`,
+    `  stage 3 ${EPOCHS.s3} epochs (both, from stages 1 and 2, lr ${LR3}); stages 2 and 3 take SDE steps in a window of 2 ` +
+      `starting at step ${WINDOW[0]}–${WINDOW[1]} of 8 (ODE after it), noise level ${NOISE2}.`,
+    "  Controls: each stage's settings with advantages shuffled within each group (what the update does with noise alone);" +
+      " stage 2's on base prompts, stage 3's from the stage-1 and stage-2 controls.",
   );
   lines.push(
     `- Evaluation: ${nPrompts} held-out prompts × noise seeds ${NOISE_SEEDS.join(', ')} (the same pairs for every row), ${EVAL_STEPS}-step ODE (the training steps),`,
     '  scored by every evaluation detector; the real photos are the 105 held-out photos.',
     `- Statistics: per prompt, the mean over its images of (P(real) checkpoint − P(real) base) × 100 on **${held}**; 95% paired bootstrap CI over`,
-    '  prompts (10k resamples), one-sided sign-flip permutation p (10k), Holm across the three stages per training seed.',
-    `- Arena: each image against its prompt's real photo, asked in both orders; the judge prefers A with probability sigmoid((logit P_A − logit P_B)/T) of the held-out detector, one seeded draw per pair and order; T = ${T.toFixed(2)} calibrated so the base generator's expected win rate is 25% (real vs real is 50% by symmetry). See docs/evaluation.md.`,
+    '  prompts (10k resamples), one-sided sign-flip permutation p (10k), Holm across the three stages per training seed;',
+    '  beside it the same test of the stage against its own control (same seed): (stage − its start) − (control − base), per',
+    '  prompt, where stage 1 starts from the base, stage 2 from stage 1 (its control adapts the base prompts), and stage 3',
+    '  and its control are compared as whole chains from the base (stages 1→2→3 vs controls 1→2→3).',
+    `- Arena: each image against its prompt's real photo, asked in both orders; the judge prefers A with probability sigmoid((logit P_A − logit P_B)/T) of the held-out detector, ${ARENA_DRAWS} seeded draws per pair and order (averaged); T = ${T.toFixed(2)} calibrated so the base generator's expected win rate is 25% (real vs real is 50% by symmetry). See docs/evaluation.md.`,
     '',
   );
   lines.push(
-    `| row | seed | ${dets.map((d) => `${d}${d === held ? ' (held-out)' : ''}`).join(' | ')} | Δ held-out vs base [95% CI] | p (Holm) | arena win rate vs real |`,
+    `| row | seed | ${dets.map((d) => `${d}${d === held ? ' (held-out)' : ''}`).join(' | ')} | Δ held-out vs base [95% CI] | p (Holm) | Δ vs own control [95% CI] | p | arena win rate vs real |`,
   );
-  lines.push(`|---|---|${dets.map(() => '---').join('|')}|---|---|---|`);
-  const ORDER = ['base generator', 'real photos', ...stages, control];
+  lines.push(`|---|---|${dets.map(() => '---').join('|')}|---|---|---|---|---|`);
+  const ORDER = ['base generator', 'real photos', ...stages, ...controls];
+  const fd = (t: Test) => `${t.delta >= 0 ? '+' : ''}${f1(t.delta)} [${f1(t.low)}, ${f1(t.high)}]`;
   const sorted = [...rows].sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name) || (a.seed ?? 0) - (b.seed ?? 0));
   for (const r of sorted) {
     const s = stats.get(r);
     lines.push(
-      `| ${r.name} | ${r.seed ?? '—'} | ${dets.map((d) => f1(100 * mean(r.scores[d]!))).join(' | ')} | ${s ? `${s.delta >= 0 ? '+' : ''}${f1(s.delta)} [${f1(s.low)}, ${f1(s.high)}]` : '—'} | ${s ? `${s.p.toFixed(4)}${s.pHolm !== undefined ? ` (${s.pHolm.toFixed(4)})` : ''}` : '—'} | ${(100 * arena(r)).toFixed(1)}% |`,
+      `| ${r.name} | ${r.seed ?? '—'} | ${dets.map((d) => f1(100 * mean(r.scores[d]!))).join(' | ')} | ${s ? fd(s) : '—'} | ${s ? `${s.p.toFixed(4)}${s.pHolm !== undefined ? ` (${s.pHolm.toFixed(4)})` : ''}` : '—'} | ${s?.vsControl ? fd(s.vsControl) : '—'} | ${s?.vsControl ? s.vsControl.p.toFixed(4) : '—'} | ${(100 * arena(r)).toFixed(1)}% |`,
     );
   }
   lines.push(
@@ -379,25 +476,37 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   lines.push(
     'Reading:',
     `- Stages significant (Holm p < 0.05) on both training seeds: ${sig.length ? sig.join(', ') : 'none'}.`,
-    `- Control (shuffled advantages, pooled over seeds): ${f1(ctl.delta)} [${f1(ctl.low)}, ${f1(ctl.high)}] — ${ctl.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
-    `- Best stage (pooled over seeds): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%.`,
+    ...[...pooledControls].map(
+      ([n, c]) =>
+        `- ${n}, pooled over seeds: ${f1(c.delta)} [${f1(c.low)}, ${f1(c.high)}] — ` +
+        `${c.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
+    ),
+    `- Best stage (pooled over seeds): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%; the summary's control_delta is ${ctlName}.`,
     "- Caveat: the reward detector shares the held-out detector's feature family (fixed noise-residual statistics) and differs only in its",
     '  training data (reward split vs held-out-detector split); cnn-semantic and spectral are the architecturally independent columns.',
     '',
   );
   const summary = `heldout_delta=${best.delta.toFixed(2)} ci_low=${best.low.toFixed(2)} ci_high=${best.high.toFixed(2)} p=${best.p.toFixed(4)} control_delta=${ctl.delta.toFixed(2)} arena_base=${(100 * arena(base)).toFixed(1)} arena_best=${(100 * best.arena).toFixed(1)}`;
-  lines.push('Stage rows were trained in this order: per seed stage 1, stage 2, control; then per seed stage 3.', '');
+  lines.push(
+    'Rows were trained in this order: per seed stage 1, its control, stage 2, its control; then per seed stage 3, its control.',
+    '',
+  );
   // The file ends with the summary line (issue 15), as the last line of stdout does.
   lines.push(summary, '');
   mkdirSync(path.join(repo, 'docs'), { recursive: true });
   const out =
     QUICK || EXPLORE
-      ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : 'ablation-mini-explore.md')
+      ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : `ablation-mini-explore${TAG}.md`)
       : path.join(repo, 'docs', 'ablation-mini.md');
   writeFileSync(out, lines.join('\n'));
   writeFileSync(
     out.replace(/\.md$/, '.svg'),
-    chart([...stats.entries()].map(([r, s]) => ({ label: `${r.name.split(' (')[0]} s${r.seed}`, ...s }))),
+    chart(
+      [...stats.entries()].map(([r, s]) => ({
+        label: `${controls.includes(r.name) ? `control ${controls.indexOf(r.name) + 1}` : r.name.split(' (')[0]} s${r.seed}`,
+        ...s,
+      })),
+    ),
   );
   log(`wrote ${path.relative(repo, out)}`);
   console.log(summary);

@@ -4,7 +4,7 @@
  * cannot move. This judge instead prefers image A with probability
  *   P(A) = sigmoid((z_A − z_B) / T),  z = logit of the held-out detector's P(real),
  * a Bradley–Terry judge whose temperature T is calibrated once (so the base generator is neither 0% nor above 40%
- * against real photos), with one seeded uniform draw per (pair, order): the same pair always gets the same verdict.
+ * against real photos), with seeded uniform draws per (pair, order, draw): the same pair always gets the same verdicts.
  * Each pair is asked in both orders; a split verdict counts half. Real against itself is 50% in expectation.
  */
 import { Rng } from '../../lib/random';
@@ -26,6 +26,20 @@ export function judgePair(pairId: string, pRealA: number, pRealB: number, temper
   const ab = Rng.fromSeed(seed, 'calibrated-judge', pairId, 'ab').uniform() < preferProbability(pRealA, pRealB, temperature);
   const ba = Rng.fromSeed(seed, 'calibrated-judge', pairId, 'ba').uniform() < preferProbability(pRealB, pRealA, temperature);
   return ((ab ? 1 : 0) + (ba ? 0 : 1)) / 2;
+}
+
+/**
+ * A's mean score over `draws` seeded verdicts of one pair (each asked in both orders, seeds 0 … draws−1). One draw
+ * per pair carries Bernoulli noise of ~2 win-rate points over 210 pairs, as large as the effects the mini arena is
+ * there to show; averaging several draws keeps the judge stochastic per verdict while the arena's rate tracks the
+ * expected preference. Real against itself stays 50% in expectation, and the calibration (on expectations) is
+ * unchanged.
+ */
+export function judgePairDraws(pairId: string, pRealA: number, pRealB: number, temperature: number, draws: number): number {
+  if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`calibrated judge: draws must be an integer ≥ 1, got ${draws}`);
+  let s = 0;
+  for (let d = 0; d < draws; d++) s += judgePair(pairId, pRealA, pRealB, temperature, d);
+  return s / draws;
 }
 
 /** Expected win rate of the A images over their B partners (no draws). */
