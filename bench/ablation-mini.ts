@@ -90,8 +90,13 @@ interface Row {
 
 async function main(): Promise<void> {
   if (REPORT_ONLY) {
-    const saved = JSON.parse(readFileSync(ROWS_FILE, 'utf8')) as { rows: Row[]; held: string; nPrompts: number };
-    writeReport(saved.rows, saved.held, saved.nPrompts);
+    const saved = JSON.parse(readFileSync(ROWS_FILE, 'utf8')) as {
+      rows: Row[];
+      held: string;
+      nPrompts: number;
+      minutes?: number;
+    };
+    writeReport(saved.rows, saved.held, saved.nPrompts, saved.minutes ?? null);
     return;
   }
   const loaded = loadConfig(path.join(repo, 'configs', 'mini.yaml'));
@@ -198,7 +203,7 @@ async function main(): Promise<void> {
     for (const [dn, d] of evalDetectors) scores[dn] = (await d.scoreRgb(images)).map((r) => (r.ok ? r.pReal : NaN));
     const row: Row = { name, seed, scores, ...(curve ? { rewardCurve: curve } : {}) };
     rows.push(row);
-    writeFileSync(ROWS_FILE, JSON.stringify({ rows, held: heldName, nPrompts: heldout.length }));
+    writeFileSync(ROWS_FILE, JSON.stringify({ rows, held: heldName, nPrompts: heldout.length, minutes: elapsedMinutes() }));
     log(`evaluated ${name}${seed === null ? '' : ` (seed ${seed})`}: held-out ${(100 * mean(scores[heldName]!)).toFixed(1)}`);
     return row;
   };
@@ -213,7 +218,7 @@ async function main(): Promise<void> {
     realScores[dn] = NOISE_SEEDS.flatMap(() => s);
   }
   rows.push({ name: 'real photos', seed: null, scores: realScores });
-  writeFileSync(ROWS_FILE, JSON.stringify({ rows, held: heldName, nPrompts: heldout.length }));
+  writeFileSync(ROWS_FILE, JSON.stringify({ rows, held: heldName, nPrompts: heldout.length, minutes: elapsedMinutes() }));
 
   // Order: per seed stage 1 and its control, stage 2 and its control; then stage 3 (which starts from both).
   const policies = new Map<number, PromptPolicy>();
@@ -339,7 +344,13 @@ function promptDiffs(rowsOf: Row[], base: Row, det: string, nPrompts: number): n
   return out;
 }
 
-function writeReport(rows: Row[], held: string, nPrompts: number): void {
+/** Minutes since this process started (the run's duration so far). */
+const elapsedMinutes = () => (Date.now() - t0) / 60000;
+
+/** The hand-written reading of the last run, kept across re-runs between these markers (the rest is regenerated). */
+const HAND_WRITTEN = /<!-- hand-written -->[\s\S]*?<!-- \/hand-written -->/;
+
+function writeReport(rows: Row[], held: string, nPrompts: number, minutes: number | null = elapsedMinutes()): void {
   const base = rows.find((r) => r.name === 'base generator')!;
   const real = rows.find((r) => r.name === 'real photos')!;
   // Arena: each image against the real photo of its prompt, both orders, calibrated once on the base generator.
@@ -401,7 +412,17 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   );
   if (present.length === 0) throw new Error(`${ROWS_FILE}: no trained stage has been evaluated yet`);
   const pooledStages = present.map((n) => ({ n, ...pooled(n) }));
-  const best = pooledStages.reduce((a, b) => (b.delta > a.delta ? b : a));
+  // A stage "shows the effect" when, on every training seed, it beats the base (Holm p < 0.05) and its own shuffled
+  // control (p < 0.05). The summary line reports the largest pooled Δ among those; only when none passes, the largest
+  // pooled Δ of all (the reading says which rule chose it).
+  const passes = (n: string) =>
+    SEEDS.every((sd) => {
+      const r = rows.find((x) => x.name === n && x.seed === sd);
+      const st = r === undefined ? undefined : stats.get(r);
+      return st !== undefined && (st.pHolm ?? 1) < 0.05 && st.vsControl !== undefined && st.vsControl.p < 0.05;
+    });
+  const passing = pooledStages.filter((x) => passes(x.n));
+  const best = (passing.length > 0 ? passing : pooledStages).reduce((a, b) => (b.delta > a.delta ? b : a));
   // The summary's control is the best stage's own control.
   const ctlName = controlOf[best.n] ?? CONTROL2;
   const presentControls = controls.filter((n) => rows.some((r) => r.name === n));
@@ -412,7 +433,7 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
   const lines: string[] = [];
   lines.push('# realgen-mini ablation (RealBench held-out suite)', '');
   lines.push(
-    `Produced by \`npm run ablation\` (bench/ablation-mini.ts) on ${new Date().toISOString().slice(0, 10)}, ${((Date.now() - t0) / 60000).toFixed(1)} min on this 2-core machine (one ONNX thread).`,
+    `Produced by \`npm run ablation\` (bench/ablation-mini.ts) on ${new Date().toISOString().slice(0, 10)}, ${minutes === null ? '?' : minutes.toFixed(1)} min on this 2-core machine (one ONNX thread).`,
   );
   lines.push(
     "It calls the built-in trainer's epoch code and `realgen eval`'s sampler in one process rather than through Temporal, so",
@@ -481,7 +502,8 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
         `- ${n}, pooled over seeds: ${f1(c.delta)} [${f1(c.low)}, ${f1(c.high)}] — ` +
         `${c.low <= 0 ? 'its CI includes 0 or lies below it' : 'its CI lies above 0: noise alone moved the held-out detector'}.`,
     ),
-    `- Best stage (pooled over seeds): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%; the summary's control_delta is ${ctlName}.`,
+    `- Stages above the base (Holm p < 0.05) and above their own shuffled control (p < 0.05) on every training seed: ${passing.length ? passing.map((x) => x.n).join(', ') : 'none'}.`,
+    `- Best stage (${passing.length ? 'the largest pooled Δ among those' : 'none passes: the largest pooled Δ of all'}): ${best.n}, ${f1(best.delta)} points [${f1(best.low)}, ${f1(best.high)}], arena ${(100 * best.arena).toFixed(1)}% vs base ${(100 * arena(base)).toFixed(1)}%; the summary's control_delta is ${ctlName}.`,
     "- Caveat: the reward detector shares the held-out detector's feature family (fixed noise-residual statistics) and differs only in its",
     '  training data (reward split vs held-out-detector split); cnn-semantic and spectral are the architecturally independent columns.',
     '',
@@ -498,7 +520,17 @@ function writeReport(rows: Row[], held: string, nPrompts: number): void {
     QUICK || EXPLORE
       ? path.join(repo, '.tools', QUICK ? 'ablation-mini-quick.md' : `ablation-mini-explore${TAG}.md`)
       : path.join(repo, 'docs', 'ablation-mini.md');
-  writeFileSync(out, lines.join('\n'));
+  // The hand-written reading of the previous report survives a re-run (it may then describe older numbers: its
+  // heading says which run it was written for).
+  let previous = '';
+  try {
+    previous = readFileSync(out, 'utf8');
+  } catch {
+    // first report
+  }
+  const kept = HAND_WRITTEN.exec(previous)?.[0];
+  const text = lines.join('\n');
+  writeFileSync(out, kept === undefined ? text : text.replace(summary, `${kept}\n\n${summary}`));
   writeFileSync(
     out.replace(/\.md$/, '.svg'),
     chart(
