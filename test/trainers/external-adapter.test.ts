@@ -232,6 +232,33 @@ describe('checkpoint watcher', () => {
     assert.deepEqual(await w.scan(), []);
   });
 
+  it('quiet mode: a poll delayed past the trainer exit still dates a change by its files, not by the late scan', async () => {
+    const root = tmp('quiet-late');
+    const t0 = Date.now() - 60_000;
+    let now = t0;
+    const w = new CheckpointWatcher({ root, glob: 'checkpoints/checkpoint-*', quietPeriodMs: 1000, now: () => now });
+    const dir = path.join(root, 'checkpoints', 'checkpoint-4', 'lora');
+    mkdirSync(dir, { recursive: true });
+    const weights = path.join(dir, 'adapter_model.safetensors');
+    writeFileSync(weights, 'w');
+    utimesSync(weights, new Date(t0), new Date(t0));
+    assert.deepEqual(await w.scan(), [], 'half-written at the first scan');
+    // The trainer finishes the folder 200 ms later, and dies 2.4 s after that; the next poll comes only after the
+    // exit (a loaded machine), so the final scans referenced to the exit time must still find the folder complete.
+    const config = path.join(dir, 'adapter_config.json');
+    writeFileSync(config, '{}');
+    utimesSync(config, new Date(t0 + 200), new Date(t0 + 200));
+    const exitAt = t0 + 2600;
+    now = t0 + 5000;
+    assert.deepEqual(await w.scan(exitAt), [], 'changed since the last scan: one more scan');
+    now += 100;
+    assert.deepEqual(
+      (await w.scan(exitAt)).map((f) => f.upstreamStep),
+      [4],
+      'quiet for 2.4 s before the exit',
+    );
+  });
+
   it('quiet mode: complete after the quiet period; a folder written up to the exit never is', async () => {
     const root = tmp('quiet');
     let now = Date.now();

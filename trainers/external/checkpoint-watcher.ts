@@ -32,6 +32,8 @@ interface FolderState {
   lastChange: number;
   /** Scans in a row with the same signature. */
   stableScans: number;
+  /** When the last scan saw the folder (a change seen later happened after this). */
+  seenAt: number;
   reported: boolean;
 }
 
@@ -152,13 +154,27 @@ export class CheckpointWatcher {
       let state: FolderState;
       if (prev === undefined) {
         // First sight: the files' own mtimes say when they were last written.
-        state = { signature: sig.signature, lastChange: sig.files > 0 ? sig.newest : now, stableScans: 0, reported: false };
+        state = {
+          signature: sig.signature,
+          lastChange: sig.files > 0 ? sig.newest : now,
+          stableScans: 0,
+          seenAt: now,
+          reported: false,
+        };
         this.lastActivity = Math.max(this.lastActivity, sig.newest);
       } else if (prev.signature !== sig.signature) {
-        state = { signature: sig.signature, lastChange: Math.max(now, sig.newest), stableScans: 0, reported: false };
+        // The change happened after the previous scan; the files' mtimes say when. Not "now": a poll delayed by load
+        // would otherwise date a folder written long before the trainer's exit to after it, and never commit it.
+        state = {
+          signature: sig.signature,
+          lastChange: Math.max(prev.seenAt, sig.newest),
+          stableScans: 0,
+          seenAt: now,
+          reported: false,
+        };
         this.lastActivity = now;
       } else {
-        state = { ...prev, lastChange: Math.max(prev.lastChange, sig.newest), stableScans: prev.stableScans + 1 };
+        state = { ...prev, lastChange: Math.max(prev.lastChange, sig.newest), stableScans: prev.stableScans + 1, seenAt: now };
       }
       this.folders.set(rel, state);
       if (sig.files === 0) continue;
