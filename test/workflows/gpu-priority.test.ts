@@ -42,7 +42,16 @@ async function segmentState(handle: WorkflowHandle): Promise<number | undefined>
 /** When the stage's first trainer segment started on a worker (its ActivityTaskStarted event). */
 async function firstSegmentStart(handle: WorkflowHandle): Promise<number> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const started = events.find((e) => e.activityTaskStartedEventAttributes);
+  // The stage runs CPU activities too (e.g. the evaluation backlog at its start): only the trainer segment counts.
+  const segmentScheduled = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runTrainerSegment')
+      .map((e) => String(e.eventId)),
+  );
+  const started = events.find(
+    (e) =>
+      e.activityTaskStartedEventAttributes && segmentScheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)),
+  );
   const t = started?.eventTime;
   assert.ok(t, `${handle.workflowId} started a segment`);
   return Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
@@ -52,7 +61,9 @@ function startStage(runId: string, priority: number, maxSteps: number) {
   const config = {
     ...ctx.config,
     priority,
-    stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps } } : s)),
+    // One segment for the whole budget: the blocker must hold the slot until it is cancelled (with 4-step segments it
+    // let go between segments, and a waiting run took the slot before the test looked).
+    stages: ctx.config.stages.map((s, i) => (i === 0 ? { ...s, budget: { ...s.budget, maxSteps, segmentSteps: maxSteps } } : s)),
   };
   return client.workflow.start('trainStage', {
     workflowId: stageWorkflowId(runId, 1),
