@@ -28,19 +28,15 @@ def write_state(ck, stage, kind):
         json.dump({"format": "realgen-torch-trainer/1", "kind": kind, "stage": stage, "family": "mini", "step": 1}, f)
 
 
-def diffusion_checkpoint(ck, scale):
+def save_random_lora(net, targets, ck, scale):
+    """Wraps `net` in a peft LoRA (r 4, α 8, Gaussian A, B = scale·N(0, 1), seeded) and writes it to `ck/lora/` in the
+    peft layout the trainer's checkpoints use."""
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    from realgen_torch.families.mini import MiniFamily
-    from realgen_torch.settings import MINI_LORA_TARGETS, Settings
-
-    models = os.path.join(REPO, "models", "realgen-mini")
-    s = Settings(family="mini", generator_json=os.path.join(models, "generator.json"), tokenizer_json=os.path.join(models, "tokenizer.json"))
-    fam = MiniFamily(s, torch.device("cpu"), torch.float32)
     torch.manual_seed(0)
-    model = get_peft_model(fam.net, LoraConfig(r=4, lora_alpha=8, target_modules=MINI_LORA_TARGETS, lora_dropout=0.0,
-                                               init_lora_weights="gaussian"))
+    model = get_peft_model(net, LoraConfig(r=4, lora_alpha=8, target_modules=targets, lora_dropout=0.0,
+                                           init_lora_weights="gaussian"))
     with torch.no_grad():
         for n, p in model.named_parameters():
             if "lora_B" in n:
@@ -49,6 +45,16 @@ def diffusion_checkpoint(ck, scale):
     save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, os.path.join(ck, "lora", "adapter_model.safetensors"))
     with open(os.path.join(ck, "lora", "adapter_config.json"), "w") as f:
         json.dump(model.peft_config["default"].to_dict(), f, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+
+
+def diffusion_checkpoint(ck, scale):
+    from realgen_torch.families.mini import MiniFamily
+    from realgen_torch.settings import MINI_LORA_TARGETS, Settings
+
+    models = os.path.join(REPO, "models", "realgen-mini")
+    s = Settings(family="mini", generator_json=os.path.join(models, "generator.json"), tokenizer_json=os.path.join(models, "tokenizer.json"))
+    fam = MiniFamily(s, torch.device("cpu"), torch.float32)
+    save_random_lora(fam.net, MINI_LORA_TARGETS, ck, scale)
     write_state(ck, 2, "flow-grpo")
     return ck
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers as H
-from eval_checkpoints import LM_CONFIG, diffusion_checkpoint, greedy_reference, lm_checkpoint
+from eval_checkpoints import LM_CONFIG, diffusion_checkpoint, greedy_reference, lm_checkpoint, save_random_lora
 from realgen_torch import sample
 from realgen_torch.ts_rng import TsRng, eval_noise
 
@@ -152,8 +152,6 @@ def test_cli_reports_a_bad_checkpoint_as_an_error_event(tmp_path):
 
 def flux_checkpoint(ck, cfg, scale):
     """A stage-2 `flux` (tiny) checkpoint: peft LoRA on the paper's FLUX targets of the same seeded tiny model."""
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-    from safetensors.torch import save_file
 
     from realgen_torch.families import load_family
     from realgen_torch.settings import read_settings
@@ -161,17 +159,7 @@ def flux_checkpoint(ck, cfg, scale):
 
     s = read_settings({"config": cfg, "configBaseDir": H.CONFIGS, "stage": 2})
     fam = load_family(s, torch.device("cpu"), torch.float32, _derive_seed(cfg["seed"], "base-model"))
-    torch.manual_seed(0)
-    model = get_peft_model(fam.net, LoraConfig(r=4, lora_alpha=8, target_modules=s.lora_targets, lora_dropout=0.0,
-                                               init_lora_weights="gaussian"))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(torch.randn_like(p) * scale)
-    os.makedirs(os.path.join(ck, "lora"))
-    save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, os.path.join(ck, "lora", "adapter_model.safetensors"))
-    with open(os.path.join(ck, "lora", "adapter_config.json"), "w") as f:
-        json.dump(model.peft_config["default"].to_dict(), f, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+    save_random_lora(fam.net, s.lora_targets, ck, scale)
     with open(os.path.join(ck, "state.json"), "w") as f:
         json.dump({"format": "realgen-torch-trainer/1", "stage": 2, "family": "flux", "step": 1}, f)
     return ck
