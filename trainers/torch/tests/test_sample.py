@@ -152,7 +152,6 @@ def test_cli_reports_a_bad_checkpoint_as_an_error_event(tmp_path):
 
 def flux_checkpoint(ck, cfg, scale):
     """A stage-2 `flux` (tiny) checkpoint: peft LoRA on the paper's FLUX targets of the same seeded tiny model."""
-
     from realgen_torch.families import load_family
     from realgen_torch.settings import read_settings
     from realgen_torch.train import _derive_seed
