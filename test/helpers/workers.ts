@@ -1,7 +1,7 @@
 /** Both worker classes in the test process, on a config file, with a client; `stop()` shuts everything down. */
 import type { Client } from '@temporalio/client';
 import { runWorkflowId } from '../../contracts/ids';
-import { startWorkers } from '../../workers/create-workers';
+import { startWorkers, type WorkerClass } from '../../workers/create-workers';
 import { createWorkerContext, type WorkerContext, type WorkerContextOptions } from '../../workers/worker-context';
 import { testClient } from './temporal';
 
@@ -11,10 +11,15 @@ export interface TestWorkers {
   stop(): Promise<void>;
 }
 
-export async function startTestWorkers(configFile: string, options: WorkerContextOptions = {}): Promise<TestWorkers> {
+/** `classes`: which worker classes run in this process (['cpu'] when the test runs the GPU worker as a child). */
+export async function startTestWorkers(
+  configFile: string,
+  options: WorkerContextOptions = {},
+  classes: readonly WorkerClass[] = ['cpu', 'gpu'],
+): Promise<TestWorkers> {
   const ctx = await createWorkerContext(configFile, options);
   const client = await testClient();
-  const workers = await startWorkers(ctx, ['cpu', 'gpu']);
+  const workers = await startWorkers(ctx, classes);
   return {
     ctx,
     client,

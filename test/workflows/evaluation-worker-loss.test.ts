@@ -9,21 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import type { EvaluationResult } from '../../contracts/evaluation';
 import { evalBaseWorkflowId, evalKeyOfWorkflowId } from '../../contracts/ids';
 import type { EvaluateCheckpointInput } from '../../workflows/evaluate-checkpoint';
-import { createWorker } from '../../workers/create-workers';
-import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import type { WorkerContext } from '../../workers/worker-context';
 import { killWorker, spawnGpuWorker } from '../helpers/gpu-worker-process';
 import { testConfigFile } from '../helpers/stack';
-import { testClient } from '../helpers/temporal';
+import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let configFile: string;
 let ctx: WorkerContext;
 let client: Client;
-let cpu: Worker;
-let cpuRunning: Promise<void>;
+let workers: TestWorkers;
 const gpuWorkers: ChildProcess[] = [];
 
 function startGpuWorker(): ChildProcess {
@@ -45,18 +42,14 @@ async function generating(handle: WorkflowHandle): Promise<Array<{ id: string; a
 describe('evaluation shard on a killed GPU worker (real stack)', () => {
   before(async () => {
     configFile = await testConfigFile();
-    ctx = await createWorkerContext(configFile);
-    client = await testClient();
-    cpu = await createWorker(ctx, 'cpu');
-    cpuRunning = cpu.run();
+    // Only the CPU worker runs here: the GPU worker is a child process the test kills.
+    workers = await startTestWorkers(configFile, {}, ['cpu']);
+    ({ ctx, client } = workers);
   });
 
   after(async () => {
     for (const w of gpuWorkers) await killed(w);
-    cpu.shutdown();
-    await cpuRunning;
-    await ctx.close();
-    await client.connection.close();
+    await workers.stop();
   });
 
   it('retries the shard within the heartbeat timeout plus a few seconds, and the evaluation completes', async () => {

@@ -10,19 +10,16 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { stageWorkflowId } from '../../contracts/ids';
-import { createWorker } from '../../workers/create-workers';
-import { createWorkerContext, type WorkerContext } from '../../workers/worker-context';
+import type { WorkerContext } from '../../workers/worker-context';
 import { killWorker, spawnGpuWorker } from '../helpers/gpu-worker-process';
 import { testConfigFile } from '../helpers/stack';
-import { testClient } from '../helpers/temporal';
+import { startTestWorkers, type TestWorkers } from '../helpers/workers';
 
 let configFile: string;
 let ctx: WorkerContext;
 let client: Client;
-let cpu: Worker;
-let cpuRunning: Promise<void>;
+let workers: TestWorkers;
 const gpuWorkers: ChildProcess[] = [];
 
 function startGpuWorker(): ChildProcess {
@@ -49,18 +46,14 @@ describe('segment retries after lost workers (real stack)', () => {
         doc.setIn(['stages', 0, 'evalEvery'], 1000);
       },
     });
-    ctx = await createWorkerContext(configFile);
-    client = await testClient();
-    cpu = await createWorker(ctx, 'cpu');
-    cpuRunning = cpu.run();
+    // Only the CPU worker runs here: the GPU worker is a child process the test kills.
+    workers = await startTestWorkers(configFile, {}, ['cpu']);
+    ({ ctx, client } = workers);
   });
 
   after(async () => {
     for (const w of gpuWorkers) await killed(w);
-    cpu.shutdown();
-    await cpuRunning;
-    await ctx.close();
-    await client.connection.close();
+    await workers.stop();
   });
 
   it('starts each retry within the heartbeat timeout plus a few seconds, kill after kill', async () => {
