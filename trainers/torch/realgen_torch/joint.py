@@ -25,7 +25,7 @@ import torch
 
 from .protocol import TrainerFailure
 from .stage1 import PromptOptimizer, PromptOptimizerTrainer, render_prompt
-from .train import Trainer, _Abandoned
+from .train import Trainer
 
 KIND = "joint"
 
@@ -79,18 +79,11 @@ class JointTrainer(Trainer):
 
     def run_step(self) -> dict:
         s = self.s
-        from . import checkpoint as ck
         from .advantages import compute_advantages
 
         t0 = time.time()
         P, G = s.prompts_per_epoch, s.group_size
-        start_state = (self.sampler.cursor, ck.rng_state(self.gen))
-
-        def abandon_if_asked():
-            if self.stop_requested():
-                self.sampler.cursor = start_state[0]
-                ck.restore_rng(start_state[1], self.gen)
-                raise _Abandoned()
+        abandon_if_asked = self.step_abandoner()
 
         # 1. prompt → rewrites (LM policy), one noise per group
         prompts = self.sampler.next(P)

@@ -33,7 +33,7 @@ import time
 import torch
 
 from .protocol import TrainerFailure
-from .train import Trainer, _Abandoned, _derive_seed  # noqa: F401 (_Abandoned raised through abandon_if_asked)
+from .train import Trainer, _derive_seed
 
 LM_LORA_DIR = "lm-lora"
 LORA_FILE = "adapter_model.safetensors"
@@ -307,18 +307,12 @@ class PromptOptimizerTrainer(Trainer):
         return rewards
 
     def run_step(self) -> dict:
-        s, L, ck = self.s, self.s.lm, self._ck
+        s = self.s
         from .advantages import compute_advantages
 
         t0 = time.time()
         P, G = s.prompts_per_epoch, s.group_size
-        start_state = (self.sampler.cursor, ck.rng_state(self.gen))
-
-        def abandon_if_asked():
-            if self.stop_requested():
-                self.sampler.cursor = start_state[0]
-                ck.restore_rng(start_state[1], self.gen)
-                raise _Abandoned()
+        abandon_if_asked = self.step_abandoner()
 
         prompts = self.sampler.next(P)
         roll = self.rollout(prompts)

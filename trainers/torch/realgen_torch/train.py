@@ -155,6 +155,22 @@ class Trainer:
             return self.torch.autocast(device_type=self.device.type, dtype=self.torch.bfloat16)
         return contextlib.nullcontext()
 
+    def step_abandoner(self):
+        """For the step now starting: a check to call between its phases (before the policy update). On a stop request
+        (agreed by all ranks) it puts the prompt cursor and the noise generator back where the step began, so nothing of
+        the step remains, and abandons it (`_Abandoned`); the checkpoint then written is the last completed step's."""
+        from . import checkpoint as ck
+
+        cursor, rng = self.sampler.cursor, ck.rng_state(self.gen)
+
+        def abandon_if_asked():
+            if self.all_max(self.stop_requested()):
+                self.sampler.cursor = cursor
+                ck.restore_rng(rng, self.gen)
+                raise _Abandoned()
+
+        return abandon_if_asked
+
     def all_max(self, flag: bool) -> bool:
         if self.world == 1:
             return flag
@@ -352,17 +368,8 @@ class Trainer:
 
         t0 = time.time()
         P, G = s.prompts_per_epoch, s.group_size
-        # Until the policy update starts, a SIGTERM drops the step: the state at its start is restored, so the
-        # checkpoint then written is exactly the last completed step's (and a resume stays bit-exact).
-        from . import checkpoint as ck
-
-        start_state = (self.sampler.cursor, ck.rng_state(self.gen))
-
-        def abandon_if_asked():
-            if self.all_max(self.stop_requested()):
-                self.sampler.cursor = start_state[0]
-                ck.restore_rng(start_state[1], self.gen)
-                raise _Abandoned()
+        # Until the policy update starts, a SIGTERM drops the step (and a resume stays bit-exact).
+        abandon_if_asked = self.step_abandoner()
 
         prompts = self.sampler.next(P)
         n_local = P * G // self.world
