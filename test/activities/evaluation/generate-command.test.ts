@@ -11,10 +11,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { evaluationGpuActivities } from '../../../activities/evaluation';
-import { listKeys, putJson, shardKeys, shardsPrefixOf } from '../../../activities/evaluation/layout';
+import { listKeys, shardKeys } from '../../../activities/evaluation/layout';
 import { loadConfig } from '../../../configs/load';
-import type { EvalSource, EvalSpec, ShardInput, ShardStepResult } from '../../../contracts/evaluation';
+import type { EvalSource, ShardInput, ShardStepResult } from '../../../contracts/evaluation';
 import type { CheckpointStore } from '../../../infra/s3/checkpoint-store';
+import { storeOneShardPlan } from '../../helpers/one-shard-plan';
 import { freshStore } from '../../helpers/stack';
 
 const repo = path.resolve(__dirname, '..', '..', '..');
@@ -23,42 +24,12 @@ const IDS = ['00001', '00002', '00003'];
 let store: CheckpointStore;
 let calls = 0;
 
-/** Stores a one-shard plan for `evalKey` and returns the shard input. */
-async function shardInput(evalKey: string, source: EvalSource): Promise<ShardInput> {
+/** Stores a one-shard plan of IDS for `evalKey` and returns the shard input. */
+function shardInput(evalKey: string, source: EvalSource): Promise<ShardInput> {
   const config = structuredClone(loaded.config);
   config.workers.gpu.shutdownGraceSeconds = 1; // grace before SIGKILL: max(1, floor(0.6 × 1)) s
-  const spec: EvalSpec = {
-    evalKey,
-    suite: 'smoke',
-    source,
-    name: evalKey,
-    config,
-    configBaseDir: loaded.baseDir,
-    configDigest: loaded.digest,
-  };
-  const evalDigest = `${evalKey.replace(/[^a-z0-9]/g, '')}${'0'.repeat(64)}`.slice(0, 64);
-  const shardsPrefix = shardsPrefixOf(evalKey, evalDigest);
-  const planKey = `${shardsPrefix}plan.json`;
-  const items = IDS.map((id, index) => ({
-    id,
-    index,
-    file: `images/${id}.jpg`,
-    category: 'people',
-    prompt: `prompt ${id}`,
-    longPrompt: `long prompt ${id}`,
-  }));
-  await putJson(store, planKey, {
-    evalDigest,
-    shardsPrefix,
-    planKey,
-    shards: [{ index: 0, ids: IDS }],
-    images: IDS.length,
-    realbenchDigest: 'x',
-    evalKey,
-    suite: 'smoke',
-    items,
-  });
-  return { spec, plan: { evalDigest, shardsPrefix, planKey }, shard: 0 };
+  const items = IDS.map((id) => ({ id, category: 'people', prompt: `prompt ${id}`, longPrompt: `long prompt ${id}` }));
+  return storeOneShardPlan(store, loaded, evalKey, source, config, items);
 }
 
 function activities() {

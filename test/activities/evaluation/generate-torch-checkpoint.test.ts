@@ -14,15 +14,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { evaluationGpuActivities } from '../../../activities/evaluation';
-import { getBytes, getJson, listKeys, putJson, shardKeys, shardsPrefixOf } from '../../../activities/evaluation/layout';
+import { getBytes, getJson, listKeys, shardKeys } from '../../../activities/evaluation/layout';
 import type { GeneratedShard } from '../../../activities/evaluation/shard-records';
 import { GpuPool } from '../../../activities/training/gpu-pool';
 import { TORCH_PACKAGE_DIR, torchVenvPython } from '../../../activities/training/torch-launcher';
 import { loadConfig } from '../../../configs/load';
 import type { CheckpointRef } from '../../../contracts/checkpoint-manifest';
-import type { EvalSource, EvalSpec, ShardInput } from '../../../contracts/evaluation';
+import type { EvalSource, ShardInput } from '../../../contracts/evaluation';
 import { decodeToRgb } from '../../../infra/image/decode';
 import type { CheckpointStore } from '../../../infra/s3/checkpoint-store';
+import { storeOneShardPlan } from '../../helpers/one-shard-plan';
 import { freshStore } from '../../helpers/stack';
 
 const repo = path.resolve(__dirname, '..', '..', '..');
@@ -80,28 +81,16 @@ function evalConfig() {
   return config;
 }
 
-/** Stores a one-shard plan for `evalKey` and returns the shard input. */
-async function shardInput(evalKey: string, source: EvalSource, config = evalConfig()): Promise<ShardInput> {
-  const spec: EvalSpec = {
+/** Stores a one-shard plan of ITEMS for `evalKey` and returns the shard input. */
+const shardInput = (evalKey: string, source: EvalSource, config = evalConfig()): Promise<ShardInput> =>
+  storeOneShardPlan(
+    store,
+    loaded,
     evalKey,
-    suite: 'smoke',
     source,
-    name: evalKey,
     config,
-    configBaseDir: loaded.baseDir,
-    configDigest: loaded.digest,
-  };
-  const evalDigest = `${evalKey.replace(/[^a-z0-9]/g, '')}${'0'.repeat(64)}`.slice(0, 64);
-  const shardsPrefix = shardsPrefixOf(evalKey, evalDigest);
-  const planKey = `${shardsPrefix}plan.json`;
-  const items = ITEMS.map((it, index) => ({ ...it, index, file: `images/${it.id}.jpg`, longPrompt: it.prompt }));
-  const ids = ITEMS.map((it) => it.id);
-  await putJson(store, planKey, {
-    ...{ evalDigest, shardsPrefix, planKey, shards: [{ index: 0, ids }], images: ids.length },
-    ...{ realbenchDigest: 'x', evalKey, suite: 'smoke', items },
-  });
-  return { spec, plan: { evalDigest, shardsPrefix, planKey }, shard: 0 };
-}
+    ITEMS.map((it) => ({ ...it, longPrompt: it.prompt })),
+  );
 
 const activities = () =>
   evaluationGpuActivities({ store, workDir: path.join(work, 'worker'), onGeneratorCall: (n) => (calls += n) });
