@@ -38,7 +38,7 @@ export function createJudgeShard({ store, caches, deps }: EvaluationContext) {
     );
     const judge = spec.config.evaluation.judge;
     const backend: JudgeBackend =
-      judge.backend === 'local' ? localJudge(caches, spec, judge.detector) : openAiJudge(spec, judge, deps.fetchImpl);
+      judge.backend === 'local' ? localJudge(caches, spec, judge) : openAiJudge(spec, judge, deps.fetchImpl);
     const { items, cost } = await backend(pairs, input.shard);
     await putJson(store, keys.judgements, {
       shard: input.shard,

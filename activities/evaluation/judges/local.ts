@@ -1,4 +1,8 @@
-/** Arena judge backend `local`: the named held-out detector prefers the image with the higher P(real). */
+/**
+ * Arena judge backend `local`: the named held-out detector decides. The image with the higher P(real) wins, or, with
+ * `temperature`, the calibrated judge's seeded draw (domain/arena/calibrated-judge.ts, docs/evaluation.md).
+ */
+import type { RunConfig } from '../../../configs/schema';
 import type { EvalSpec } from '../../../contracts/evaluation';
 import { realgenFailure } from '../../../contracts/failures';
 import { judgePairLocally, type RealnessScorer } from '../../../domain/arena/local-judge';
@@ -8,7 +12,11 @@ import type { EvaluationCaches } from '../evaluation-caches';
 import type { JudgedItem } from '../shard-records';
 import type { JudgeBackend } from './judge-backend';
 
-export function localJudge(caches: EvaluationCaches, spec: EvalSpec, detectorName: string): JudgeBackend {
+/** The `evaluation.judge` block of the local backend. */
+export type LocalJudgeConfig = Extract<RunConfig['evaluation']['judge'], { backend: 'local' }>;
+
+export function localJudge(caches: EvaluationCaches, spec: EvalSpec, judge: LocalJudgeConfig): JudgeBackend {
+  const { detector: detectorName, temperature } = judge;
   return async (pairs, shard) => {
     const ref = spec.config.evaluation.detectors.find((d) => d.name === detectorName);
     if (ref === undefined)
@@ -22,8 +30,6 @@ export function localJudge(caches: EvaluationCaches, spec: EvalSpec, detectorNam
     const items: JudgedItem[] = [];
     for (const [i, p] of pairs.entries()) {
       throwIfCancelled();
-      const judge = spec.config.evaluation.judge;
-      const temperature = judge.backend === 'local' ? judge.temperature : undefined;
       const r = await judgePairLocally(
         { generated: p.generated, real: p.real },
         scorer,
