@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -176,10 +175,7 @@ class PromptOptimizerTrainer(Trainer):
     def setup(self) -> None:
         s, job = self.s, self.job
         from . import checkpoint as ck
-        from .data import PromptSampler, load_prompts
         from .families import load_family
-        from .rewards import RewardClient
-        from .sde import sigma_schedule
 
         if job["resumeDir"]:
             st = self._read_state(job["resumeDir"])
@@ -189,23 +185,13 @@ class PromptOptimizerTrainer(Trainer):
         self.po = PromptOptimizer(s.lm, self.device, self.dtype, job["seed"], job["stageKey"], self.log)
         self.event({"type": "heartbeat", "note": f"loading {s.family} model (frozen)"})
         self.family = load_family(s, self.device, self.dtype, _derive_seed(job["seed"], "base-model"))
-        self.sigmas = sigma_schedule(s.sampling_steps, s.sigma_shift)
-        self.sampler = PromptSampler(load_prompts(s.realbench_dir, s.prompt_field), job["seed"], job["stageKey"])
-        self.gen = torch.Generator().manual_seed(_derive_seed(job["seed"], job["stageKey"], "rank", self.rank))
-        keys = sorted(k for k, w in s.reward_weights.items() if w > 0)
-        self.rewards = RewardClient(s.reward_url, keys, RewardClient.token_from(s.reward_token_env, s.reward_token_file),
-                                    s.reward_timeout_s, s.reward_retries, int(s.reward_max_request_mib * (1 << 20)))
-        self.step = job["startStep"]
-        self.reward_history: list[dict] = []
-        self.last_metrics: dict = {}
+        self.init_rollout_state()
         self.last_rewrites: list[dict] = []
         self._ck = ck
         if job["resumeDir"]:
             self.resume(job["resumeDir"])
         else:
-            random.seed(_derive_seed(job["seed"], "python", self.rank))
-            self.np.random.seed(_derive_seed(job["seed"], "numpy", self.rank) % 2**32)
-            torch.manual_seed(_derive_seed(job["seed"], "torch", self.rank))
+            self.seed_fresh_start()
             own = job["initDirs"].get(job["stageKey"])
             if PromptOptimizer.has_lora(own):
                 self.po.load_lora(own)

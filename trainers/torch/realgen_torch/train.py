@@ -191,10 +191,7 @@ class Trainer:
         s, job = self.s, self.job
         from peft import LoraConfig, get_peft_model
 
-        from .data import PromptSampler, load_prompts
         from .families import load_family
-        from .rewards import RewardClient
-        from .sde import sigma_schedule
 
         if job["resumeDir"]:  # fail fast, before loading any model
             from . import checkpoint as ck
@@ -222,22 +219,37 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda k: min(1.0, (k + 1) / warm) if warm > 0 else 1.0)
         self.ema = [p.detach().clone() for p in self.params] if s.ema_decay is not None else None
         self.opt_steps = 0  # optimizer steps so far in this stage (the EMA schedule counts them)
+        self.init_rollout_state()
+        if job["resumeDir"]:
+            self.resume(job["resumeDir"])
+        else:
+            self.seed_fresh_start()
+            self.warm_start()
+
+    def init_rollout_state(self) -> None:
+        """What every stage keeps besides its models: the σ schedule, the seeded prompt sampler and noise generator, the
+        reward client, the step and the reward history (a resume then overwrites the stateful ones)."""
+        s, job = self.s, self.job
+        from .data import PromptSampler, load_prompts
+        from .rewards import RewardClient
+        from .sde import sigma_schedule
+
         self.sigmas = sigma_schedule(s.sampling_steps, s.sigma_shift)
         self.sampler = PromptSampler(load_prompts(s.realbench_dir, s.prompt_field), job["seed"], job["stageKey"])
-        self.gen = torch.Generator().manual_seed(_derive_seed(job["seed"], job["stageKey"], "rank", self.rank))
+        self.gen = self.torch.Generator().manual_seed(_derive_seed(job["seed"], job["stageKey"], "rank", self.rank))
         keys = sorted(k for k, w in s.reward_weights.items() if w > 0)
         self.rewards = RewardClient(s.reward_url, keys, RewardClient.token_from(s.reward_token_env, s.reward_token_file),
                                     s.reward_timeout_s, s.reward_retries, int(s.reward_max_request_mib * (1 << 20)))
         self.step = job["startStep"]
         self.reward_history: list[dict] = []
         self.last_metrics: dict = {}
-        if job["resumeDir"]:
-            self.resume(job["resumeDir"])
-        else:
-            random.seed(_derive_seed(job["seed"], "python", self.rank))
-            self.np.random.seed(_derive_seed(job["seed"], "numpy", self.rank) % 2**32)
-            torch.manual_seed(_derive_seed(job["seed"], "torch", self.rank))
-            self.warm_start()
+
+    def seed_fresh_start(self) -> None:
+        """Python, numpy and torch global RNGs of a fresh (not resumed) stage, per rank."""
+        seed = self.job["seed"]
+        random.seed(_derive_seed(seed, "python", self.rank))
+        self.np.random.seed(_derive_seed(seed, "numpy", self.rank) % 2**32)
+        self.torch.manual_seed(_derive_seed(seed, "torch", self.rank))
 
     def resume(self, d: str) -> None:
         from . import checkpoint as ck
