@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { startRewardService } from '../services/reward/server';
 import { loadResolved } from './context';
 import { addConfigOption, configFileOf, intOption } from './options';
+import { untilStopSignal } from './until-signal';
 
 export function registerServeCommands(program: Command): void {
   const serve = program.command('serve').description('Long-running services');
@@ -49,16 +50,8 @@ export function registerServeCommands(program: Command): void {
           bodyTimeoutMs: opts.bodyTimeoutS * 1000,
           insecure: opts.insecure === true,
         });
-        await new Promise<void>((resolve) => {
-          const stop = (signal: NodeJS.Signals) => {
-            console.error(`reward service: ${signal}, draining`);
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        const signal = await untilStopSignal();
+        console.error(`reward service: ${signal}, draining`);
         await running.close();
       },
     );

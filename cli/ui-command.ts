@@ -6,6 +6,7 @@ import type { EvaluationReport } from '../domain/report/report-model';
 import { startDashboard } from '../services/ui/server';
 import { withContext } from './context';
 import { addConfigOption, configFileOf, intOption } from './options';
+import { untilStopSignal } from './until-signal';
 
 /** The token from --token-file, else $REALGEN_UI_TOKEN; the error names the file, never the value. */
 function uiToken(tokenFile: string | undefined): string | undefined {
@@ -49,15 +50,7 @@ export function registerUiCommand(program: Command): void {
         console.log(
           `dashboard: ${dashboard.url}${token !== undefined ? ' (bearer token required; open once with ?token=…)' : ''}`,
         );
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopSignal();
         await dashboard.close();
       });
     });
