@@ -64,6 +64,8 @@ interface Tables {
   detectors: { header: string[]; rows: string[][] };
   categories: { header: string[]; rows: string[][] };
   arena: { header: string[]; rows: string[][] };
+  /** One row per evaluated checkpoint step of the run (shown when there is more than one). */
+  history: { header: string[]; rows: string[][] };
 }
 
 function categoriesOf(r: EvaluationReport): string[] {
@@ -144,7 +146,16 @@ function tables(r: EvaluationReport): Tables {
       },
     ),
   };
-  return { summary, detectors, categories, arena };
+  const history = {
+    header: ['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'],
+    rows: r.history.map((h) => [
+      h.stage,
+      String(h.step),
+      ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])),
+      fmtRate(h.arenaWinRate),
+    ]),
+  };
+  return { summary, detectors, categories, arena, history };
 }
 
 /** Paths of the chart/grid files relative to the report (they sit next to it). */
@@ -200,20 +211,7 @@ export function renderMarkdown(r: EvaluationReport): string {
     out.push('');
   }
   if (r.history.length > 1) {
-    out.push(
-      '## Score per checkpoint step',
-      '',
-      mdTable(
-        ['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'],
-        r.history.map((h) => [
-          h.stage,
-          String(h.step),
-          ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])),
-          fmtRate(h.arenaWinRate),
-        ]),
-      ),
-      '',
-    );
+    out.push('## Score per checkpoint step', '', mdTable(t.history.header, t.history.rows), '');
   }
   if (r.grid) {
     out.push(
@@ -283,18 +281,7 @@ export function renderHtml(r: EvaluationReport, assets: HtmlAssets): string {
     );
   }
   if (r.history.length > 1) {
-    parts.push(
-      '<h2>Score per checkpoint step</h2>',
-      htmlTable(
-        ['stage', 'step', ...r.detectors.map((d) => d.name), 'arena win rate'],
-        r.history.map((h) => [
-          h.stage,
-          String(h.step),
-          ...r.detectors.map((d) => fmtScore(h.detectorScoring[d.name])),
-          fmtRate(h.arenaWinRate),
-        ]),
-      ),
-    );
+    parts.push('<h2>Score per checkpoint step</h2>', htmlTable(t.history.header, t.history.rows));
   }
   if (r.grid && assets.grid) {
     parts.push(
