@@ -1,16 +1,17 @@
 /**
  * File transfers with several parts in flight. minio-js uploads a stream one part at a time and, over plain HTTP,
  * hashes every part again to sign it; reading, hashing and sending then take turns on one core. Here each part is
- * read into a shared slot, hashed once, in order, on a worker thread (part-hasher.ts), and sent or written from the
- * slot while later parts travel: the event loop only moves bytes. Downloads fetch ranges in parallel (over plain
- * HTTP straight into the slot, range-reader.ts) and append each part to the file with one write, in order. Memory
- * stays bounded by (concurrency + 2) × partSize, allocated once per file.
+ * read into a shared slot, hashed once, in order, on a worker thread (part-worker.ts), and sent from the slot while
+ * later parts travel: the event loop only moves bytes. Downloads fetch ranges in parallel (over plain HTTP straight
+ * into the slot, range-reader.ts); the worker hashes each part and appends it to the file, in order. Memory stays
+ * bounded by (concurrency + 2) × partSize, allocated once per file.
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import type { Client } from 'minio';
-import { PartHasher } from './part-hasher';
+import { PartWorker } from './part-worker';
 import { readRangeInto } from './range-reader';
 
 /** Lifetime of the presigned URL of one part's GET (it is used at once). */
@@ -53,64 +54,70 @@ async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<
   }
 }
 
+/** A part's CRC32 as S3's `x-amz-checksum-crc32` header carries it: the 4 bytes big-endian, in base64. */
+function crc32Base64(buf: Buffer): string {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(crc32(buf) >>> 0);
+  return out.toString('base64');
+}
+
 /** What to do with each part of a multi-part transfer. */
 interface PartSteps {
   /** Puts part `i` (of `length` bytes) into `buf`. */
   fill(i: number, buf: Buffer): Promise<void>;
-  /** Sends or writes the filled part; runs while the part is hashed. */
-  drain(i: number, buf: Buffer): Promise<void>;
+  /** Sends the filled part (uploads); runs while the part is hashed, several parts at once. */
+  drain?(i: number, buf: Buffer): Promise<void>;
   /**
-   * Drain the parts one after the other, in order. For file writes: positional writes landing out of order in a
-   * fresh file cost ext4 far more kernel time than appending in order (1 GiB, 16 MiB parts, 4 in flight, two rounds:
-   * 164 → 365 and 233 → 283 MiB/s; kernel CPU 2.9 → 0.8 and 1.8 → 1.2 s). Uploads drain in parallel.
+   * A file descriptor open for writing (downloads): the worker appends each part to it at `i × partSize` after
+   * hashing it, in part order. Positional writes landing out of order in a fresh file cost ext4 far more kernel time
+   * than appending in order (1 GiB, 16 MiB parts, 4 in flight, two rounds: 164 → 365 and 233 → 283 MiB/s).
    */
-  inOrder?: boolean;
+  writeTo?: number;
 }
 
 /**
  * Moves `size` bytes as parts of `partSize`: each part is filled into a free slot (at most `concurrency + 2` parts at
- * once, started in order), then hashed in order on the worker while `drain` runs; the slot is reused when both are
- * done. The first error wins, after every started part has settled (no write or send outlives the call).
- * Returns the sha256 of all parts in order.
+ * once, started in order), then processed in order on the worker (hashed, and written for a download) while `drain`
+ * runs; the slot is reused when both are done. The first error wins, after every started part has settled (no write
+ * or send outlives the call). Returns the sha256 of all parts in order.
  */
 async function transferParts(size: number, partSize: number, concurrency: number, steps: PartSteps): Promise<string> {
   const parts = Math.ceil(size / partSize);
-  const hasher = new PartHasher(partSize, Math.min(parts, concurrency + 2));
+  const worker = new PartWorker(partSize, Math.min(parts, concurrency + 2));
   try {
     let failure: unknown = null;
     let inOrder: Promise<void> = Promise.resolve();
-    let drainedInOrder: Promise<void> = Promise.resolve();
     const settled: Array<Promise<void>> = [];
     for (let i = 0; i < parts && failure === null; i++) {
-      const slot = await hasher.acquire();
+      const slot = await worker.acquire();
       if (failure !== null) {
-        hasher.release(slot);
+        worker.release(slot);
         break;
       }
-      const buf = hasher.buffer(slot).subarray(0, Math.min(partSize, size - i * partSize));
+      const buf = worker.buffer(slot).subarray(0, Math.min(partSize, size - i * partSize));
       const filled = steps.fill(i, buf);
-      inOrder = Promise.all([inOrder, filled]).then(() => hasher.hash(slot, buf.length));
-      const drained = steps.inOrder
-        ? (drainedInOrder = Promise.all([drainedInOrder, filled]).then(() => steps.drain(i, buf)))
-        : filled.then(() => steps.drain(i, buf));
+      const write = steps.writeTo === undefined ? undefined : { fd: steps.writeTo, position: i * partSize };
+      inOrder = Promise.all([inOrder, filled]).then(() => worker.process(slot, buf.length, write));
+      const drained = steps.drain === undefined ? filled : filled.then(() => steps.drain?.(i, buf));
       settled.push(
         Promise.allSettled([inOrder, drained]).then((results) => {
           for (const r of results) if (r.status === 'rejected') failure ??= r.reason;
-          hasher.release(slot);
+          worker.release(slot);
         }),
       );
     }
     await Promise.all(settled);
     if (failure !== null) throw failure;
-    return await hasher.digest();
+    return await worker.digest();
   } finally {
-    await hasher.close();
+    await worker.close();
   }
 }
 
 /**
- * Uploads `localPath` to `bucket/key` and returns its size and sha256. Files up to one part go up in a single PUT;
- * larger ones as a multipart upload that is aborted on failure, so no half-object is left behind. The size is fixed
+ * Uploads `localPath` to `bucket/key` and returns its size and sha256. Files up to one part go up in a single PUT
+ * (with its Content-MD5, which the server checks); larger ones as a multipart upload, each part with a CRC32 the
+ * server checks, aborted on failure, so no half-object is left behind. The size is fixed
  * when the file is opened: a file that grows or shrinks meanwhile fails the upload.
  */
 export async function uploadFile(
@@ -149,7 +156,11 @@ export async function uploadFile(
             objectName: key,
             uploadID: uploadId,
             partNumber: i + 1,
-            headers: { 'Content-Length': buf.length },
+            // The server checks each part against its CRC32 and refuses one that arrived different from what was
+            // read here, so a commit never stores bytes its manifest's sha256 does not describe. The payload itself
+            // is not signed (s3-client.ts), so this is the part's transport check: about 8 ms per 16 MiB on this
+            // CPU, where a signed payload costs a second sha256 here and another on the server.
+            headers: { 'Content-Length': buf.length, 'x-amz-checksum-crc32': crc32Base64(buf) },
           };
           etags.push({ part: i + 1, etag: (await client.uploadPart(part, buf)).etag });
         },
@@ -197,10 +208,7 @@ export async function downloadFile(
         if (url.startsWith('http:')) await readRangeInto(url, i * partSize, buf, `${bucket}/${key}`);
         else await readFully(await client.getPartialObject(bucket, key, i * partSize, buf.length), buf.length, buf);
       },
-      drain: async (i, buf) => {
-        if (fh !== null) await writeAll(fh, buf, i * partSize);
-      },
-      inOrder: true,
+      ...(fh === null ? {} : { writeTo: fh.fd }),
     });
     return { size, sha256 };
   } finally {

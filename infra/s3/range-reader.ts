@@ -3,8 +3,10 @@
  *
  * Why not the S3 client's own GET: Node's HTTP client hands every 64 KiB read to JavaScript as a fresh Buffer through
  * a stream; on this 2-core machine that cost ~1.8 CPU-seconds per GiB received, and downloads ran at a fifth of
- * MinIO's own `mc` (bench:checkpoint). A socket in `onread` mode reads into one reused buffer (~0.25 CPU-s per GiB,
- * probes in docs/performance.md), and the body is copied once, into the part's slot.
+ * MinIO's own `mc` (bench:checkpoint). A socket in `onread` mode reads into a buffer the caller chooses for every read
+ * (~0.25 CPU-s per GiB, probes in docs/performance.md): the response head goes into a small scratch buffer, and once
+ * it is parsed the body is read straight into the rest of the part's slot, so no byte of the body is copied in
+ * JavaScript.
  *
  * The request is authorised by a presigned URL the S3 client computes locally (SigV4 query signing; the Range header
  * is not part of the signature). The URL carries a signature: it is never put into an error message.
@@ -12,8 +14,8 @@
  */
 import net from 'node:net';
 
-/** Read buffer of the socket (reused for every read). */
-const READ_BUFFER_BYTES = 1024 * 1024;
+/** Scratch read buffer for the response head and error bodies (the body of a good response skips it). */
+const SCRATCH_BYTES = 64 * 1024;
 /** A socket that delivers nothing for this long fails the read. */
 const IDLE_TIMEOUT_MS = 60_000;
 /** Error bodies (S3 XML) beyond this are not kept. */
@@ -45,7 +47,7 @@ export async function readRangeInto(presignedUrl: string, offset: number, into: 
   const request =
     `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nRange: bytes=${offset}-${offset + length - 1}\r\n` +
     'Accept-Encoding: identity\r\nConnection: close\r\n\r\n';
-  const slab = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
   await new Promise<void>((resolve, reject) => {
     let head: Buffer | null = Buffer.alloc(0); // null once the headers are parsed
@@ -102,13 +104,23 @@ export async function readRangeInto(presignedUrl: string, offset: number, into: 
       if (status !== 206 && status !== 200 && bodyLength === 0) failStatus();
     };
 
+    // Once the head says 206/200 with the asked length, each read goes straight to the unfilled rest of `into`: it
+    // can not overrun it, and a byte beyond the asked range would land in the scratch buffer and fail the read.
+    const direct = () => head === null && (status === 206 || status === 200) && got < length;
+    let reading: Buffer = scratch; // the buffer of the read in progress
     const socket = net.connect({
       host: url.hostname,
       port: Number(url.port === '' ? 80 : url.port),
       onread: {
-        buffer: slab,
+        // Called for every read: Node asks for the next read's buffer after each callback.
+        buffer: () => (reading = direct() ? into.subarray(got) : scratch),
         callback: (n: number, buf: Uint8Array) => {
           if (settled) return false;
+          if (reading !== scratch) {
+            got += n;
+            if (got === length) finish(null);
+            return true;
+          }
           let chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
           if (head !== null) {
             head = Buffer.concat([head, chunk]);

@@ -74,6 +74,27 @@ describe('parallel transfers (real MinIO)', () => {
     assert.deepEqual(pending, []);
   });
 
+  it('a part whose bytes change on the way (after its CRC32 was taken) is refused by the server; the upload is aborted', async () => {
+    // The real client sends part 2 with one byte flipped after the uploader computed its checksum, as a bad NIC or a
+    // proxy would: the server must refuse it, and nothing may be committed.
+    const client = store.client;
+    const tampering = Object.create(client) as typeof client;
+    tampering.uploadPart = async (cfg, payload) => {
+      if (cfg.partNumber !== 2 || !Buffer.isBuffer(payload)) return await client.uploadPart(cfg, payload);
+      const altered = Buffer.from(payload);
+      altered[100] = (altered[100] as number) ^ 0x01;
+      return await client.uploadPart(cfg, altered);
+    };
+    await assert.rejects(
+      uploadFile(tampering, store.bucket, 'x/tampered.bin', bigFile, { partSize: PART, concurrency: 2 }),
+      (err: { code?: string }) => err.code === 'XAmzContentChecksumMismatch',
+    );
+    await assert.rejects(client.statObject(store.bucket, 'x/tampered.bin'));
+    const pending: unknown[] = [];
+    for await (const u of client.listIncompleteUploads(store.bucket, 'x/tampered.bin', true)) pending.push(u);
+    assert.deepEqual(pending, []);
+  });
+
   it('commit, deep verify and download of a multi-part checkpoint; extra bytes appended to an object fail both', async () => {
     const { ref, manifest } = await store.commitCheckpoint({
       runId: 'xfer',

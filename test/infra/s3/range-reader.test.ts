@@ -1,6 +1,7 @@
 /** Ranged GETs over a raw socket (infra/s3/range-reader.ts), against the real MinIO of the test stack. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { before, describe, it } from 'node:test';
 import type { CheckpointStore } from '../../../infra/s3/checkpoint-store';
 import { RangeReadError, readRangeInto } from '../../../infra/s3/range-reader';
@@ -53,5 +54,35 @@ describe('range reader (real MinIO)', () => {
 
   it('refuses an https URL (the S3 client reads those)', async () => {
     await assert.rejects(readRangeInto('https://example.invalid/b/k', 0, Buffer.alloc(1), 'b/k'), /only http: endpoints/);
+  });
+
+  it("a head split over reads, body bytes in the head's last read and a body in small pieces all land in place", async () => {
+    // A server that answers in pieces of 7 bytes (the head too), so the reader switches from its scratch buffer to
+    // reading into the caller's buffer in the middle of a read, then reads the rest of the body in place.
+    const piece = randomBytes(5000);
+    const server = net.createServer((socket) => {
+      socket.once('data', () => {
+        const all = Buffer.concat([
+          Buffer.from(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${piece.length}\r\nConnection: close\r\n\r\n`),
+          piece,
+        ]);
+        let at = 0;
+        const next = () => {
+          if (at >= all.length) return void socket.end();
+          socket.write(all.subarray(at, at + 7), next);
+          at += 7;
+        };
+        next();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const into = Buffer.alloc(piece.length);
+      await readRangeInto(`http://127.0.0.1:${port}/b/k?X-Amz-Signature=secret`, 100, into, 'b/k');
+      assert.ok(into.equals(piece));
+    } finally {
+      server.close();
+    }
   });
 });
