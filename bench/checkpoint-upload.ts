@@ -114,6 +114,16 @@ async function measured<T>(serverCpu: () => number, fn: () => Promise<T>): Promi
   }
 }
 
+/** Runs `mc` and ours one after the other, ours first when `oursFirst`; returns [mc's, ours]. */
+async function bothInOrder<A, B>(oursFirst: boolean, mc: () => Promise<A>, ours: () => Promise<B>): Promise<[A, B]> {
+  if (oursFirst) {
+    const o = await ours();
+    return [await mc(), o];
+  }
+  const m = await mc();
+  return [m, await ours()];
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-bench-ckpt-'));
   const stateDir = path.join(dir, 'stack');
@@ -194,15 +204,7 @@ async function main(): Promise<void> {
             producer: { name: 'bench', version: '1' },
           }),
         );
-      let mcUp;
-      let ours;
-      if (oursFirst) {
-        ours = await oursUpRun();
-        mcUp = await mcUpRun();
-      } else {
-        mcUp = await mcUpRun();
-        ours = await oursUpRun();
-      }
+      const [mcUp, ours] = await bothInOrder(oursFirst, mcUpRun, oursUpRun);
       const { ref, manifest } = ours.value;
       const verify = await measured(serverCpu, async () => {
         const verdict = await store.verify(ref.prefix, manifest, 'deep');
@@ -226,15 +228,7 @@ async function main(): Promise<void> {
       const downDir = path.join(dir, `down-${round}`);
       const mcDownRun = () => measured(serverCpu, async () => runMc('cp', `bench/bench/mc/weights-${round}.bin`, mcTarget));
       const oursDownRun = () => measured(serverCpu, async () => store.downloadCheckpoint(ref, downDir));
-      let mcDown;
-      let oursDown;
-      if (oursFirst) {
-        oursDown = await oursDownRun();
-        mcDown = await mcDownRun();
-      } else {
-        mcDown = await mcDownRun();
-        oursDown = await oursDownRun();
-      }
+      const [mcDown, oursDown] = await bothInOrder(oursFirst, mcDownRun, oursDownRun);
       // Both downloads deleted after both ran, so neither starts right after a gigabyte was freed.
       rmSync(mcTarget);
       rmSync(downDir, { recursive: true, force: true });
