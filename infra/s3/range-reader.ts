@@ -104,8 +104,8 @@ export async function readRangeInto(presignedUrl: string, offset: number, into: 
       if (status !== 206 && status !== 200 && bodyLength === 0) failStatus();
     };
 
-    // Once the head says 206/200 with the asked length, each read goes straight to the unfilled rest of `into`: it
-    // can not overrun it, and a byte beyond the asked range would land in the scratch buffer and fail the read.
+    // Once the head says 206/200 with the asked length (Content-Length was checked against it), each read goes
+    // straight to the unfilled rest of `into`, so it can not overrun it; the socket is closed as soon as it is full.
     const direct = () => head === null && (status === 206 || status === 200) && got < length;
     let reading: Buffer = scratch; // the buffer of the read in progress
     const socket = net.connect({
