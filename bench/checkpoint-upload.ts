@@ -7,7 +7,8 @@
  *   - the limit: CPU-seconds per GiB of each side, client and server (both transfers keep the 2 cores busy, so the
  *     ratio of CPU per GiB predicts the ratio of throughputs), and sha256 of the file alone (mc verifies nothing on
  *     the way down; our download must).
- * The order of mc and ours alternates by round (the second writer of a round pays the kernel's cost of fresh pages).
+ * The order of mc and ours alternates by round (on this VM the second writer of a round can pay several times the
+ * kernel time of the first; docs/performance.md).
  * Last line: `upload_vs_mc=… download_vs_mc=… upload_ratio_vs_copy=… peak_rss_growth_mib=…`.
  *
  * Env: REALGEN_BENCH_SIZE_MIB (default 1024), REALGEN_BENCH_ROUNDS (default 2). `mc` is installed into .tools/bin
@@ -182,9 +183,9 @@ async function main(): Promise<void> {
     };
     let peakGrowth = 0;
     for (let round = 0; round < rounds; round++) {
-      // Who goes first alternates: on this VM the first gigabyte written into memory the kernel has not touched
-      // lately costs up to ~3 CPU-seconds of kernel time, and that fell on whichever transfer came second (either
-      // one: mc too, measured with the order swapped; docs/performance.md).
+      // Who goes first alternates: in probes on this VM the second download of a round could pay 1.4–3 CPU-seconds
+      // of kernel time per GiB where the first paid under 1, and that happened to mc too when it came second
+      // (docs/performance.md).
       const oursFirst = round % 2 === 1;
       const copy = await measured(serverCpu, async () => {
         const target = path.join(dir, `copy-${round}.bin`);
