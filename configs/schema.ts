@@ -110,6 +110,13 @@ export const StorageSchema = strict({
    * @default false
    */
   signPayload: bool().default(false),
+  /**
+   * Checksum sent with every multipart part and checked by the store before it accepts the part: `crc32`
+   * (`x-amz-checksum-crc32`: MinIO, AWS S3 and other stores with S3's additional checksums), or `none` for a store
+   * that refuses the header. With `none`, a part corrupted on its way is only found at the next download or deep
+   * verify. @default crc32
+   */
+  partChecksum: oneOf(['crc32', 'none']).default('crc32'),
 });
 
 export const TaskQueuesSchema = strict({

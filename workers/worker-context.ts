@@ -83,6 +83,7 @@ export async function createWorkerContext(configFile: string, options: WorkerCon
   const store = new CheckpointStore({
     client: createS3Client(config.storage, credentials),
     bucket: config.storage.bucket,
+    transfer: { partChecksum: config.storage.partChecksum },
     logger: storeLogger(),
   });
   // A worker started while Temporal or the object store restarts (a host reboot, a rolling restart) waits for them

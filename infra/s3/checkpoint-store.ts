@@ -63,7 +63,10 @@ export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 export interface CheckpointStoreOptions {
   client: Client;
-  /** Part size and parts in flight of file transfers. @default the client's part size (storage.partSizeMiB), 4 */
+  /**
+   * Part size, parts in flight and part checksum of file transfers.
+   * @default the client's part size (storage.partSizeMiB), 4, crc32
+   */
   transfer?: Partial<TransferOptions>;
   bucket: string;
   logger?: StoreLogger;
@@ -80,10 +83,16 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Wraps transport and server errors as the retryable `StorageUnavailable` failure. */
-function storageFailure(action: string, err: unknown): Error {
+function storageFailure(action: string, err: unknown, hint = ''): Error {
   const e = err as { code?: string; message?: string };
-  return realgenFailure('StorageUnavailable', `${action}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim());
+  return realgenFailure('StorageUnavailable', `${action}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim() + hint);
 }
+
+/**
+ * S3 error codes with which a store may refuse a part's `x-amz-checksum-crc32` header it does not implement (a
+ * mismatch, `XAmzContentChecksumMismatch`, is a corrupted part instead, and is retried as it is).
+ */
+const CHECKSUM_REFUSED = new Set(['NotImplemented', 'InvalidRequest', 'InvalidArgument', 'UnsupportedHeader']);
 
 /** Reads a whole (small) object into memory. */
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -104,6 +113,7 @@ export class CheckpointStore {
     this.transfer = {
       partSize: options.transfer?.partSize ?? options.client.partSize,
       concurrency: options.transfer?.concurrency ?? 4,
+      partChecksum: options.transfer?.partChecksum ?? 'crc32',
     };
     this.client = options.client;
     this.bucket = options.bucket;
@@ -139,7 +149,11 @@ export class CheckpointStore {
     } catch (err) {
       if (err instanceof Error && err.message.includes('changed during upload'))
         throw realgenFailure('CheckpointCorrupt', err.message);
-      throw storageFailure(`uploading ${key}`, err);
+      const refused = this.transfer.partChecksum === 'crc32' && CHECKSUM_REFUSED.has((err as { code?: string }).code ?? '');
+      const hint = refused
+        ? ' (every part carries x-amz-checksum-crc32; if this store does not implement it, set storage.partChecksum: none)'
+        : '';
+      throw storageFailure(`uploading ${key}`, err, hint);
     }
     if (sent.size !== expected) {
       throw realgenFailure('CheckpointCorrupt', `${localPath} changed during upload (${sent.size} of ${expected} bytes)`);

@@ -36,6 +36,7 @@ export async function openStore(
   const store = new CheckpointStore({
     client: createS3Client(config.storage, resolveS3Credentials(config, loaded.baseDir)),
     bucket,
+    transfer: { partChecksum: config.storage.partChecksum },
   });
   let exists: boolean;
   try {

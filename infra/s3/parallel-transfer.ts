@@ -11,6 +11,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { Client } from 'minio';
+import { completeWithChecksums } from './complete-multipart';
 import { PartWorker } from './part-worker';
 import { readRangeInto } from './range-reader';
 
@@ -22,6 +23,8 @@ export interface TransferOptions {
   partSize: number;
   /** Parts in flight at once. @default 4 */
   concurrency?: number;
+  /** Checksum each uploaded part carries for the server to check (storage.partChecksum). @default crc32 */
+  partChecksum?: 'crc32' | 'none';
 }
 
 /** What a finished transfer saw: the byte count and the sha256 of the bytes, in order. */
@@ -129,6 +132,7 @@ export async function uploadFile(
 ): Promise<TransferResult> {
   const { partSize } = options;
   const concurrency = options.concurrency ?? 4;
+  const checksum = options.partChecksum ?? 'crc32';
   const fh = await open(localPath, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -140,8 +144,12 @@ export async function uploadFile(
       await client.putObject(bucket, key, buf, size);
       return { size, sha256: createHash('sha256').update(buf).digest('hex') };
     }
-    const uploadId = await client.initiateNewMultipartUpload(bucket, key, {});
-    const etags: Array<{ part: number; etag: string }> = [];
+    const uploadId = await client.initiateNewMultipartUpload(
+      bucket,
+      key,
+      checksum === 'crc32' ? { 'x-amz-checksum-algorithm': 'CRC32' } : {},
+    );
+    const etags: Array<{ part: number; etag: string; crc32: string }> = [];
     let sha256: string;
     try {
       sha256 = await transferParts(size, partSize, concurrency, {
@@ -151,6 +159,7 @@ export async function uploadFile(
             throw new Error(`${localPath} changed during upload (read ${bytesRead} of ${buf.length} bytes at ${i * partSize})`);
         },
         drain: async (i, buf) => {
+          const crc32 = checksum === 'crc32' ? crc32Base64(buf) : '';
           const part = {
             bucketName: bucket,
             objectName: key,
@@ -160,13 +169,17 @@ export async function uploadFile(
             // read here, so a commit never stores bytes its manifest's sha256 does not describe. The payload itself
             // is not signed (s3-client.ts), so this is the part's transport check: about 8 ms per 16 MiB on this
             // CPU, where a signed payload costs a second sha256 here and another on the server.
-            headers: { 'Content-Length': buf.length, 'x-amz-checksum-crc32': crc32Base64(buf) },
+            headers: {
+              'Content-Length': buf.length,
+              ...(checksum === 'crc32' ? { 'x-amz-checksum-crc32': crc32 } : {}),
+            },
           };
-          etags.push({ part: i + 1, etag: (await client.uploadPart(part, buf)).etag });
+          etags.push({ part: i + 1, etag: (await client.uploadPart(part, buf)).etag, crc32 });
         },
       });
       etags.sort((a, b) => a.part - b.part);
-      await client.completeMultipartUpload(bucket, key, uploadId, etags);
+      if (checksum === 'crc32') await completeWithChecksums(client, bucket, key, uploadId, etags);
+      else await client.completeMultipartUpload(bucket, key, uploadId, etags);
     } catch (err) {
       await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
       throw err;

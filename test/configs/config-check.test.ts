@@ -29,6 +29,7 @@ describe('config check', () => {
     assert.equal(mini.config.stages[0]?.grpo.advantage.eps, 1e-4);
     assert.equal(mini.config.priority, 3);
     assert.equal(mini.config.costPerGpuHour, undefined);
+    assert.equal(mini.config.storage.partChecksum, 'crc32');
     assert.deepEqual(mini.config.notifications, {
       dashboardUrl: 'http://127.0.0.1:8080',
       targets: [],
@@ -145,6 +146,11 @@ describe('config check', () => {
       name: 'bad endpoint',
       edit: (d) => d.setIn(['storage', 'endpoint'], 'not a url'),
       expect: /^storage\.endpoint: expected an http\(s\) URL, got "not a url"$/,
+    },
+    {
+      name: 'unknown part checksum',
+      edit: (d) => d.setIn(['storage', 'partChecksum'], 'md5'),
+      expect: /^storage\.partChecksum: expected one of crc32 \| none, got "md5"$/,
     },
     {
       name: 'bad bucket',
