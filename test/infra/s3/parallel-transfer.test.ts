@@ -20,6 +20,14 @@ let bigFile: string;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Neither an object nor a pending multipart upload is left at `key`. */
+async function assertNothingLeft(key: string): Promise<void> {
+  await assert.rejects(store.client.statObject(store.bucket, key));
+  const pending: unknown[] = [];
+  for await (const u of store.client.listIncompleteUploads(store.bucket, key, true)) pending.push(u);
+  assert.deepEqual(pending, []);
+}
+
 describe('parallel transfers (real MinIO)', () => {
   before(async () => {
     const base = await freshStore('xfer');
@@ -77,10 +85,7 @@ describe('parallel transfers (real MinIO)', () => {
       uploadFile(failing, store.bucket, 'x/failed.bin', bigFile, { partSize: PART, concurrency: 2 }),
       /part 2 refused/,
     );
-    await assert.rejects(client.statObject(store.bucket, 'x/failed.bin'));
-    const pending: unknown[] = [];
-    for await (const u of client.listIncompleteUploads(store.bucket, 'x/failed.bin', true)) pending.push(u);
-    assert.deepEqual(pending, []);
+    await assertNothingLeft('x/failed.bin');
   });
 
   it('a part whose bytes change on the way (after its CRC32 was taken) is refused by the server; the upload is aborted', async () => {
@@ -98,10 +103,7 @@ describe('parallel transfers (real MinIO)', () => {
       uploadFile(tampering, store.bucket, 'x/tampered.bin', bigFile, { partSize: PART, concurrency: 2 }),
       (err: { code?: string }) => err.code === 'XAmzContentChecksumMismatch',
     );
-    await assert.rejects(client.statObject(store.bucket, 'x/tampered.bin'));
-    const pending: unknown[] = [];
-    for await (const u of client.listIncompleteUploads(store.bucket, 'x/tampered.bin', true)) pending.push(u);
-    assert.deepEqual(pending, []);
+    await assertNothingLeft('x/tampered.bin');
   });
 
   it('storage.partChecksum: a store that refuses the checksum header fails the commit with a hint; none sends no header', async () => {
