@@ -2,7 +2,7 @@
  * The real stack for integration tests. `npm test` starts one stack for the whole run and exports its
  * coordinates (REALGEN_TEST_*); a test file run on its own starts a private stack and stops it afterwards.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -26,7 +26,9 @@ let privateStateDir: string | undefined;
 
 // Registered when the helper is imported (top level of a test file), so it runs after all of that file's tests.
 after(async () => {
-  if (privateStateDir !== undefined) await stackDown(privateStateDir);
+  if (privateStateDir === undefined) return;
+  await stackDown(privateStateDir);
+  rmSync(privateStateDir, { recursive: true, force: true });
 });
 
 function fromState(state: Pick<StackState, 'temporal' | 'minio' | 'secrets'>): TestStack {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -126,6 +126,8 @@ describe('crash-proof resume (private real stack)', () => {
     await ctx.connection.close();
     await client.connection.close();
     await stackDown(stateDir);
+    // Its MinIO data and logs are ~570 MB: a run that kept them filled the disk after a few dozen test runs.
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('survives 3 worker kills (one mid-upload) and Temporal and MinIO restarts, ending byte-identical', async () => {
