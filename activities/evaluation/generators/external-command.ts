@@ -6,11 +6,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { realgenFailure } from '../../../contracts/failures';
 import { spawnProcessGroup } from '../../../infra/process/process-group';
-import { cancellation, throwIfCancelled } from '../../cancellation';
-import { heartbeat } from '../../heartbeat';
 import type { EvaluationContext } from '../evaluation-context';
 import { listKeys, putBytes } from '../layout';
 import type { ShardGenerator } from './shard-generator';
+import { awaitGroup } from './supervised-group';
 
 const IMAGE_EXTS = ['png', 'jpg', 'jpeg', 'webp'] as const;
 const CONTENT_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp' };
@@ -38,24 +37,8 @@ async function runCommand(command: string, args: string[], cwd: string, shard: n
   };
   group.child.stdout.on('data', keep);
   group.child.stderr.on('data', keep);
-  const signal = cancellation();
-  const stop = () => void group.stop(graceMs);
-  signal?.addEventListener('abort', stop, { once: true });
-  const started = Date.now();
-  const beat = setInterval(
-    () => heartbeat({ shard, command: 'running', seconds: Math.round((Date.now() - started) / 1000) }),
-    5000,
-  );
-  try {
-    // `closed`: the command and everything holding its output are done.
-    const { code } = await group.closed;
-    await group.reap();
-    throwIfCancelled();
-    if (code !== 0) throw new Error(`generator command exited with ${code}: ${tail.trim().slice(-1500)}`);
-  } finally {
-    clearInterval(beat);
-    signal?.removeEventListener('abort', stop);
-  }
+  const code = await awaitGroup(group, graceMs, (seconds) => ({ shard, command: 'running', seconds }));
+  if (code !== 0) throw new Error(`generator command exited with ${code}: ${tail.trim().slice(-1500)}`);
 }
 
 /** Writes the prompt files, runs the command with heartbeats, uploads what it wrote; reuses images already uploaded. */

@@ -13,13 +13,13 @@ import path from 'node:path';
 import { FAILURE_RETRYABLE, realgenFailure, type FailureType } from '../../../contracts/failures';
 import type { TorchCheckpoint } from '../../../infra/mini/torch-checkpoint';
 import { spawnProcessGroup } from '../../../infra/process/process-group';
-import { cancellation, throwIfCancelled } from '../../cancellation';
 import { heartbeat } from '../../heartbeat';
 import { TORCH_PACKAGE_DIR, torchVenvPython } from '../../training/torch-launcher';
 import type { EvaluationContext } from '../evaluation-context';
 import { getJson, listKeys, putBytes, putJson, shardKeys } from '../layout';
 import type { GeneratedItem } from '../shard-records';
 import type { ShardGeneration } from './shard-generator';
+import { awaitGroup } from './supervised-group';
 
 /** What the sampler reports per item in `prompts.json`, and what `used-prompts/<id>.json` keeps. */
 interface UsedPrompt {
@@ -98,25 +98,10 @@ async function runSampler(
       } else if (event.type === 'error') error = event;
     }
   });
-  const signal = cancellation();
-  const stop = () => void group.stop(graceMs);
-  signal?.addEventListener('abort', stop, { once: true });
-  const started = Date.now();
-  // Model loading prints nothing for seconds: keep the heartbeat alive meanwhile.
-  const beat = setInterval(
-    () => heartbeat({ shard, sampler: 'torch', seconds: Math.round((Date.now() - started) / 1000) }),
-    5000,
-  );
-  try {
-    const { code } = await group.closed;
-    await group.reap();
-    throwIfCancelled();
-    if (error !== null) throw samplerFailure(error, tail);
-    if (code !== 0) throw new Error(`torch sampler exited with ${code}: ${tail.trim().slice(-1500)}`);
-  } finally {
-    clearInterval(beat);
-    signal?.removeEventListener('abort', stop);
-  }
+  // Model loading prints nothing for seconds: the heartbeat stays alive meanwhile.
+  const code = await awaitGroup(group, graceMs, (seconds) => ({ shard, sampler: 'torch', seconds }));
+  if (error !== null) throw samplerFailure(error, tail);
+  if (code !== 0) throw new Error(`torch sampler exited with ${code}: ${tail.trim().slice(-1500)}`);
 }
 
 /** The job file the sampler reads: the evaluation's run config and the folder its paths resolve against. */
