@@ -10,7 +10,6 @@ import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { checkpointPrefix } from '../../contracts/checkpoint-manifest';
 import { evalWorkflowId, runWorkflowId } from '../../contracts/ids';
@@ -20,6 +19,9 @@ import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
 import { realgenProcess, stepsTrained } from '../helpers/cli-process';
 import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { untilTrue } from '../helpers/until';
+
+const until = (what: string, check: () => Promise<boolean> | boolean) => untilTrue(what, check, 120_000, 50);
 
 const repo = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-retry-evals-'));
@@ -34,15 +36,6 @@ let workers: TestWorkers;
 
 const realgen = (...args: string[]) => realgenProcess(args);
 const trainedSteps = (runId: string) => stepsTrained(stepLog, runId);
-
-/** Polls `check` until it is true (the condition itself, never a fixed sleep). */
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
-    await delay(50);
-  }
-}
 
 /** The evaluation workflow id of the run's stage-1 checkpoint at `step`. */
 async function evaluationOf(runId: string, step: number): Promise<string> {

@@ -27,20 +27,13 @@ import type { TrainStageResult } from '../../workflows/train-stage';
 import { startRewardService, type TestRewardService } from '../helpers/reward-service';
 import { testConfigFile } from '../helpers/stack';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { until as untilWithin } from '../helpers/until';
+
+/** Torch runs are slow to start: five minutes, not the helper's one. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => untilWithin(what, probe, 300_000);
 
 let workers: TestWorkers;
 let reward: TestRewardService | null = null;
-
-/** Polls `probe` until it returns a value (not undefined), with a deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(100);
-  }
-}
 
 /** The step of the running segment's last activity heartbeat (the workflow itself learns steps at segment end). */
 async function heartbeatStep(handle: WorkflowHandle): Promise<number> {

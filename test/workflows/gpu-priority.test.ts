@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { stageWorkflowId } from '../../contracts/ids';
 import { gpuQueueView, serveOrder, type QueueEntry } from '../../infra/temporal/gpu-queue';
@@ -16,21 +15,11 @@ import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
 import { maybeRecordHistory } from '../helpers/temporal';
 import { startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { until } from '../helpers/until';
 
 let ctx: WorkerContext;
 let client: Client;
 let workers: TestWorkers;
-
-/** Polls `fn` until it returns a value (not a sleep: a condition with a deadline). */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(100);
-  }
-}
 
 /** State of the stage's pending trainer segment: 1 scheduled (waiting), 2 started. */
 async function segmentState(handle: WorkflowHandle): Promise<number | undefined> {

@@ -25,6 +25,7 @@ import { fixtureLauncher } from '../helpers/fixture-trainer';
 import { testConfigFile } from '../helpers/stack';
 import { maybeRecordHistory } from '../helpers/temporal';
 import { startPipeline, startTestWorkers, type TestWorkers } from '../helpers/workers';
+import { until } from '../helpers/until';
 
 let ctx: WorkerContext;
 let client: Client;
@@ -40,16 +41,6 @@ let jsonDown = true;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'realgen-notify-'));
 const modelFile = path.join(dir, 'model.bin');
-
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(100);
-  }
-}
 
 /** The fixture trainer of `runId`'s first segment attempt: verified ours by its job file (a unique run id) in its command line. */
 function trainerPid(runId: string): number | undefined {

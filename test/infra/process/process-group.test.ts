@@ -6,6 +6,9 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { signalProcessGroup, spawnProcessGroup, stopProcessGroup } from '../../../infra/process/process-group';
 import { readProcessIdentity, verifyOwnProcess, type ProcessIdentity } from '../../../infra/process/process-identity';
+import { untilTrue } from '../../helpers/until';
+
+const until = (what: string, cond: () => boolean) => untilTrue(what, cond, 10_000, 20);
 
 /** Alive and not a zombie. */
 function running(pid: number): boolean {
@@ -14,14 +17,6 @@ function running(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
-  }
-}
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
   }
 }
 
