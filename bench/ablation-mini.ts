@@ -187,6 +187,12 @@ async function main(): Promise<void> {
     return curve;
   };
 
+  /** Stage 3's starting point: copies of a stage-1 policy and a stage-2 adapter, each with a fresh Adam. */
+  const jointParts = (policy: PromptPolicy, adapter: FilterAdapter): EpochParts => {
+    const p = PromptPolicy.deserialize(policy.serialize());
+    const a = FilterAdapter.deserialize(adapter.serialize());
+    return { policy: p, policyAdam: new Adam(p.size, adamOf(cfg3)), adapter: a, adapterAdam: new Adam(a.size, adamOf(cfg3)) };
+  };
   const evaluate = async (name: string, seed: number | null, parts: CheckpointParts, curve?: number[]): Promise<Row> => {
     const images: RgbImage[] = [];
     for (const noise of NOISE_SEEDS) {
@@ -272,43 +278,15 @@ async function main(): Promise<void> {
     if (policyC) controlParts.set(seed, { policy: policyC, adapter: adc });
   }
   for (const seed of SKIP_STAGE3 ? [] : SEEDS) {
-    const policy = policies.get(seed)!;
-    const pol3 = PromptPolicy.deserialize(policy.serialize());
-    const ad3 = FilterAdapter.deserialize(adapters2.get(seed)!.serialize());
-    const c3 = await train(
-      'stage-3',
-      3,
-      cfg3,
-      {
-        policy: pol3,
-        policyAdam: new Adam(pol3.size, adamOf(cfg3)),
-        adapter: ad3,
-        adapterAdam: new Adam(ad3.size, adamOf(cfg3)),
-      },
-      seed,
-      EPOCHS.s3,
-    );
-    await evaluate('stage 3 (joint)', seed, { policy: pol3, adapter: ad3 }, c3);
+    const joint = jointParts(policies.get(seed)!, adapters2.get(seed)!);
+    const c3 = await train('stage-3', 3, cfg3, joint, seed, EPOCHS.s3);
+    await evaluate('stage 3 (joint)', seed, joint, c3);
 
     // Stage 3's own control: stage 3's updates with shuffled advantages, from the stage-1 and stage-2 controls.
     const ctl = controlParts.get(seed)!;
-    const polC3 = PromptPolicy.deserialize(ctl.policy.serialize());
-    const adC3 = FilterAdapter.deserialize(ctl.adapter.serialize());
-    const cc3 = await train(
-      'control-3',
-      3,
-      cfg3,
-      {
-        policy: polC3,
-        policyAdam: new Adam(polC3.size, adamOf(cfg3)),
-        adapter: adC3,
-        adapterAdam: new Adam(adC3.size, adamOf(cfg3)),
-      },
-      seed,
-      EPOCHS.s3,
-      true,
-    );
-    await evaluate(CONTROL3, seed, { policy: polC3, adapter: adC3 }, cc3);
+    const jointC = jointParts(ctl.policy, ctl.adapter);
+    const cc3 = await train('control-3', 3, cfg3, jointC, seed, EPOCHS.s3, true);
+    await evaluate(CONTROL3, seed, jointC, cc3);
   }
 
   await Promise.all([
