@@ -5,6 +5,7 @@
  * `completeMultipartUpload`, which sends part numbers and ETags only.
  */
 import type { Client } from 'minio';
+import { s3ErrorFields } from './s3-error-body';
 
 /** One uploaded part: its number, the ETag the server answered, and the base64 CRC32 it was sent with. */
 export interface ChecksummedPart {
@@ -52,8 +53,9 @@ export async function completeWithChecksums(
   for await (const chunk of res) chunks.push(chunk as Buffer);
   const answer = Buffer.concat(chunks).toString('utf8');
   if (/<Error>/.test(answer)) {
-    const code = /<Code>([^<]*)<\/Code>/.exec(answer)?.[1] ?? 'InternalError';
-    const message = /<Message>([^<]*)<\/Message>/.exec(answer)?.[1] ?? '';
+    const fields = s3ErrorFields(answer);
+    const code = fields.code ?? 'InternalError';
+    const { message } = fields;
     throw new CompleteMultipartError(`completing the upload of ${bucket}/${key}: ${code} ${message}`.trim(), code);
   }
 }

@@ -13,6 +13,7 @@
  * Plain `http:` endpoints only; the caller uses the S3 client for `https:`.
  */
 import net from 'node:net';
+import { s3ErrorFields } from './s3-error-body';
 
 /** Scratch read buffer for the response head and error bodies (the body of a good response skips it). */
 const SCRATCH_BYTES = 64 * 1024;
@@ -66,8 +67,9 @@ export async function readRangeInto(presignedUrl: string, offset: number, into: 
     };
     const failStatus = () => {
       const xml = Buffer.concat(errorBody).toString('utf8');
-      const code = /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? `HTTP${status}`;
-      const message = /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? '';
+      const fields = s3ErrorFields(xml);
+      const code = fields.code ?? `HTTP${status}`;
+      const message = fields.message;
       finish(new RangeReadError(`GET ${what} (${range}): ${status} ${code} ${message}`.trim(), code, status));
     };
     const onBody = (chunk: Buffer) => {
